@@ -1,0 +1,1 @@
+"""Pure fitting code: arrays in, results out. No Django here."""

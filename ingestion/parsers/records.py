@@ -1,0 +1,127 @@
+"""Typed records every parser returns. Pure dataclasses: the ingestion services map them onto the catalog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+class ParseError(ValueError):
+    """A clean, user-facing parse failure naming the file, line and reason."""
+
+    def __init__(self, reason: str, *, filename: str = "", line: int | None = None) -> None:
+        self.reason = reason
+        self.filename = filename
+        self.line = line
+        where = filename or "<input>"
+        if line is not None:
+            where = f"{where}, line {line}"
+        super().__init__(f"{where}: {reason}")
+
+    def with_filename(self, filename: str) -> ParseError:
+        return ParseError(self.reason, filename=filename, line=self.line)
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A rejected row in a format whose good rows are kept (reported, not fatal)."""
+
+    line: int
+    reason: str
+
+
+@dataclass(slots=True)
+class PaperRecord:
+    title: str
+    abstract: str = ""
+    authors: list[str] = field(default_factory=list)
+    arxiv_id: str | None = None
+    doi: str | None = None
+    published: date | None = None
+    venue: str = ""
+    url: str = ""
+    full_text: str = ""
+    bibtex: str = ""
+    tags: list[str] = field(default_factory=list)
+    line: int | None = None
+
+
+@dataclass(slots=True)
+class FactRecord:
+    """One number (or short text) from a document: name is a controlled key such as 'parameters'."""
+
+    name: str
+    value: float | None
+    unit: str = ""
+    text_value: str = ""
+    lower: float | None = None
+    upper: float | None = None
+    confidence: float = 1.0
+    line: int | None = None
+    location: str = ""
+    excerpt: str = ""
+
+
+@dataclass(slots=True)
+class ModelCardRecord:
+    name: str
+    metadata: dict[str, object] = field(default_factory=dict)
+    license: str = ""
+    base_model: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    results: list[dict[str, object]] = field(default_factory=list)
+    facts: list[FactRecord] = field(default_factory=list)
+    body: str = ""
+
+
+@dataclass(slots=True)
+class MetricSeriesRecord:
+    """Points of one metric, sorted by step with duplicates resolved (last write wins)."""
+
+    name: str
+    steps: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    wall_times: list[float | None] = field(default_factory=list)
+    first_line: int | None = None
+    last_line: int | None = None
+
+
+@dataclass(slots=True)
+class RunManifestRecord:
+    """What a run manifest or webhook says about a run: N, D, hardware, precision, data mixture."""
+
+    name: str = ""
+    external_id: str = ""
+    model: str = ""
+    parameters: float | None = None
+    tokens: float | None = None
+    unique_tokens: float | None = None
+    hardware: str = ""
+    gpu_count: int | None = None
+    gpu_hours: float | None = None
+    precision: str = ""
+    synthetic_share: float | None = None
+    synthetic_epochs: float | None = None
+    data_sources: dict[str, float] = field(default_factory=dict)
+    config: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PowerSummary:
+    """From an nvidia-smi power log: energy integrated over time, GPU hours."""
+
+    energy_kwh: float
+    gpu_hours: float
+    gpu_count: int
+    mean_power_w: float
+    samples: int
+
+
+@dataclass(slots=True)
+class RunLogRecord:
+    series: list[MetricSeriesRecord] = field(default_factory=list)
+    manifest: RunManifestRecord | None = None
+    power: PowerSummary | None = None
+    row_errors: list[RowError] = field(default_factory=list)
+    fmt: str = ""

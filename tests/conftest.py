@@ -1,0 +1,131 @@
+"""Shared fixtures: users with roles, API tokens and a real Celery worker process on the real broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "data" / "reference"
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@pytest.fixture
+def make_user(db: Any) -> Callable[..., Any]:
+    from django.contrib.auth import get_user_model
+
+    from tracker import services
+    from tracker.models import Role, Team
+
+    counter = {"n": 0}
+
+    def make(role: str | None = Role.VIEWER, team: Team | None = None, username: str | None = None) -> Any:
+        counter["n"] += 1
+        user = get_user_model().objects.create_user(
+            username=username or f"user{counter['n']}", password="pw-for-tests-123"
+        )
+        if role is not None:
+            team = team or Team.objects.filter(slug="lab-a").first() or services.team_create(name="Lab A")
+            services.membership_set(team=team, user=user, role=Role(role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def team_a(db: Any) -> Any:
+    from tracker import services
+    from tracker.models import Team
+
+    return Team.objects.filter(slug="lab-a").first() or services.team_create(name="Lab A")
+
+
+@pytest.fixture
+def team_b(db: Any) -> Any:
+    from tracker import services
+
+    return services.team_create(name="Lab B")
+
+
+def _worker_env() -> dict[str, str]:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    env["DJANGO_SETTINGS_MODULE"] = "tracker.settings"
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process consuming this run's queue on the real broker, using the test database."""
+    from django.conf import settings
+
+    if not settings.IS_POSTGRES or settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        pytest.skip("needs DATABASE_URL=postgres://... and a real broker (run scripts/test.sh)")
+    # scripts/test.sh gives every run its own queue name, so parallel runs never steal each other's tasks.
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    log = open(Path(settings.VAR_DIR) / "test-worker.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tracker",
+            "worker",
+            "-Q",
+            queue,
+            "--concurrency=2",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"test-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=_worker_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    ready = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        if b"ready." in (Path(settings.VAR_DIR) / "test-worker.log").read_bytes():
+            ready = True
+            break
+        time.sleep(0.2)
+    if not ready:
+        proc.kill()
+        raise RuntimeError(
+            "celery worker did not start: " + (Path(settings.VAR_DIR) / "test-worker.log").read_text()
+        )
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Poll until predicate() is truthy; returns its value or fails the test with a clear message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s")

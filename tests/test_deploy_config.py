@@ -1,0 +1,47 @@
+"""docker-compose cannot run here, so its wiring is checked by parsing it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_the_five_services_from_one_image():
+    services = compose()["services"]
+    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
+    app_services = [services[name] for name in ("web", "worker", "beat")]
+    assert {s["image"] for s in app_services} == {"isoflop:latest"}
+    assert all(s["build"] == "." for s in app_services)
+    assert "celery -A tracker worker" in services["worker"]["command"]
+    assert "celery -A tracker beat" in services["beat"]["command"]
+    assert "gunicorn tracker.wsgi:application" in services["web"]["command"]
+    assert "migrate" in services["web"]["command"]
+
+
+def test_compose_env_points_app_at_postgres_and_redis():
+    services = compose()["services"]
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://isoflop:")
+        assert env["DATABASE_URL"].endswith("@postgres:5432/isoflop")
+        assert env["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+        assert "DJANGO_SECRET_KEY" in env and ":?" in env["DJANGO_SECRET_KEY"]  # required, no default
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["postgres"]["environment"]["POSTGRES_DB"] == "isoflop"
+    assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
+
+
+def test_dockerfile_and_ci_exist_and_ci_calls_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in readme and "bash scripts/test.sh" in ci
+    assert "bash scripts/run.sh" in readme
+    assert (ROOT / "Dockerfile").read_text().startswith("FROM python:3.12")

@@ -1,0 +1,106 @@
+"""Catalog services: facts keep provenance and flag conflicts, papers dedup, demo data is real and idempotent."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from tracker import services
+from tracker.demo import load_demo
+from tracker.models import Fact, HardwarePrice, Model, Paper, SourceDocument, TrainingRun
+
+
+@pytest.fixture
+def doc(db):
+    return services.source_document_get_or_create(
+        kind=SourceDocument.Kind.UPLOAD, name="card.md", sha256="a" * 64
+    )
+
+
+@pytest.fixture
+def other_doc(db):
+    return services.source_document_get_or_create(
+        kind=SourceDocument.Kind.UPLOAD, name="paper.pdf", sha256="b" * 64
+    )
+
+
+@pytest.mark.django_db
+def test_conflicting_facts_are_kept_and_flagged(doc, other_doc):
+    model, _ = services.model_get_or_create(name="M-8B")
+    first = services.fact_record(source=doc, model=model, name="parameters", value=8.0e9, line=12)
+    agreeing = services.fact_record(source=other_doc, model=model, name="parameters", value=8.03e9, line=3)
+    assert not Fact.objects.get(pk=first.pk).conflicting and not agreeing.conflicting
+    third_doc = services.source_document_get_or_create(kind="upload", name="blog.md", sha256="c" * 64)
+    disagreeing = services.fact_record(source=third_doc, model=model, name="parameters", value=7.0e9, line=1)
+    assert disagreeing.conflicting
+    assert Fact.objects.filter(model=model, name="parameters").count() == 3
+    assert set(Fact.objects.filter(conflicting=True).values_list("pk", flat=True)) == {
+        first.pk,
+        agreeing.pk,
+        disagreeing.pk,
+    }
+    assert Fact.objects.get(pk=first.pk).value == 8.0e9  # never overwritten
+
+
+@pytest.mark.django_db
+def test_same_fact_from_same_place_twice_changes_nothing(doc):
+    model, _ = services.model_get_or_create(name="M-1B")
+    a = services.fact_record(source=doc, model=model, name="training_tokens", value=1e12, line=7)
+    b = services.fact_record(source=doc, model=model, name="training_tokens", value=1e12, line=7)
+    assert a.pk == b.pk
+    assert Fact.objects.count() == 1
+    assert a.location == "line 7"
+
+
+@pytest.mark.django_db
+def test_fact_rejects_nan_and_bad_confidence(doc):
+    model, _ = services.model_get_or_create(name="M")
+    with pytest.raises(ValueError, match="non-finite"):
+        services.fact_record(source=doc, model=model, name="parameters", value=float("nan"))
+    with pytest.raises(ValueError, match="confidence"):
+        services.fact_record(source=doc, model=model, name="parameters", value=1.0, confidence=1.5)
+    assert Fact.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_fact_bounds_are_checked_by_the_database(doc):
+    model, _ = services.model_get_or_create(name="M")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Fact.objects.create(model=model, name="x", value=1, lower=2, upper=1, source=doc)
+
+
+@pytest.mark.django_db
+def test_paper_dedup_by_arxiv_doi_and_title():
+    p1, created = services.paper_upsert(
+        title="Training Compute-Optimal Large Language Models", arxiv_id="2203.15556"
+    )
+    assert created
+    p2, created = services.paper_upsert(title="Training compute-optimal large language models!", doi="10.1/x")
+    assert not created and p2.pk == p1.pk
+    assert Paper.objects.get(pk=p1.pk).doi == "10.1/x"  # gap filled
+    p3, created = services.paper_upsert(title="Another title", arxiv_id="2203.15556")
+    assert not created and p3.pk == p1.pk
+    assert Paper.objects.get(pk=p1.pk).title == "Training Compute-Optimal Large Language Models"
+
+
+@pytest.mark.django_db
+def test_demo_data_is_the_published_numbers_and_idempotent():
+    first = load_demo()
+    second = load_demo()
+    assert first == second
+    assert first.runs == 182
+    llama = Model.objects.get(name="Llama 3.1 405B")
+    assert llama.gpu_hours == pytest.approx(30.84e6)
+    assert llama.hardware.name == "H100-80GB"
+    co2 = Fact.objects.get(model=llama, name="co2_tonnes")
+    assert co2.value == 8930 and co2.source.name.endswith("llama31_deepseekv3_training_cost.csv")
+    assert co2.line == 4
+    dsv3 = Model.objects.get(name="DeepSeek-V3")
+    assert dsv3.gpu_hours == pytest.approx(2.788e6)
+    assert dsv3.training_flops == pytest.approx(6 * 37e9 * 14.8e12)
+    price = HardwarePrice.objects.get(hardware__name="H800")
+    assert float(price.usd_per_gpu_hour) == 2.0
+    # 2.788M H800 hours at $2 is the report's $5.576M
+    assert dsv3.gpu_hours * float(price.usd_per_gpu_hour) == pytest.approx(5.576e6)
+    run = TrainingRun.objects.get(external_id="datablations:2b855b9b")
+    assert (run.parameters, run.tokens, run.unique_tokens, run.final_loss) == (2.81e9, 55e9, 9e9, 2.611045)

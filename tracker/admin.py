@@ -1,0 +1,138 @@
+from django.contrib import admin
+
+from tracker import models as m
+
+
+@admin.register(m.Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "created_at"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(m.Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "team", "role"]
+    list_filter = ["role", "team"]
+
+
+@admin.register(m.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "key_hash", "last_used_at"]
+
+
+class WebhookSecretInline(admin.TabularInline):
+    model = m.WebhookSecret
+    extra = 0
+
+
+@admin.register(m.Integration)
+class IntegrationAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "slug", "is_active"]
+    inlines = [WebhookSecretInline]
+
+
+@admin.register(m.Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "url"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(m.Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+
+
+@admin.register(m.SourceDocument)
+class SourceDocumentAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "team", "size_bytes", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "sha256"]
+
+
+@admin.register(m.Paper)
+class PaperAdmin(admin.ModelAdmin):
+    list_display = ["title", "arxiv_id", "doi", "published"]
+    search_fields = ["title", "arxiv_id", "doi"]
+    filter_horizontal = ["tags"]
+
+
+class HardwarePriceInline(admin.TabularInline):
+    model = m.HardwarePrice
+    extra = 0
+
+
+@admin.register(m.Hardware)
+class HardwareAdmin(admin.ModelAdmin):
+    list_display = ["name", "vendor", "tdp_watts", "memory_gb"]
+    inlines = [HardwarePriceInline]
+
+
+@admin.register(m.HardwarePrice)
+class HardwarePriceAdmin(admin.ModelAdmin):
+    list_display = ["hardware", "usd_per_gpu_hour", "valid_from", "provider"]
+    list_filter = ["hardware"]
+
+
+class FactInline(admin.TabularInline):
+    model = m.Fact
+    extra = 0
+    fields = ["name", "value", "unit", "confidence", "source", "location", "conflicting"]
+
+
+@admin.register(m.Model)
+class ModelAdmin(admin.ModelAdmin):
+    list_display = ["name", "family", "organization", "release_date", "parameters", "training_tokens"]
+    list_filter = ["family", "organization"]
+    search_fields = ["name", "family"]
+    filter_horizontal = ["papers"]
+    inlines = [FactInline]
+
+
+@admin.register(m.Fact)
+class FactAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "value",
+        "unit",
+        "model",
+        "paper",
+        "confidence",
+        "source",
+        "location",
+        "conflicting",
+    ]
+    list_filter = ["name", "conflicting"]
+    search_fields = ["name", "model__name"]
+
+
+class MetricSeriesInline(admin.TabularInline):
+    model = m.MetricSeries
+    extra = 0
+    fields = ["name", "n_points", "min_step", "max_step", "last_value", "source"]
+    readonly_fields = fields
+
+
+@admin.register(m.TrainingRun)
+class TrainingRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "team",
+        "status",
+        "parameters",
+        "tokens",
+        "hardware",
+        "precision",
+        "synthetic_share",
+    ]
+    list_filter = ["team", "status", "precision", "hardware"]
+    search_fields = ["name", "external_id"]
+    inlines = [MetricSeriesInline]
+
+
+@admin.register(m.MetricSeries)
+class MetricSeriesAdmin(admin.ModelAdmin):
+    list_display = ["run", "name", "n_points", "min_step", "max_step", "last_value"]
+    search_fields = ["name", "run__name"]
+    readonly_fields = ["n_points", "min_step", "max_step", "min_value", "max_value", "last_value"]

@@ -1,0 +1,197 @@
+"""Demo data built from the public reference tables in data/reference (see its README for provenance)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from tracker import services
+from tracker.models import Role, SourceDocument, Team, TrainingRun
+
+REFERENCE_DIR = settings.BASE_DIR / "data" / "reference"
+
+DEMO_USERS = [
+    ("admin", "isoflop-admin", Role.ADMIN),
+    ("editor", "isoflop-editor", Role.EDITOR),
+    ("viewer", "isoflop-viewer", Role.VIEWER),
+]
+
+# Release dates and sizes from the Llama 3.1 model card and the DeepSeek-V3 report (arXiv:2412.19437).
+DEMO_MODELS = {
+    "Llama 3.1 8B": {
+        "family": "Llama 3.1",
+        "org": "Meta",
+        "release": date(2024, 7, 23),
+        "n": 8.03e9,
+        "d": 15e12,
+    },
+    "Llama 3.1 70B": {
+        "family": "Llama 3.1",
+        "org": "Meta",
+        "release": date(2024, 7, 23),
+        "n": 70.6e9,
+        "d": 15e12,
+    },
+    "Llama 3.1 405B": {
+        "family": "Llama 3.1",
+        "org": "Meta",
+        "release": date(2024, 7, 23),
+        "n": 405e9,
+        "d": 15e12,
+    },
+    "DeepSeek-V3": {
+        "family": "DeepSeek-V3",
+        "org": "DeepSeek",
+        "release": date(2024, 12, 26),
+        "n": 671e9,
+        "active": 37e9,
+        "d": 14.8e12,
+    },
+}
+
+HARDWARE = {
+    "H100-80GB": {"vendor": "NVIDIA", "tdp_watts": 700.0, "memory_gb": 80.0, "peak_bf16_tflops": 989.0},
+    "H800": {"vendor": "NVIDIA", "tdp_watts": 700.0, "memory_gb": 80.0, "peak_bf16_tflops": 989.0},
+}
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    users: int
+    models: int
+    runs: int
+    facts: int
+
+
+def _reference_document(filename: str) -> SourceDocument:
+    path = REFERENCE_DIR / filename
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return services.source_document_get_or_create(
+        kind=SourceDocument.Kind.REFERENCE,
+        name=f"data/reference/{filename}",
+        sha256=digest,
+        media_type="text/csv",
+        size_bytes=path.stat().st_size,
+    )
+
+
+def _rows(filename: str) -> list[tuple[int, dict[str, str]]]:
+    with (REFERENCE_DIR / filename).open(newline="") as handle:
+        return [(i + 2, row) for i, row in enumerate(csv.DictReader(handle))]  # line 1 is the header
+
+
+def _opt_float(raw: str) -> float | None:
+    return float(raw) if raw.strip() else None
+
+
+@transaction.atomic
+def load_demo() -> DemoSummary:
+    """Idempotent: running it twice leaves the same catalog."""
+    user_model = get_user_model()
+    team = Team.objects.filter(slug="demo-lab").first() or services.team_create(name="Demo Lab")
+    for username, password, role in DEMO_USERS:
+        user = user_model.objects.filter(username=username).first()
+        if user is None:
+            user = user_model.objects.create_user(username=username, password=password)
+            if role == Role.ADMIN:
+                user.is_staff = user.is_superuser = True
+                user.save(update_fields=["is_staff", "is_superuser"])
+        services.membership_set(team=team, user=user, role=role)
+
+    hardware = {name: services.hardware_get_or_create(name=name, **spec) for name, spec in HARDWARE.items()}
+
+    cost_doc = _reference_document("llama31_deepseekv3_training_cost.csv")
+    models = {}
+    for name, spec in DEMO_MODELS.items():
+        model, _ = services.model_get_or_create(
+            name=name,
+            family=str(spec["family"]),
+            organization=services.organization_get_or_create(name=str(spec["org"])),
+            release_date=spec["release"],  # type: ignore[arg-type]
+            parameters=float(spec["n"]),  # type: ignore[arg-type]
+            active_parameters=spec.get("active"),  # type: ignore[arg-type]
+            training_tokens=float(spec["d"]),  # type: ignore[arg-type]
+        )
+        models[name] = model
+
+    for line, row in _rows("llama31_deepseekv3_training_cost.csv"):
+        model = models.get(row["model"])
+        if model is None:
+            continue
+        hw = hardware[row["gpu_type"]]
+        stage = row["stage"]
+        location = f"line {line} ({stage})"
+        services.fact_record(
+            source=cost_doc,
+            model=model,
+            name=f"gpu_hours_{stage}".replace(" ", "_").replace("-", "_")
+            if stage != "total"
+            else "gpu_hours",
+            value=float(row["gpu_hours"]),
+            unit="GPU h",
+            line=line,
+            location=location,
+            excerpt=f"{row['gpu_hours']} {row['gpu_type']} hours ({row['source']})",
+        )
+        if stage == "total":
+            model.gpu_hours = float(row["gpu_hours"])
+            model.hardware = hw
+            model.save(update_fields=["gpu_hours", "hardware"])
+        if row["location_based_tCO2eq"]:
+            services.fact_record(
+                source=cost_doc,
+                model=model,
+                name="co2_tonnes",
+                value=float(row["location_based_tCO2eq"]),
+                unit="tCO2eq",
+                line=line,
+                location=location,
+                excerpt="location-based emissions",
+            )
+        if row["stated_rate_usd_per_gpu_hour"]:
+            services.hardware_price_set(
+                hardware=hw,
+                usd_per_gpu_hour=float(row["stated_rate_usd_per_gpu_hour"]),
+                valid_from=date(2024, 12, 26),
+                provider="DeepSeek-V3 report (stated rental)",
+                note="arXiv:2412.19437 Table 1",
+            )
+    services.hardware_price_set(
+        hardware=hardware["H100-80GB"],
+        usd_per_gpu_hour=2.0,
+        valid_from=date(2024, 12, 26),
+        provider="DeepSeek-V3 report (stated rental, H800 rate applied)",
+        note="what-if baseline",
+    )
+
+    runs_doc = _reference_document("datablations_c4_runs_parametric_fit.csv")
+    existing = set(TrainingRun.objects.filter(team=team).values_list("external_id", flat=True))
+    new_runs = [
+        TrainingRun(
+            team=team,
+            name=f"datablations {row['run_name']}",
+            external_id=f"datablations:{row['run_name']}",
+            status=TrainingRun.Status.IMPORTED,
+            parameters=float(row["N_params"]),
+            tokens=float(row["D_tokens_total"]),
+            unique_tokens=_opt_float(row["U_unique_tokens"]),
+            final_loss=float(row["val_loss"]),
+            config={"source_line": line, "dataset": "C4", "paper": "arXiv:2305.16264"},
+            source=runs_doc,
+        )
+        for line, row in _rows("datablations_c4_runs_parametric_fit.csv")
+        if f"datablations:{row['run_name']}" not in existing
+    ]
+    TrainingRun.objects.bulk_create(new_runs)
+    return DemoSummary(
+        users=len(DEMO_USERS),
+        models=len(models),
+        runs=TrainingRun.objects.filter(team=team).count(),
+        facts=cost_doc.facts.count(),
+    )
