@@ -125,3 +125,16 @@ class RunLogRecord:
     power: PowerSummary | None = None
     row_errors: list[RowError] = field(default_factory=list)
     fmt: str = ""
+
+
+@dataclass(slots=True)
+class ParsedDocument:
+    """What `ingestion.parsers.dispatch.parse_document` returns for one file."""
+
+    kind: str  # "papers" | "model_card" | "run_log" | "manifest"
+    fmt: str  # e.g. "arxiv_atom", "bibtex", "pdf", "hf_card", "csv_wide", "tensorboard", "nvidia_smi", ...
+    papers: list[PaperRecord] = field(default_factory=list)
+    model_card: ModelCardRecord | None = None
+    run_log: RunLogRecord | None = None
+    manifest: RunManifestRecord | None = None
+    row_errors: list[RowError] = field(default_factory=list)
