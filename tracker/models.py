@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 
@@ -164,9 +165,16 @@ class Paper(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="papers")
     source = models.ForeignKey(SourceDocument, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Weighted tsvector (title A, abstract B, full text C) kept by a PostgreSQL trigger (migration 0002) and
+    # GIN-indexed there; whatever Django writes is replaced by the trigger. Unused (NULL) on SQLite.
+    search = SearchVectorField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-published", "title"]
+        indexes = [
+            models.Index(fields=["-published", "title"], name="paper_published_title_idx"),
+            models.Index(fields=["-created_at"], name="paper_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -234,6 +242,7 @@ class Model(models.Model):
 
     class Meta:
         ordering = ["-release_date", "name"]
+        indexes = [models.Index(fields=["-release_date", "name"], name="model_release_name_idx")]
 
     def __str__(self) -> str:
         return self.name
