@@ -45,3 +45,47 @@ def test_dockerfile_and_ci_exist_and_ci_calls_readme_test_command():
     assert "bash scripts/test.sh" in readme and "bash scripts/test.sh" in ci
     assert "bash scripts/run.sh" in readme
     assert (ROOT / "Dockerfile").read_text().startswith("FROM python:3.12")
+
+
+def test_check_deploy_passes_with_production_settings(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DJANGO_SECURE": "1",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "k8#v2!q" + "x7Lm9pQ2rT5wZ8bN1cF4hJ6kS3dG0aY" * 2,
+        "DJANGO_ALLOWED_HOSTS": "isoflop.example.org",
+        "ISOFLOP_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_fails_with_the_dev_secret(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DJANGO_SECURE": "1", "ISOFLOP_VAR_DIR": str(tmp_path)}
+    env.pop("DJANGO_SECRET_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stdout + result.stderr

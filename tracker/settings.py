@@ -11,15 +11,18 @@ from pathlib import Path
 import dj_database_url
 import plotly
 
-from tracker.env import env_bool, env_int, env_list, env_str
+from tracker.env import ConfigError, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ISOFLOP_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-_DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"  # noqa: S105
+# The "django-insecure-" prefix makes `check --deploy` flag the development key (security.W009).
+_DEV_SECRET = "django-insecure-isoflop-development-key-never-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET)
+if env_bool("DJANGO_SECURE", False) and SECRET_KEY == _DEV_SECRET:
+    raise ConfigError("DJANGO_SECRET_KEY must be set when DJANGO_SECURE=1 (production settings)")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
