@@ -1,0 +1,126 @@
+"""Training cost, energy and CO2 estimates (pure: numbers in, numbers out; no Django).
+
+cost   = GPU hours x the $/GPU-hour in force on the release date (or a what-if override)
+energy = GPU hours x power per GPU (W) x PUE / 1000                      -> kWh
+CO2    = energy x grid intensity (kg CO2 / kWh) / 1000                    -> tonnes
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+DEFAULT_PUE = 1.1
+DEFAULT_GRID_KG_PER_KWH = 0.4
+
+# Plausible bounds for user-entered what-if values: outside them the input is almost surely a typo.
+PUE_RANGE = (1.0, 3.0)
+GRID_RANGE = (0.0, 2.0)
+PRICE_RANGE = (0.0, 1000.0)
+
+# Emission facts arrive in grams (Hugging Face `co2_eq_emissions`), kilograms or tonnes.
+_TONNES_PER_UNIT = {
+    "g": 1e-6,
+    "gco2eq": 1e-6,
+    "kg": 1e-3,
+    "kgco2eq": 1e-3,
+    "t": 1.0,
+    "tco2eq": 1.0,
+    "tonnes": 1.0,
+    "tco2": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    usd_per_gpu_hour: float
+    valid_from: date
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    usd: float | None
+    usd_per_gpu_hour: float | None
+    price_basis: str  # human-readable: which price and date were used, or why there is none
+    energy_kwh: float | None
+    power_watts: float | None
+    co2_tonnes: float | None
+
+
+def price_in_force(prices: Iterable[PricePoint], on: date | None) -> PricePoint | None:
+    """The price with the latest valid_from on or before `on`; with no date, the latest price overall.
+
+    Several providers on the same day: the cheapest wins, so the estimate is a lower bound and deterministic.
+    """
+    candidates = [p for p in prices if on is None or p.valid_from <= on]
+    if not candidates:
+        return None
+    latest = max(p.valid_from for p in candidates)
+    return min(
+        (p for p in candidates if p.valid_from == latest), key=lambda p: (p.usd_per_gpu_hour, p.provider)
+    )
+
+
+def training_cost_usd(*, gpu_hours: float, usd_per_gpu_hour: float) -> float:
+    return gpu_hours * usd_per_gpu_hour
+
+
+def energy_kwh(*, gpu_hours: float, power_watts: float, pue: float = DEFAULT_PUE) -> float:
+    return gpu_hours * power_watts * pue / 1000.0
+
+
+def co2_tonnes(*, kwh: float, grid_kg_per_kwh: float = DEFAULT_GRID_KG_PER_KWH) -> float:
+    return kwh * grid_kg_per_kwh / 1000.0
+
+
+def emissions_in_tonnes(value: float, unit: str) -> float | None:
+    """A reported emission in tonnes CO2eq, or None when the unit is unknown (never guess a scale)."""
+    factor = _TONNES_PER_UNIT.get(unit.strip().lower().replace(" ", "").replace("₂", "2"))
+    return None if factor is None else value * factor
+
+
+def parse_bounded(name: str, raw: str, low: float, high: float) -> float:
+    """A user-entered number within [low, high]; ValueError naming the parameter and the reason otherwise."""
+    try:
+        value = float(raw.strip().lstrip("$"))
+    except ValueError:
+        raise ValueError(f"{name}: {raw!r} is not a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"{name}: {raw!r} is outside {low:g}..{high:g}")
+    return value
+
+
+def estimate(
+    *,
+    gpu_hours: float | None,
+    release_date: date | None,
+    prices: Iterable[PricePoint],
+    power_watts: float | None,
+    what_if_usd_per_gpu_hour: float | None = None,
+    pue: float = DEFAULT_PUE,
+    grid_kg_per_kwh: float = DEFAULT_GRID_KG_PER_KWH,
+) -> CostEstimate:
+    """Everything the cost page shows for one model; missing inputs give None plus a reason, never 0."""
+    rate: float | None
+    if what_if_usd_per_gpu_hour is not None:
+        rate, basis = what_if_usd_per_gpu_hour, f"what-if ${what_if_usd_per_gpu_hour:g}/GPU h"
+    else:
+        price = price_in_force(prices, release_date)
+        if price is None:
+            rate, basis = None, "no price"
+            if release_date is not None:
+                basis = f"no price in force on {release_date.isoformat()}"
+        else:
+            rate = price.usd_per_gpu_hour
+            when = release_date.isoformat() if release_date else "latest (release date unknown)"
+            provider = f", {price.provider}" if price.provider else ""
+            basis = f"${rate:g}/GPU h from {price.valid_from.isoformat()}{provider}; in force on {when}"
+    if gpu_hours is None:
+        return CostEstimate(None, rate, "no GPU hours known", None, power_watts, None)
+    usd = training_cost_usd(gpu_hours=gpu_hours, usd_per_gpu_hour=rate) if rate is not None else None
+    kwh = energy_kwh(gpu_hours=gpu_hours, power_watts=power_watts, pue=pue) if power_watts else None
+    tonnes = co2_tonnes(kwh=kwh, grid_kg_per_kwh=grid_kg_per_kwh) if kwh is not None else None
+    return CostEstimate(usd, rate, basis, kwh, power_watts, tonnes)
