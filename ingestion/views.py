@@ -1,0 +1,163 @@
+"""Thin views: upload page and REST upload, jobs pages and their progress JSON, signed webhooks."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ingestion import selectors, services
+from ingestion.models import IngestJob
+from ingestion.signatures import SignatureError, verify
+from ingestion.uploads import SizeLimitUploadHandler
+from tracker.auth import Role, teams_for
+from tracker.models import Integration
+
+MAX_WEBHOOK_BODY = 10 * 1024 * 1024
+
+
+def _install_size_limit(request: HttpRequest) -> SizeLimitUploadHandler:
+    handler = SizeLimitUploadHandler(request, max_bytes=settings.ISOFLOP_MAX_UPLOAD_BYTES)
+    request.upload_handlers.insert(0, handler)
+    return handler
+
+
+# Changing upload handlers must happen before CSRF reads the body: exempt outside, protect inside.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def upload(request: HttpRequest) -> HttpResponse:
+    handler = _install_size_limit(request) if request.method == "POST" else None
+    return _upload(request, handler)
+
+
+@csrf_protect
+def _upload(request: HttpRequest, handler: SizeLimitUploadHandler | None) -> HttpResponse:
+    teams = teams_for(request.user, Role.EDITOR)
+    if request.method == "GET":
+        return render(
+            request, "ingestion/upload.html", {"teams": teams, "max_bytes": settings.ISOFLOP_MAX_UPLOAD_BYTES}
+        )
+    team, may_write = selectors.team_for_upload(user=request.user, team_ref=request.POST.get("team", ""))
+    if team is None or not may_write:
+        return render(
+            request,
+            "ingestion/upload.html",
+            {
+                "teams": teams,
+                "error": "Choose a team where you are an editor.",
+                "max_bytes": settings.ISOFLOP_MAX_UPLOAD_BYTES,
+            },
+            status=403,
+        )
+    files = request.FILES.getlist("files")
+    if not files and not (handler and handler.rejected):
+        return render(
+            request,
+            "ingestion/upload.html",
+            {"teams": teams, "error": "Choose files.", "max_bytes": settings.ISOFLOP_MAX_UPLOAD_BYTES},
+            status=400,
+        )
+    job = services.ingest_job_create(
+        team=team,
+        user=request.user,
+        source=IngestJob.Source.UPLOAD,
+        uploads=files,
+        rejected=handler.rejected if handler else (),
+    )
+    return redirect("ingest-job-detail", job_id=job.pk)
+
+
+@csrf_exempt
+@require_POST
+def api_upload(request: HttpRequest) -> JsonResponse:
+    handler = _install_size_limit(request)
+    return _api_upload(request, handler)
+
+
+@csrf_protect
+def _api_upload(request: HttpRequest, handler: SizeLimitUploadHandler) -> JsonResponse:
+    team, may_write = selectors.team_for_upload(user=request.user, team_ref=request.POST.get("team", ""))
+    if team is None:
+        return JsonResponse({"error": "no such team"}, status=404)
+    if not may_write:
+        return JsonResponse({"error": "uploading needs the editor role in this team"}, status=403)
+    files = request.FILES.getlist("files")
+    if not files and not handler.rejected:
+        return JsonResponse({"error": "no files: send multipart field 'files'"}, status=400)
+    job = services.ingest_job_create(
+        team=team, user=request.user, source=IngestJob.Source.API, uploads=files, rejected=handler.rejected
+    )
+    return JsonResponse(
+        {"job": job.pk, "status": job.status, "progress_url": f"/api/ingest/jobs/{job.pk}/"}, status=201
+    )
+
+
+@require_GET
+def job_list(request: HttpRequest) -> HttpResponse:
+    jobs = selectors.jobs_visible_to(request.user)[:200]
+    return render(request, "ingestion/job_list.html", {"jobs": jobs})
+
+
+@require_GET
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    return render(request, "ingestion/job_detail.html", {"job": job, "files": selectors.job_files(job)})
+
+
+@require_GET
+def api_job(request: HttpRequest, job_id: int) -> JsonResponse:
+    try:
+        job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    except Http404:
+        return JsonResponse({"error": "no such ingest job"}, status=404)
+    return JsonResponse(selectors.job_progress(job))
+
+
+def _headers(request: HttpRequest) -> dict[str, Any]:
+    return {key: value for key, value in request.headers.items()}
+
+
+@login_not_required
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest, integration_slug: str) -> JsonResponse:
+    integration = Integration.objects.filter(slug=integration_slug, is_active=True).first()
+    if integration is None:
+        return JsonResponse({"error": "unknown integration"}, status=404)
+    length = request.headers.get("Content-Length") or "0"
+    if not length.isdigit() or int(length) > MAX_WEBHOOK_BODY:
+        return JsonResponse({"error": "payload too large"}, status=413)
+    body = request.body
+    now = timezone.now()
+    secrets = [s.secret for s in integration.secrets.all() if s.expires_at is None or s.expires_at > now]
+    try:
+        verified = verify(
+            headers=_headers(request),
+            body=body,
+            secrets=secrets,
+            now=time.time(),
+            tolerance_seconds=settings.ISOFLOP_WEBHOOK_TOLERANCE_SECONDS,
+        )
+    except SignatureError as exc:
+        return JsonResponse({"error": exc.reason}, status=exc.status)
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return JsonResponse({"error": f"body is not JSON: {exc}"}, status=400)
+    if not isinstance(payload, dict):
+        return JsonResponse({"error": "body must be a JSON object"}, status=400)
+    event = payload.get("type") or request.headers.get("X-GitHub-Event") or ""
+    if not isinstance(event, str) or not event:
+        return JsonResponse({"error": "payload has no event 'type'"}, status=400)
+    outcome = services.webhook_receive(
+        integration=integration, delivery_id=verified.delivery_id, event_type=event, payload=payload
+    )
+    return JsonResponse(outcome.body, status=outcome.status)
