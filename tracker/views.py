@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
 
-from tracker import selectors, services
+from tracker import selectors, selectors_catalog
 from tracker.auth import highest_role, teams_for
-from tracker.models import Model, Paper, Role
+from tracker.models import Model, Role
 
 
 @login_not_required
@@ -24,16 +23,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    runs = selectors.runs_visible_to(request.user)
-    context = {
-        "n_papers": Paper.objects.count(),
-        "n_models": Model.objects.count(),
-        "n_runs": runs.count(),
-        "recent_papers": Paper.objects.order_by("-created_at")[:5],
-        "recent_runs": runs.select_related("team").order_by("-created_at")[:5],
-        "role": highest_role(request.user),
-    }
-    return render(request, "tracker/home.html", context)
+    return render(request, "tracker/home.html", selectors_catalog.home_summary(request.user))
 
 
 @require_GET
@@ -46,28 +36,6 @@ def api_me(request: HttpRequest) -> JsonResponse:
             "teams": [t.slug for t in teams],
         }
     )
-
-
-@require_GET
-def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.runs_visible_to(request.user).select_related("team", "hardware")[:500]
-    return render(request, "tracker/run_list.html", {"runs": runs})
-
-
-@require_GET
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = selectors.run_get_for_user(user=request.user, run_id=run_id)
-    return render(request, "tracker/run_detail.html", {"run": run, "series": run.series.all()})
-
-
-@require_POST
-def run_delete(request: HttpRequest, run_id: int) -> HttpResponse:
-    run = selectors.run_get_for_user(user=request.user, run_id=run_id)
-    try:
-        services.run_delete(actor=request.user, run=run)
-    except PermissionDenied:
-        return HttpResponse("Your role in this team does not allow deleting runs.", status=403)
-    return redirect("run-list")
 
 
 @require_GET

@@ -24,7 +24,7 @@ def test_every_spike_survives_at_1m_points():
     spikes = rng.choice(steps.size, 10, replace=False)
     values[spikes[:5]] = 50.0
     values[spikes[5:]] = -50.0
-    s, v = m4_downsample(steps, values, 500)
+    s, _v = m4_downsample(steps, values, 500)
     assert s.size <= 2000
     assert set(steps[spikes].tolist()) <= set(s.tolist())
     assert s[0] == 0 and s[-1] == steps[-1]
