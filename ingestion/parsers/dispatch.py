@@ -1,12 +1,197 @@
-"""Format detection by content (never trusting the extension alone) and dispatch to the right parser."""
+"""Format detection by content (never trusting the extension alone) and dispatch to the right parser.
+
+The extension is only a cross-check: when it names a known type and the content is something else
+(``paper.pdf`` holding text, ``log.csv`` holding a PDF) the file is rejected. Archives are not parsed
+here; unpack them with ``ingestion.parsers.archive.iter_archive_members`` and dispatch each member.
+A single gzip-compressed file (``log.jsonl.gz``) is decompressed (within ``max_bytes``) and dispatched.
+"""
 
 from __future__ import annotations
 
-from ingestion.parsers.records import ParsedDocument, ParseError
+import gzip
+import io
+import json
+import re
+import zlib
+
+from ingestion.parsers import archive, manifest, modelcard, papers, power, runlogs, tensorboard
+from ingestion.parsers.records import ParsedDocument, ParseError, RunLogRecord
+from ingestion.parsers.text import decode_utf8
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 
+# Which detected formats each extension may hold.
+_TEXT_LOGS = {"megatron", "kv_log", "jsonl", "csv_wide", "csv_long", "wandb_csv", "nvidia_smi", "mlflow"}
+EXTENSION_FORMATS: dict[str, set[str]] = {
+    ".pdf": {"pdf"},
+    ".csv": {"csv_wide", "csv_long", "wandb_csv", "nvidia_smi"},
+    ".tsv": {"csv_wide", "csv_long"},
+    ".jsonl": {"jsonl"},
+    ".ndjson": {"jsonl"},
+    ".json": {"manifest", "json_points", "jsonl"},
+    ".xml": {"arxiv_atom"},
+    ".atom": {"arxiv_atom"},
+    ".bib": {"bibtex"},
+    ".bibtex": {"bibtex"},
+    ".md": {"hf_card"},
+    ".markdown": {"hf_card"},
+    ".yaml": {"manifest"},
+    ".yml": {"manifest"},
+    ".log": _TEXT_LOGS,
+    ".txt": _TEXT_LOGS | {"bibtex", "hf_card"},
+    ".out": _TEXT_LOGS,
+    ".zip": {"archive"},
+    ".tar": {"archive"},
+    ".tgz": {"archive"},
+    ".gz": {"gzip", "archive"},
+}
+
+_BIBTEX_RE = re.compile(r"^\s*(?:%[^\n]*\n\s*)*@[A-Za-z]+\s*[{(]", re.S)
+
+
+def _extension(filename: str) -> str:
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if "tfevents" in base:
+        return ".tfevents"
+    if base.endswith(".tar.gz"):
+        return ".tgz"
+    return "." + base.rsplit(".", 1)[-1] if "." in base else ""
+
+
+def _check_extension(filename: str, fmt: str) -> None:
+    ext = _extension(filename)
+    if ext == ".tfevents":
+        if fmt != "tensorboard":
+            raise ParseError(f"name says TensorBoard event file but content is {fmt}", filename=filename)
+        return
+    allowed = EXTENSION_FORMATS.get(ext)
+    if allowed is not None and fmt not in allowed:
+        raise ParseError(f"extension {ext} does not match content ({fmt})", filename=filename)
+
+
+def _detect_text(filename: str, text: str) -> str:
+    ext = _extension(filename)
+    stripped = text.lstrip()
+    head = stripped[:4096]
+    first_line = stripped.split("\n", 1)[0].strip()
+    if head.startswith("<"):
+        if "<feed" in head:
+            return "arxiv_atom"
+        return "xml"
+    if text.startswith("---") and text[:4].rstrip("\r\n") == "---":
+        return "manifest" if ext in (".yaml", ".yml") else "hf_card"
+    if _BIBTEX_RE.match(head):
+        return "bibtex"
+    if head.startswith("{") or head.startswith("["):
+        if head.startswith("{"):
+            try:
+                obj = json.loads(text)
+            except (ValueError, RecursionError):
+                return "jsonl"
+            if isinstance(obj, dict):
+                return "jsonl" if runlogs._json_step(obj)[0] is not None else "manifest"
+            return "json"
+        return "json_points"
+    if power.is_nvidia_smi_header(first_line):
+        return "nvidia_smi"
+    if "," in first_line or "\t" in first_line:
+        kind = runlogs.classify_csv_header([c.strip() for c in next(iter([first_line.split(",")]))])
+        if kind:
+            return kind
+    sample = text.splitlines()[:2000]
+    if any(runlogs.MEGATRON_RE.match(line) for line in sample):
+        return "megatron"
+    if runlogs.mlflow_metric_name(filename) and runlogs.looks_like_mlflow(text):
+        return "mlflow"
+    if any(runlogs.KV_STEP_RE.search(line) for line in sample):
+        return "kv_log"
+    if ext in (".yaml", ".yml"):
+        return "manifest"
+    if ext in (".md", ".markdown") or stripped.startswith("#"):
+        return "hf_card"
+    return "unknown"
+
+
+def _detect(filename: str, data: bytes) -> tuple[str, str]:
+    if data.startswith(b"%PDF-"):
+        return "pdf", ""
+    if archive.is_archive(filename, data):
+        return "archive", ""
+    if data[:2] == b"\x1f\x8b":
+        return "gzip", ""
+    if tensorboard.looks_like_tfrecord(data):
+        return "tensorboard", ""
+    text = decode_utf8(data, filename=filename)
+    return _detect_text(filename, text), text
+
+
+def detect_format(filename: str, data: bytes) -> str:
+    """The format name parse_document would use for this file (ParseError for non-UTF-8 text)."""
+    return _detect(filename, data)[0]
+
+
+def _gunzip(filename: str, data: bytes, max_bytes: int) -> bytes:
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            out = gz.read(max_bytes + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ParseError(f"bad gzip data: {exc}", filename=filename) from None
+    if len(out) > max_bytes:
+        raise ParseError(f"decompressed size exceeds the {max_bytes}-byte limit", filename=filename)
+    return out
+
 
 def parse_document(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedDocument:
-    """Parse one file. Raises ParseError naming file, line and reason. (Filled in by the parsers work.)"""
-    raise ParseError("no parser is implemented yet", filename=filename)
+    """Parse one file. Raises ParseError naming file, line and reason."""
+    if len(data) > max_bytes:
+        raise ParseError(f"file is {len(data)} bytes, over the {max_bytes}-byte limit", filename=filename)
+    if not data[:65536].strip() and not data.strip():
+        raise ParseError("file is empty", filename=filename)
+    fmt, text = _detect(filename, data)
+    if fmt == "gzip":
+        inner_name = filename[:-3] if filename.lower().endswith(".gz") else filename
+        inner = _gunzip(filename, data, max_bytes)
+        if inner[:2] == b"\x1f\x8b":
+            raise ParseError("gzip inside gzip is not accepted", filename=filename)
+        try:
+            return parse_document(inner_name, inner, max_bytes=max_bytes)
+        except ParseError as exc:
+            raise exc.with_filename(filename) from None
+    _check_extension(filename, fmt)
+    if fmt == "archive":
+        raise ParseError("is an archive: unpack it with iter_archive_members first", filename=filename)
+    if fmt == "pdf":
+        return ParsedDocument(kind="papers", fmt=fmt, papers=[papers.parse_pdf(data, filename=filename)])
+    if fmt == "arxiv_atom":
+        records, errors = papers.parse_arxiv_atom(data, filename=filename)
+        return ParsedDocument(kind="papers", fmt=fmt, papers=records, row_errors=errors)
+    if fmt == "bibtex":
+        records, errors = papers.parse_bibtex(data, filename=filename)
+        return ParsedDocument(kind="papers", fmt=fmt, papers=records, row_errors=errors)
+    if fmt == "hf_card":
+        return ParsedDocument(
+            kind="model_card", fmt=fmt, model_card=modelcard.parse_model_card(data, filename=filename)
+        )
+    if fmt == "manifest":
+        return ParsedDocument(kind="manifest", fmt=fmt, manifest=manifest.parse_manifest(filename, data))
+    if fmt == "tensorboard":
+        return _run_log(tensorboard.parse_tensorboard(data, filename=filename))
+    if fmt == "nvidia_smi":
+        return _run_log(power.parse_nvidia_smi(data, filename=filename))
+    if fmt in ("csv_wide", "csv_long", "wandb_csv"):
+        return _run_log(runlogs.parse_csv(text, filename=filename))
+    if fmt == "jsonl":
+        return _run_log(runlogs.parse_jsonl(text, filename=filename))
+    if fmt in ("json_points", "json"):
+        return _run_log(runlogs.parse_json_points(text, filename=filename))
+    if fmt == "mlflow":
+        return _run_log(runlogs.parse_mlflow_metric(text, filename=filename))
+    if fmt == "megatron":
+        return _run_log(runlogs.parse_megatron(text, filename=filename))
+    if fmt == "kv_log":
+        return _run_log(runlogs.parse_kv_log(text, filename=filename))
+    raise ParseError(f"unrecognised file format ({fmt})", filename=filename)
+
+
+def _run_log(record: RunLogRecord) -> ParsedDocument:
+    return ParsedDocument(kind="run_log", fmt=record.fmt, run_log=record, row_errors=list(record.row_errors))

@@ -60,6 +60,8 @@ class FactRecord:
     line: int | None = None
     location: str = ""
     excerpt: str = ""
+    # The model a number is about when a card covers several (e.g. "Llama 3.1 70B"); "" = the card's model.
+    subject: str = ""
 
 
 @dataclass(slots=True)
@@ -85,6 +87,8 @@ class MetricSeriesRecord:
     wall_times: list[float | None] = field(default_factory=list)
     first_line: int | None = None
     last_line: int | None = None
+    # Long-format CSVs may hold several runs; "" when the file is one run.
+    run: str = ""
 
 
 @dataclass(slots=True)
@@ -116,6 +120,9 @@ class PowerSummary:
     gpu_count: int
     mean_power_w: float
     samples: int
+    gpu_name: str = ""
+    start: float | None = None  # POSIX seconds of the first sample
+    end: float | None = None
 
 
 @dataclass(slots=True)
