@@ -265,9 +265,10 @@ def ingest_file_process(*, file_id: int) -> None:
             )
             rows = document_store(parsed=parsed, team=file.team, user=file.job.created_by, document=doc)
             _test_delay()
-            errors = [_error(file.original_name, e.line, e.reason) for e in parsed.row_errors]
-            if parsed.run_log is not None:
-                errors += [_error(file.original_name, e.line, e.reason) for e in parsed.run_log.row_errors]
+            row_errors = list(parsed.row_errors) + (list(parsed.run_log.row_errors) if parsed.run_log else [])
+            # The dispatcher may repeat the run log's row errors at document level: report each once.
+            unique = dict.fromkeys((e.line, e.reason) for e in row_errors)
+            errors = [_error(file.original_name, line, reason) for line, reason in unique]
             IngestFile.objects.filter(pk=file_id).update(
                 status=IngestFile.Status.DONE,
                 detected_format=parsed.fmt[:40],
