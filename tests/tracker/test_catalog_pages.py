@@ -15,6 +15,13 @@ from tracker.models import Fact, Hardware, HardwarePrice, Model, Paper, SourceDo
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # Demo users are created with real passwords; the default hasher costs seconds on a small CI box.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 needs_postgres = pytest.mark.skipif(not settings.IS_POSTGRES, reason="full-text search needs PostgreSQL")
 
 

@@ -1,0 +1,98 @@
+"""Hot catalog pages read in a pinned number of queries that does not grow with the data (no N+1)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.conf import settings
+
+from tracker import services
+from tracker.demo import load_demo
+from tracker.models import Model, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # Demo users are created with real passwords; the default hasher costs seconds on a small CI box.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# Every request also loads the session and the user: 2 queries before the view runs.
+PINNED = {
+    "/": 9,  # counts (papers, models, runs), recent papers, models, runs, role
+    "/papers/": 6,  # tags, count, page, prefetch tags
+    "/papers/?q=scaling": 6,
+    "/models/": 6,  # count, page, prices, power/emission facts
+    "/timeline/": 3,
+    "/costs/": 10,  # hardware + prices, role, price-form choices, count, page, prices, facts
+}
+
+
+@pytest.fixture
+def catalog(db):
+    load_demo()
+    org = services.organization_get_or_create(name="Other Lab")
+    hw = services.hardware_get_or_create(name="A100", tdp_watts=400.0)
+    services.hardware_price_set(hardware=hw, usd_per_gpu_hour=1.5, valid_from=date(2020, 1, 1))
+    doc = services.source_document_get_or_create(kind="upload", name="cards.md", sha256="f" * 64)
+    tags = [Tag.objects.create(name=f"tag{i}") for i in range(3)]
+    for i in range(12):
+        paper, _ = services.paper_upsert(
+            title=f"Scaling study {i}", abstract="scaling laws", published=date(2023, 1, 1)
+        )
+        paper.tags.add(*tags[: i % 3 + 1])
+        model, _ = services.model_get_or_create(
+            name=f"Other {i}B",
+            family="Other",
+            organization=org,
+            release_date=date(2023, 1 + i % 12, 1),
+            parameters=i * 1e9 + 1e9,
+            training_tokens=1e12,
+            gpu_hours=1e5 * (i + 1),
+            hardware=hw,
+        )
+        model.papers.add(paper)
+        services.fact_record(source=doc, model=model, name="power_watts", value=350.0, line=i + 1)
+        services.fact_record(
+            source=doc, model=model, name="co2_eq_emissions", value=1e6, unit="g", line=i + 100
+        )
+
+
+@pytest.mark.parametrize("url", list(PINNED))
+def test_hot_page_query_count_is_pinned(client, make_user, catalog, django_assert_num_queries, url):
+    client.force_login(make_user("editor"))
+    with django_assert_num_queries(PINNED[url]):
+        response = client.get(url)
+    assert response.status_code == 200
+
+
+def test_model_detail_query_count_is_pinned(client, make_user, catalog, django_assert_num_queries):
+    client.force_login(make_user("viewer"))
+    model = Model.objects.get(name="Other 3B")
+    with django_assert_num_queries(7):  # model, facts, papers, prices, power/emission facts
+        response = client.get(f"/models/{model.pk}/")
+    assert response.status_code == 200
+    assert "350.0 W per GPU" in response.text or "350.0 W" in response.text
+
+
+def test_per_model_power_fact_overrides_hardware_tdp(client, make_user, catalog):
+    client.force_login(make_user("viewer"))
+    response = client.get("/costs/")
+    row = next(r for r in response.context["rows"] if r.model.name == "Other 3B")
+    assert row.cost.power_watts == 350.0  # the card's fact, not the A100's 400 W TDP
+    assert row.cost.energy_kwh == pytest.approx(4e5 * 350 * 1.1 / 1000, rel=1e-12)
+    assert row.cost.usd == pytest.approx(4e5 * 1.5, rel=1e-12)
+    assert [e.tonnes for e in row.reported_emissions] == [pytest.approx(1.0)]  # 1e6 g
+
+
+@pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL")
+def test_search_is_served_by_the_gin_index(catalog):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'paper_search_gin'")
+        (indexdef,) = cursor.fetchone()
+    assert "USING gin (search)" in indexdef
