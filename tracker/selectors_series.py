@@ -191,10 +191,10 @@ def series_csv_chunks(*, series: MetricSeries) -> Iterator[bytes]:
         with connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor: Django's wrapper has no COPY support
             sql = (
-                "COPY (SELECT step, value, wall_time FROM tracker_metricpoint WHERE series_id = {} "
+                "COPY (SELECT step, value, wall_time FROM tracker_metricpoint WHERE series_id = %s "
                 "ORDER BY step) TO STDOUT WITH (FORMAT csv, HEADER)"
             )
-            with raw.copy(sql.format(int(series.pk))) as copy:
+            with raw.copy(sql, (series.pk,)) as copy:
                 for chunk in copy:
                     yield bytes(chunk)
         return
