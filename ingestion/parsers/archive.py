@@ -8,13 +8,16 @@ compression ratio bombs, and archives nested more than one level deep.
 from __future__ import annotations
 
 import io
+import lzma
 import posixpath
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 
 from ingestion.parsers.records import ParseError
 
+_DECOMPRESS_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error, lzma.LZMAError)
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 _CHUNK = 1 << 16
 # Small members compress poorly or too well without meaning anything; judge the ratio beyond this size.
@@ -30,7 +33,6 @@ def is_archive(filename: str, data: bytes) -> bool:
         return True
     if data[:2] == b"\x1f\x8b":
         import gzip
-        import zlib
 
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
@@ -91,7 +93,7 @@ class _Budget:
 def _iter_zip(data: bytes, budget: _Budget, filename: str) -> Iterator[tuple[str, bytes]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (*_DECOMPRESS_ERRORS, NotImplementedError) as exc:
         raise ParseError(f"bad zip archive: {exc}", filename=filename) from None
     with zf:
         infos = zf.infolist()
@@ -112,24 +114,15 @@ def _iter_zip(data: bytes, budget: _Budget, filename: str) -> Iterator[tuple[str
                     content = budget.read(stream, info.compress_size, name)
             except ParseError:
                 raise
-            except (
-                zipfile.BadZipFile,
-                OSError,
-                ValueError,
-                EOFError,
-                NotImplementedError,
-                RuntimeError,
-            ) as exc:
+            except (*_DECOMPRESS_ERRORS, NotImplementedError, RuntimeError) as exc:
                 raise ParseError(f"cannot read member {name!r}: {exc}", filename=filename) from None
             yield name, content
 
 
 def _iter_tar(data: bytes, budget: _Budget, filename: str) -> Iterator[tuple[str, bytes]]:
-    import zlib
-
     try:
         tf = tarfile.open(fileobj=io.BytesIO(data), mode="r|*")  # noqa: SIM115 -- closed by the with below
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+    except (tarfile.TarError, *_DECOMPRESS_ERRORS) as exc:
         raise ParseError(f"bad tar archive: {exc}", filename=filename) from None
     try:
         with tf:
@@ -156,7 +149,7 @@ def _iter_tar(data: bytes, budget: _Budget, filename: str) -> Iterator[tuple[str
                 yield name, content
     except ParseError:
         raise
-    except (tarfile.TarError, OSError, EOFError, zlib.error, ValueError) as exc:
+    except (tarfile.TarError, *_DECOMPRESS_ERRORS) as exc:
         raise ParseError(f"bad tar archive: {exc}", filename=filename) from None
 
 

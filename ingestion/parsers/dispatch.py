@@ -122,7 +122,15 @@ def _detect(filename: str, data: bytes) -> tuple[str, str]:
     if tensorboard.looks_like_tfrecord(data):
         return "tensorboard", ""
     text = decode_utf8(data, filename=filename)
-    return _detect_text(filename, text), text
+    fmt = _detect_text(filename, text)
+    # A markdown or YAML name wins over weak text heuristics (a card that quotes "step: 10 loss: 2.3").
+    ext = _extension(filename)
+    if fmt in _TEXT_LOGS or fmt == "unknown":
+        if ext in (".md", ".markdown"):
+            fmt = "hf_card"
+        elif ext in (".yaml", ".yml"):
+            fmt = "manifest"
+    return fmt, text
 
 
 def detect_format(filename: str, data: bytes) -> str:
