@@ -66,3 +66,20 @@ def test_nvidia_smi_single_sample_rejected():
     data = b"timestamp, index, name, power.draw [W]\n2024/07/01 12:00:00.000, 0, H100, 600.00 W\n"
     with pytest.raises(ParseError, match="two timed samples"):
         parse_document("gpu.csv", data)
+
+
+def test_batched_crc_matches_bytewise():
+    import random
+
+    from ingestion.parsers.tensorboard import crc32c, crc32c_many
+
+    rng = random.Random(7)
+    payloads = [bytes(rng.randrange(256) for _ in range(n)) for n in (0, 1, 63, 64, 65, 127, 128, 1000, 4097)]
+    assert crc32c_many(payloads) == [crc32c(p) for p in payloads]
+
+
+def test_bad_length_crc_reports_first_record(fixture_bytes):
+    data = bytearray(fixture_bytes(TB))
+    data[8] ^= 0x01  # the first record's length CRC
+    with pytest.raises(ParseError, match=r"bad length CRC in record 1 at byte offset 0"):
+        parse_tensorboard(bytes(data), filename="events.out.tfevents.x")
