@@ -109,6 +109,8 @@ class ExpMixingLaw(RegressorMixin, BaseEstimator):
                 x0=[c0, k0, t0],
                 bounds=([-np.inf, -np.inf, -self.t_max], [np.inf, np.inf, self.t_max]),
                 x_scale=[span, span, 1.0],
+                # Starts on the wrong side of t drift towards k -> inf, t -> 0 (a line); cap them.
+                max_nfev=100,
             )
             if best is None or res.cost < best.cost:
                 best = res
