@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from html.parser import HTMLParser
 from typing import Any
 
 from ingestion.parsers.manifest import load_yaml_mapping
@@ -178,6 +179,101 @@ def _table_facts(lines: list[str], first_line: int) -> tuple[list[FactRecord], s
             i = j
             continue
         i += 1
+    return facts, table_lines
+
+
+class _HtmlTable(HTMLParser):
+    """Cells of one HTML ``<table>``: (row, column, text, line), with rowspan/colspan resolved."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.cells: list[tuple[int, int, str, int]] = []
+        self._row = -1
+        self._taken: set[tuple[int, int]] = set()
+        self._cell: list[str] | None = None
+        self._cell_line = 0
+        self._span = (1, 1)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self._row += 1
+        elif tag in ("td", "th") and self._row >= 0:
+            self._cell = []
+            self._cell_line = self.getpos()[0]
+            spans = dict(attrs)
+            self._span = (_span(spans.get("rowspan")), _span(spans.get("colspan")))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            col = 0
+            while (self._row, col) in self._taken:
+                col += 1
+            rows, cols = self._span
+            for dr in range(rows):
+                for dc in range(cols):
+                    self._taken.add((self._row + dr, col + dc))
+            self.cells.append((self._row, col, " ".join("".join(self._cell).split()), self._cell_line))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _span(raw: str | None) -> int:
+    try:
+        return max(1, min(int(str(raw).strip()), 50))
+    except ValueError:
+        return 1
+
+
+_TABLE_BLOCK_RE = re.compile(r"<table\b.*?</table\s*>", re.I | re.S)
+
+
+def _html_table_facts(body: str, first_line: int) -> tuple[list[FactRecord], set[int]]:
+    """Facts from HTML tables (many HF cards, Llama's among them, use them); header = first row."""
+    facts: list[FactRecord] = []
+    table_lines: set[int] = set()
+    lines = body.split("\n")
+    for block in _TABLE_BLOCK_RE.finditer(body):
+        start_index = body.count("\n", 0, block.start())
+        table_lines.update(range(start_index, body.count("\n", 0, block.end()) + 1))
+        parser = _HtmlTable()
+        try:
+            parser.feed(block.group(0))
+            parser.close()
+        except (ValueError, AssertionError):
+            continue
+        section = ""
+        for raw in reversed(lines[:start_index]):
+            heading = _HEADING_RE.match(raw)
+            if heading:
+                section = _clean_cell(heading.group(2))
+                break
+        header = {col: text for row, col, text, _ in parser.cells if row == 0}
+        names = {col: _column_fact(text) for col, text in header.items()}
+        labels = {row: text for row, col, text, _ in parser.cells if col == 0 and row > 0 and text}
+        label_rows = sorted(labels)
+        for row, col, text, line in parser.cells:
+            name = names.get(col)
+            if row == 0 or name is None or not text or text in {"-", "—", "N/A", "n/a"}:
+                continue
+            label = next((labels[r] for r in reversed(label_rows) if r <= row), "")
+            location = f"table '{section}' column '{header.get(col, '')}'" + (
+                f" row '{label}'" if label else ""
+            )
+            absolute = start_index + line - 1  # 0-based index into the body
+            fact = _fact(
+                name,
+                text,
+                line=first_line + absolute,
+                confidence=TABLE_CONFIDENCE,
+                location=location[:300],
+                excerpt=lines[absolute].strip() if absolute < len(lines) else text,
+                subject=label,
+            )
+            if fact is not None:
+                facts.append(fact)
     return facts, table_lines
 
 
@@ -365,6 +461,9 @@ def parse_model_card(data: bytes, *, filename: str) -> ModelCardRecord:
         body_start = end + 1
     body_lines = lines[body_start:]
     table_facts, table_lines = _table_facts(body_lines, body_start + 1)
+    html_facts, html_lines = _html_table_facts("\n".join(body_lines), body_start + 1)
+    table_facts += html_facts
+    table_lines |= html_lines
     facts = (
         _front_matter_facts(meta, front_lines)
         + table_facts

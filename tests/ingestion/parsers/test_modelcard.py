@@ -31,53 +31,68 @@ def test_llama_front_matter(llama):
 
 def test_llama_model_information_table(llama):
     assert _facts(llama, "parameters", 0.9) == [
-        ("Llama 3.1 (text only)", 8e9, 34),
-        ("Llama 3.1 (text only)", 70e9, 35),
-        ("Llama 3.1 (text only)", 405e9, 36),
+        ("Llama 3.1 (text only)", 8e9, 58),
+        ("Llama 3.1 (text only)", 70e9, 74),
+        ("Llama 3.1 (text only)", 405e9, 82),
     ]
     (tokens,) = [f for f in llama.facts if f.name == "training_tokens" and f.confidence == 0.9]
-    assert (tokens.value, tokens.lower, tokens.upper, tokens.text_value, tokens.line) == (
-        15e12,
-        15e12,
-        None,
-        "15T+",
-        34,
-    )
+    assert (tokens.value, tokens.lower, tokens.upper, tokens.text_value) == (15e12, 15e12, None, "15T+")
+    assert tokens.line == 68
     assert tokens.location == "table 'Model Information' column 'Token count' row 'Llama 3.1 (text only)'"
     assert [v for _, v, _ in _facts(llama, "context_length")] == [128_000.0] * 3
-    assert _facts(llama, "release_date") == [("", "2024-07-23", 42)]
+    assert [line for _, _, line in _facts(llama, "context_length")] == [64, 76, 84]
+    assert _facts(llama, "release_date") == [("", "2024-07-23", 95)]
+
+
+def test_html_table_cells_keep_their_own_lines(llama):
+    tokens = next(f for f in llama.facts if f.name == "training_tokens" and f.confidence == 0.9)
+    assert tokens.excerpt == '<td rowspan="3" >15T+'  # a rowspan cell is one fact, not one per spanned row
+
+
+def test_markdown_table_label_carries_down():
+    card = parse_model_card(
+        b"## Sizes\n\n| Model | Params | Tokens |\n|---|---|---|\n| Foo | 1.5B | 2T |\n| | 7B | ~15-16T |\n",
+        filename="README.md",
+    )
+    assert [(f.name, f.subject, f.value, f.lower, f.upper, f.line) for f in card.facts] == [
+        ("parameters", "Foo", 1.5e9, None, None, 5),
+        ("training_tokens", "Foo", 2e12, None, None, 5),
+        ("parameters", "Foo", 7e9, None, None, 6),
+        ("training_tokens", "Foo", 15.5e12, 15e12, 16e12, 6),
+    ]
+    assert card.facts[0].location == "table 'Sizes' column 'Params' row 'Foo'"
 
 
 def test_llama_training_energy_table(llama):
     assert _facts(llama, "gpu_hours", 0.9) == [
-        ("Llama 3.1 8B", 1.46e6, 58),
-        ("Llama 3.1 70B", 7.0e6, 59),
-        ("Llama 3.1 405B", 30.84e6, 60),
-        ("Total", 39.3e6, 61),
+        ("Llama 3.1 8B", 1.46e6, 111),
+        ("Llama 3.1 70B", 7.0e6, 112),
+        ("Llama 3.1 405B", 30.84e6, 113),
+        ("Total", 39.3e6, 114),
     ]
     assert _facts(llama, "co2_tonnes", 0.9) == [
-        ("Llama 3.1 8B", 420.0, 58),
-        ("Llama 3.1 70B", 2040.0, 59),
-        ("Llama 3.1 405B", 8930.0, 60),
-        ("Total", 11390.0, 61),
+        ("Llama 3.1 8B", 420.0, 111),
+        ("Llama 3.1 70B", 2040.0, 112),
+        ("Llama 3.1 405B", 8930.0, 113),
+        ("Total", 11390.0, 114),
     ]
     assert _facts(llama, "tdp_watts", 0.9) == [
-        ("Llama 3.1 8B", 700.0, 58),
-        ("Llama 3.1 70B", 700.0, 59),
-        ("Llama 3.1 405B", 700.0, 60),
+        ("Llama 3.1 8B", 700.0, 111),
+        ("Llama 3.1 70B", 700.0, 112),
+        ("Llama 3.1 405B", 700.0, 113),
     ]
-    row = next(f for f in llama.facts if f.name == "gpu_hours" and f.line == 58)
+    row = next(f for f in llama.facts if f.name == "gpu_hours" and f.line == 111)
     assert row.excerpt == "| Llama 3.1 8B | 1.46M | 700 | 420 | 0 |"
     assert row.unit == "GPU-hours"
 
 
 def test_llama_prose_facts(llama):
-    assert _facts(llama, "gpu_hours", 0.6) == [("", 39.3e6, 52)]
-    assert _facts(llama, "hardware", 0.6) == [("", "H100-80GB", 52)]
-    assert _facts(llama, "tdp_watts", 0.6) == [("", 700.0, 52)]
-    assert _facts(llama, "co2_tonnes", 0.6) == [("", 11390.0, 54)]
+    assert _facts(llama, "gpu_hours", 0.6) == [("", 39.3e6, 105)]
+    assert _facts(llama, "hardware", 0.6) == [("", "H100-80GB", 105)]
+    assert _facts(llama, "tdp_watts", 0.6) == [("", 700.0, 105)]
+    assert _facts(llama, "co2_tonnes", 0.6) == [("", 11390.0, 107)]
     (tokens,) = [f for f in llama.facts if f.name == "training_tokens" and f.confidence == 0.6]
-    assert (tokens.value, tokens.lower, tokens.upper, tokens.line) == (15e12, 14.5e12, 15.5e12, 67)
+    assert (tokens.value, tokens.lower, tokens.upper, tokens.line) == (15e12, 14.5e12, 15.5e12, 120)
 
 
 def test_llama_matches_reference_csv(llama):
