@@ -223,3 +223,23 @@ def test_record_validation() -> None:
                 for m in ("a_loss", "b_loss")
             ]
         )
+
+
+def test_grouped_cv_holds_out_whole_model_sizes() -> None:
+    r = np.tile(np.linspace(0.0, 1.0, 5), 3)
+    groups = np.repeat([1e8, 1e9, 1e10], 5)
+    y = 2.0 + (r - 0.3) ** 2
+    sel = select_model(r, y, groups, candidates={"poly2": make_polynomial(2), "exp": ExpMixingLaw()})
+    assert sel.cv_scheme == "group-3-fold"
+    assert sel.best_name == "poly2" and sel.cv_rmse["poly2"] < 1e-3 < sel.cv_rmse["exp"]
+    with pytest.raises(FitError, match="at least 2 groups"):
+        select_model(r, y, np.zeros(15))
+
+
+def test_benchmark_scores_are_maximised() -> None:
+    recs = [
+        MixtureRecord(1e9, float(r), 1.0, "MATH", float(40 - 30 * (r - 0.7) ** 2), "reasoning")
+        for r in np.linspace(0.0, 1.0, 11)
+    ]
+    ((size, star, lo, hi),) = ratio_by_size(recs, n_boot=10, candidates={"poly2": make_polynomial(2)})
+    assert size == 1e9 and star == pytest.approx(0.7, abs=0.01) and lo <= star <= hi
