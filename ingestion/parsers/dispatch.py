@@ -94,8 +94,8 @@ def _detect_text(filename: str, text: str) -> str:
         return "json_points"
     if power.is_nvidia_smi_header(first_line):
         return "nvidia_smi"
-    if "," in first_line or "\t" in first_line:
-        kind = runlogs.classify_csv_header([c.strip() for c in next(iter([first_line.split(",")]))])
+    if "," in first_line:
+        kind = runlogs.classify_csv_header(runlogs.split_header(first_line))
         if kind:
             return kind
     sample = text.splitlines()[:2000]
@@ -109,7 +109,18 @@ def _detect_text(filename: str, text: str) -> str:
         return "manifest"
     if ext in (".md", ".markdown") or stripped.startswith("#"):
         return "hf_card"
+    if _looks_like_yaml_manifest(text):
+        return "manifest"
     return "unknown"
+
+
+_YAML_KEY_RE = re.compile(r"^([A-Za-z_][\w-]*):(?:\s|$)", re.M)
+
+
+def _looks_like_yaml_manifest(text: str) -> bool:
+    """Top-level ``key: value`` lines naming two or more manifest keys: a YAML manifest without .yaml."""
+    keys = set(_YAML_KEY_RE.findall(text[:20_000]))
+    return len(keys & manifest.MANIFEST_KEYS) >= 2
 
 
 def _detect(filename: str, data: bytes) -> tuple[str, str]:

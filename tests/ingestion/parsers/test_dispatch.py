@@ -77,3 +77,12 @@ def test_json_manifest_and_points_by_content():
     assert parse_document("a.json", b'{"name": "r1", "parameters": "8B"}').kind == "manifest"
     doc = parse_document("b.json", b'[{"step": 1, "metrics": {"loss": 2.0}}]')
     assert (doc.kind, doc.run_log.series[0].values) == ("run_log", [2.0])
+
+
+def test_yaml_manifest_without_extension(fixture_bytes):
+    assert detect_format("manifest", fixture_bytes("runlogs/manifest.yaml")) == "manifest"
+
+
+def test_quoted_csv_header_is_detected():
+    doc = parse_document("export", b'"step","loss"\n1,2.5\n2,2.25\n')
+    assert (doc.fmt, doc.run_log.series[0].values) == ("csv_wide", [2.5, 2.25])

@@ -120,3 +120,43 @@ def test_encrypted_pdf_is_rejected(fixture_bytes):
 
 def test_row_error_type():
     assert RowError(3, "x") == RowError(3, "x")
+
+
+def _pdf_builder():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "fixtures" / "make_fixtures.py"
+    spec = importlib.util.spec_from_file_location("make_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._pdf
+
+
+CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
+LOOPING_PDFS = {
+    "kids-self": [CATALOG, b"<< /Type /Pages /Kids [2 0 R] /Count 1 >>", b"<< >>"],
+    "kids-loop": [
+        CATALOG,
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Pages /Kids [2 0 R] /Parent 2 0 R /Count 1 >>",
+        b"<< >>",
+    ],
+    "form-xobject-loop": [
+        CATALOG,
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /Contents 4 0 R /Resources << /XObject << /X 5 0 R >> >> >>",
+        b"<< /Length 8 >>\nstream\n/X Do   \nendstream",
+        b"<< /Type /XObject /Subtype /Form /Length 8 /Resources << /XObject << /X 5 0 R >> >> >>\n"
+        b"stream\n/X Do   \nendstream",
+        b"<< >>",
+    ],
+}
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("name", sorted(LOOPING_PDFS))
+def test_looping_pdfs_fail_fast(name):
+    data = _pdf_builder()(LOOPING_PDFS[name])
+    with pytest.raises(ParseError):
+        parse_pdf(data, filename=f"{name}.pdf")
