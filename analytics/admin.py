@@ -1,0 +1,18 @@
+from django.contrib import admin
+
+from analytics.models import Fit, Study
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["name", "team", "kind", "target_metric", "created_at"]
+    list_filter = ["kind", "team"]
+    search_fields = ["name"]
+    filter_horizontal = ["runs"]
+
+
+@admin.register(Fit)
+class FitAdmin(admin.ModelAdmin):
+    list_display = ["study", "version", "method", "status", "created_at"]
+    list_filter = ["status", "method"]
+    readonly_fields = [f.name for f in Fit._meta.fields]

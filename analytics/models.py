@@ -1,0 +1,85 @@
+"""Scaling-law studies and their fits. A fit is a versioned, immutable result; new evidence makes it stale."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from tracker.models import Team, TrainingRun
+
+
+class Study(models.Model):
+    class Kind(models.TextChoices):
+        CHINCHILLA = "chinchilla", "Chinchilla Approach 3 (L = E + A/N^a + B/D^b)"
+        POWER_LAW = "power_law", "Power law L = c + k x^-a"
+        ISOFLOP = "isoflop", "IsoFLOP parabolas (Approach 2)"
+        DATA_CONSTRAINED = "data_constrained", "Data-constrained (Muennighoff et al. 2023)"
+        SYNTHETIC_RATIO = "synthetic_ratio", "Synthetic-data ratio"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="studies")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    runs = models.ManyToManyField(
+        TrainingRun,
+        blank=True,
+        related_name="studies",
+        help_text="explicit selection; empty = use run_filter",
+    )
+    run_filter = models.JSONField(
+        default=dict, blank=True, help_text='e.g. {"name__startswith": "iso-", "status": "finished"}'
+    )
+    target_metric = models.CharField(
+        max_length=200,
+        default="final_loss",
+        help_text="final_loss, or the name of a metric series (last value)",
+    )
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='kind-specific: {"variable": "N"}, {"n_bootstrap": 100}, {"window": 2}, {"base": {...}}',
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["team", "name"]
+        verbose_name_plural = "studies"
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="study_unique_team_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Fit(models.Model):
+    class Status(models.TextChoices):
+        CURRENT = "current", "Current"
+        STALE = "stale", "Stale (newer evidence exists)"
+        FAILED = "failed", "Failed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="fits")
+    version = models.PositiveIntegerField()
+    inputs_hash = models.CharField(
+        max_length=64, help_text="SHA-256 of the fitted points, method and options"
+    )
+    method = models.CharField(max_length=40)
+    params = models.JSONField(default=dict, blank=True)
+    ci = models.JSONField(
+        default=dict, blank=True, help_text="level, per-parameter bounds, bootstrap samples"
+    )
+    residuals = models.JSONField(default=list, blank=True, help_text="[{run_id, x..., observed, residual}]")
+    goodness = models.JSONField(default=dict, blank=True, help_text="r2, rmse_log, n_points")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CURRENT)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "inputs_hash", "method"], name="fit_unique_inputs"),
+            models.UniqueConstraint(fields=["study", "version"], name="fit_unique_version"),
+            models.UniqueConstraint(
+                fields=["study"], condition=Q(status="current"), name="fit_one_current_per_study"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study} v{self.version} ({self.status})"

@@ -1,0 +1,32 @@
+"""Celery tasks are an interface: ids in, one service call, explicit retry policy."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from analytics import services
+from analytics.models import Study
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=900,
+    time_limit=960,
+)
+def refit_study(study_id: int) -> int | None:
+    """Returns the id of the study's fit for its current inputs (new or existing)."""
+    try:
+        return services.study_refit(study_id=study_id).pk
+    except Study.DoesNotExist:
+        # Deleted between enqueue and run: nothing to fit, and retrying cannot help.
+        logger.info("refit_study: study %s no longer exists", study_id)
+        return None
