@@ -484,20 +484,33 @@ def parse_metric_points(obj: list[dict], *, filename: str) -> list[MetricSeriesR
 
 
 def parse_json_points(text: str, *, filename: str) -> RunLogRecord:
-    """A whole-file JSON list of metric points (webhook batch shapes, or plain JSONL-like rows)."""
+    """A whole-file JSON list of metric points: webhook batch shapes or plain JSONL-like rows.
+
+    As for other files (and unlike the webhook batch), bad points are skipped and reported by item number.
+    """
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise ParseError(f"bad JSON: {exc}", filename=filename) from None
-    if isinstance(obj, list) and obj and all(isinstance(o, dict) for o in obj):
-        if all("metrics" in o or ("name" in o and "value" in o) for o in obj):
-            return RunLogRecord(series=parse_metric_points(obj, filename=filename), fmt="json_points")
-        accs: dict[tuple[str, str], _Acc] = {}
-        errors = _Errors()
-        for index, item in enumerate(obj, start=1):
-            _add_json_row(item, index, accs, errors)
-        return _finish(accs.values(), errors, "json_points", filename)
-    raise ParseError("JSON is not a list of metric points", filename=filename)
+    if not isinstance(obj, list) or not obj:
+        raise ParseError("JSON is not a list of metric points", filename=filename)
+    accs: dict[tuple[str, str], _Acc] = {}
+    errors = _Errors()
+    for index, item in enumerate(obj, start=1):
+        if not isinstance(item, dict):
+            errors.add(index, "point is not an object")
+            continue
+        row = item
+        if isinstance(item.get("metrics"), dict):
+            row = {k: v for k, v in item.items() if k != "metrics"} | {
+                k: v for k, v in item["metrics"].items() if k not in STEP_COLUMNS
+            }
+        elif "name" in item and "value" in item and isinstance(item["name"], str):
+            row = {k: v for k, v in item.items() if k not in ("name", "value")} | {
+                item["name"]: item["value"]
+            }
+        _add_json_row(row, index, accs, errors)
+    return _finish(accs.values(), errors, "json_points", filename)
 
 
 # --- MLflow file store --------------------------------------------------------------------------------

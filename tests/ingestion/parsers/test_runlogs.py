@@ -161,3 +161,17 @@ def test_metric_points_rejects(batch, message, line):
 def test_csv_without_points_is_rejected():
     with pytest.raises(ParseError, match="no metric points"):
         parse_document("x.csv", b"step,loss\n1,nan\n")
+
+
+def test_json_file_points_skip_bad_items():
+    data = b'[{"step": 1, "metrics": {"loss": 2.0}}, {"step": 2, "metrics": {"loss": "NaN"}}, 7, {"step": 3, "name": "loss", "value": 1.5}]'
+    doc = parse_document("points.json", data)
+    assert (doc.fmt, doc.run_log.series[0].steps, doc.run_log.series[0].values) == (
+        "json_points",
+        [1, 3],
+        [2.0, 1.5],
+    )
+    assert [(e.line, e.reason) for e in doc.row_errors] == [
+        (2, "non-finite value 'NaN' for 'loss'"),
+        (3, "point is not an object"),
+    ]
