@@ -74,10 +74,9 @@ def _detect_text(filename: str, text: str) -> str:
     stripped = text.lstrip()
     head = stripped[:4096]
     first_line = stripped.split("\n", 1)[0].strip()
-    if head.startswith("<"):
-        if "<feed" in head:
-            return "arxiv_atom"
-        return "xml"
+    if head.startswith("<?xml") or head.startswith("<feed"):
+        return "arxiv_atom" if "<feed" in head else "xml"
+    # Other leading markup ("<p align=center>", "<!-- -->") is common at the top of a markdown card.
     if text.startswith("---") and text[:4].rstrip("\r\n") == "---":
         return "manifest" if ext in (".yaml", ".yml") else "hf_card"
     if _BIBTEX_RE.match(head):

@@ -86,3 +86,15 @@ def test_yaml_manifest_without_extension(fixture_bytes):
 def test_quoted_csv_header_is_detected():
     doc = parse_document("export", b'"step","loss"\n1,2.5\n2,2.25\n')
     assert (doc.fmt, doc.run_log.series[0].values) == ("csv_wide", [2.5, 2.25])
+
+
+def test_markdown_card_starting_with_html():
+    doc = parse_document(
+        "README.md", b'<p align="center"><img src="logo.png"></p>\n\n# Foo-7B\n\nA 7B parameter model.\n'
+    )
+    assert (doc.fmt, doc.model_card.name, doc.model_card.facts[0].value) == ("hf_card", "Foo-7B", 7e9)
+
+
+def test_other_xml_is_not_a_feed():
+    with pytest.raises(ParseError, match="unrecognised file format"):
+        parse_document("data.bin", b'<?xml version="1.0"?><rss><channel/></rss>')
