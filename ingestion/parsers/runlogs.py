@@ -515,13 +515,37 @@ def parse_json_points(text: str, *, filename: str) -> RunLogRecord:
 
 # --- MLflow file store --------------------------------------------------------------------------------
 
+_FILE_SUFFIXES = frozenset(
+    {
+        "csv",
+        "tsv",
+        "json",
+        "jsonl",
+        "ndjson",
+        "log",
+        "txt",
+        "out",
+        "yaml",
+        "yml",
+        "md",
+        "gz",
+        "zip",
+        "tar",
+        "tgz",
+        "pdf",
+    }
+)
 _MLFLOW_PATH = re.compile(r"(?:^|/)metrics/(?P<name>[^\0]+)$")
 
 
 def mlflow_metric_name(filename: str) -> str | None:
     """``mlruns/0/<run>/metrics/train/loss`` -> ``train/loss``; None for paths outside a metrics folder."""
     m = _MLFLOW_PATH.search(filename.replace("\\", "/"))
-    if not m or "." in m["name"].rsplit("/", 1)[-1]:
+    if not m:
+        return None
+    last = m["name"].rsplit("/", 1)[-1]
+    # Metric names may contain dots ("val.loss"), but "metrics/summary.csv" is an ordinary file.
+    if "." in last and last.rsplit(".", 1)[-1].lower() in _FILE_SUFFIXES:
         return None
     return m["name"]
 

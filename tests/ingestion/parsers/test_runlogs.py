@@ -175,3 +175,8 @@ def test_json_file_points_skip_bad_items():
         (2, "non-finite value 'NaN' for 'loss'"),
         (3, "point is not an object"),
     ]
+
+
+def test_mlflow_dotted_metric_name():
+    doc = parse_document("mlruns/1/r/metrics/val.loss", b"1717171717000 2.0 3\n1717171718000 1.5 4\n")
+    assert [(s.name, s.steps, s.values) for s in doc.run_log.series] == [("val.loss", [3, 4], [2.0, 1.5])]
