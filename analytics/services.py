@@ -288,3 +288,10 @@ def enqueue_refits_for_runs(*, team_id: int) -> list[int]:
     for study_id in study_ids:
         transaction.on_commit(partial(refit_study.delay, study_id))
     return study_ids
+
+
+def study_refit_enqueue(*, study: Study) -> None:
+    """On-demand refit from the study page; runs in the worker after this request's transaction commits."""
+    from analytics.tasks import refit_study
+
+    transaction.on_commit(partial(refit_study.delay, study.pk))

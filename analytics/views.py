@@ -1,0 +1,76 @@
+"""Thin views: parse input, call one selector or service, render."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from analytics import selectors, services
+from analytics.figures import study_figures
+from analytics.fitting.errors import FitError
+from tracker.auth import has_role
+from tracker.models import Hardware, Role
+
+
+@require_GET
+def study_list(request: HttpRequest) -> HttpResponse:
+    studies = selectors.studies_visible_to(request.user).order_by("team__name", "name")
+    rows = [{"study": s, "fit": selectors.fit_latest(s)} for s in studies[:500]]
+    return render(request, "analytics/study_list.html", {"rows": rows})
+
+
+def _parse_plan(request: HttpRequest) -> tuple[float, int, float] | None:
+    raw = request.GET.get("compute", "").strip()
+    if not raw:
+        return None
+    try:
+        compute = float(raw)
+        hardware_id = int(request.GET.get("hardware", ""))
+        mfu = float(request.GET.get("mfu", "0.4") or 0.4)
+    except ValueError as exc:
+        raise FitError(f"plan: compute, hardware and MFU must be numbers ({exc})") from exc
+    return compute, hardware_id, mfu
+
+
+@require_GET
+def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = selectors.study_get_for_user(user=request.user, study_id=study_id)
+    current = selectors.fit_current(study)
+    latest = selectors.fit_latest(study)
+    shown = current or latest
+    figures = []
+    if shown is not None and shown.status != shown.Status.FAILED:
+        figures = study_figures(study.kind, shown.params, shown.ci, shown.residuals)
+    plan, plan_error = None, ""
+    try:
+        parsed = _parse_plan(request)
+        if parsed is not None and shown is not None:
+            compute, hardware_id, mfu = parsed
+            hardware = get_object_or_404(Hardware, pk=hardware_id)
+            plan = selectors.run_plan(fit=shown, compute=compute, hardware=hardware, mfu=mfu)
+    except FitError as exc:
+        plan_error = str(exc)
+    context = {
+        "study": study,
+        "fit": shown,
+        "fits": selectors.fits_for_study(study)[:50],
+        "figures": [(f"fig-{i}", fig) for i, fig in enumerate(figures)],
+        "plan": plan,
+        "plan_error": plan_error,
+        "hardware": Hardware.objects.order_by("name"),
+        "can_edit": has_role(request.user, study.team, Role.EDITOR),
+        "request_get": request.GET,
+    }
+    return render(request, "analytics/study_detail.html", context, status=400 if plan_error else 200)
+
+
+@require_POST
+def study_refit(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = selectors.study_get_for_user(user=request.user, study_id=study_id)
+    if not has_role(request.user, study.team, Role.EDITOR):
+        return HttpResponse("Your role does not allow refits.", status=403)
+    services.study_refit_enqueue(study=study)
+    messages.info(request, "Refit queued; the page shows the new version when the worker finishes.")
+    return redirect("study-detail", study_id=study.pk)
