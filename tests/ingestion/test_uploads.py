@@ -182,7 +182,7 @@ BILLION_LAUGHS = (
         ("feed.xml", lambda tmp: BILLION_LAUGHS, "unsafe XML"),
         ("run.yaml", lambda tmp: b"name: !!python/object/apply:os.system ['echo pwned']\n", "python"),
         ("latin1.csv", lambda tmp: b"step,loss\n0,4.0\n10,3\xe9\n", "UTF-8"),
-        ("events.out.tfevents.1.host", _truncated_tfevents, ""),
+        ("events.out.tfevents.1.host", _truncated_tfevents, "truncated"),
         ("paper.pdf", lambda tmp: b"step,loss\n0,9.0\n", "extension .pdf does not match"),
         ("points.jsonl", lambda tmp: b'{"step": 1, "loss": Infinity}\n', "non-finite"),
     ],
@@ -205,9 +205,11 @@ def test_bad_input_gives_clear_error_and_keeps_stored_data(
 
 
 @override_settings(ISOFLOP_MAX_UPLOAD_BYTES=1000)
-def test_oversize_file_rejected_while_streaming_and_not_stored(editor_client, team_a, settings):
+def test_oversize_file_rejected_while_streaming_and_not_stored(editor_client, team_a, settings, tmp_path):
+    import hashlib
+
+    settings.MEDIA_ROOT = tmp_path / "media"
     before = _csv_stored(editor_client, team_a)
-    stored_before = set((Path(settings.MEDIA_ROOT) / "ingest").iterdir())
     job = upload(
         editor_client, team_a, {"huge.csv": b"step,loss\n" + b"1,2.0\n" * 500, "ok.csv": b"step,x\n1,2\n"}
     )
@@ -219,8 +221,9 @@ def test_oversize_file_rejected_while_streaming_and_not_stored(editor_client, te
     assert (big.sha256, big.stored_path) == ("", "")
     assert IngestFile.objects.get(job=job, original_name="ok.csv").status == "done"
     assert job.status == "partial"
-    new_files = set((Path(settings.MEDIA_ROOT) / "ingest").iterdir()) - stored_before
-    assert [p.read_bytes() for p in new_files] == [b"step,x\n1,2\n"]
+    # Only the two accepted files are on disk, under their hashes; no partial copy of the big one.
+    stored = sorted(p.name for p in (tmp_path / "media" / "ingest").iterdir())
+    assert stored == sorted(hashlib.sha256(d).hexdigest() for d in (GOOD_CSV, b"step,x\n1,2\n"))
     assert _snapshot()[0][: len(before[0])] == before[0]
 
 
