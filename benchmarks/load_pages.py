@@ -1,0 +1,180 @@
+"""Drive the hot catalog pages on loopback and report p50/p95 per page against the 300 ms target.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/isoflop_load .venv/bin/python benchmarks/seed_large.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/isoflop_load .venv/bin/python benchmarks/load_pages.py \
+        --seconds 60 --concurrency 2
+
+Starts gunicorn (2 sync workers) on 127.0.0.1, logs in as the seeded bench user, then a small thread pool
+requests the pages round-robin for a bounded time. Only 127.0.0.1 is ever contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import itertools
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_MS = 300.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/isoflop_load")
+    env["DATABASE_CONN_MAX_AGE"] = "60"  # persistent connections, as in production
+    env["DJANGO_DEBUG"] = "0"
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "tracker.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=2).read()
+            return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit("server did not start within 30 s")
+
+
+def _login(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = opener.open(f"{base}/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+    if token is None:
+        raise SystemExit("no CSRF token on the login form")
+    body = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": token.group(1)}
+    ).encode()
+    # base is always http://127.0.0.1:<port> built above.
+    request = urllib.request.Request(f"{base}/login/", data=body, headers={"Referer": f"{base}/login/"})  # noqa: S310
+    final = opener.open(request, timeout=10)
+    if final.geturl().rstrip("/").endswith("/login"):
+        raise SystemExit(f"login as {username} failed (did seed_large.py run against this database?)")
+    return opener
+
+
+def _pages(opener: urllib.request.OpenerDirector, base: str) -> dict[str, str]:
+    table = opener.open(f"{base}/models/?sort=compute", timeout=30).read().decode()
+    model = re.search(r'href="/models/(\d+)/"', table)
+    pages = {
+        "home": "/",
+        "papers": "/papers/",
+        "papers page 200": "/papers/?page=200",
+        "papers search": "/papers/?q=scaling+law+synthetic",
+        "papers phrase+tag": "/papers/?q=%22mixture+experts%22&tag=topic-03",
+        "models": "/models/",
+        "models by compute p5": "/models/?sort=compute&page=5",
+        "timeline": "/timeline/",
+        "costs": "/costs/",
+        "costs what-if": "/costs/?pue=1.3&grid=0.2",
+    }
+    if model:
+        pages["model detail"] = f"/models/{model.group(1)}/"
+    return pages
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--user", default="bench")
+    parser.add_argument("--password", default="bench-password-123")
+    args = parser.parse_args()
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _start_server(port, args.workers)
+    try:
+        openers = [_login(base, args.user, args.password) for _ in range(args.concurrency)]
+        pages = _pages(openers[0], base)
+        for path in pages.values():  # warm each worker's connection and template cache
+            for opener in openers:
+                opener.open(base + path, timeout=30).read()
+        timings: dict[str, list[float]] = {name: [] for name in pages}
+        errors: dict[str, int] = dict.fromkeys(pages, 0)
+        lock = threading.Lock()
+        order = itertools.cycle(list(pages.items()))
+        stop_at = time.monotonic() + args.seconds
+
+        def drive(opener: urllib.request.OpenerDirector) -> None:
+            while time.monotonic() < stop_at:
+                with lock:
+                    name, path = next(order)
+                start = time.perf_counter()
+                try:
+                    response = opener.open(base + path, timeout=30)
+                    response.read()
+                    ok = response.status == 200
+                except OSError:
+                    ok = False
+                elapsed = (time.perf_counter() - start) * 1000
+                with lock:
+                    timings[name].append(elapsed)
+                    errors[name] += 0 if ok else 1
+
+        threads = [threading.Thread(target=drive, args=(o,)) for o in openers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    print(
+        f"\n{args.seconds:.0f} s, concurrency {args.concurrency}, gunicorn {args.workers} workers, "
+        f"target p95 < {TARGET_MS:.0f} ms"
+    )
+    print(f"{'page':24} {'n':>5} {'err':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  verdict")
+    failed = False
+    for name, values in timings.items():
+        if not values:
+            print(f"{name:24} no samples")
+            failed = True
+            continue
+        p50, p95 = _percentile(values, 50), _percentile(values, 95)
+        verdict = "ok" if p95 < TARGET_MS and not errors[name] else "OVER"
+        failed |= verdict != "ok"
+        print(
+            f"{name:24} {len(values):5d} {errors[name]:4d} {p50:8.1f} {p95:8.1f} {max(values):8.1f}  {verdict}"
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
