@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -143,3 +144,16 @@ def cost_figure(bars: Sequence[CostBar]) -> dict[str, Any]:
             "legend": {"orientation": "h"},
         },
     }
+
+
+# Same escaping as Django's json_script (safe inside <script>), but str.replace runs in C over the whole
+# string: json_script's per-character translate took ~120 ms for a 1k-model timeline.
+_SCRIPT_ESCAPES = (("&", "\\u0026"), ("<", "\\u003C"), (">", "\\u003E"))
+
+
+def to_script_json(figure: dict[str, Any]) -> str:
+    """JSON for a <script type="application/json"> element; the caller marks it safe."""
+    text = json.dumps(figure, separators=(",", ":"), allow_nan=False)
+    for raw, escaped in _SCRIPT_ESCAPES:
+        text = text.replace(raw, escaped)
+    return text

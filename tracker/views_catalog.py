@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from analytics import costs, figures_catalog
@@ -21,6 +22,10 @@ from tracker import selectors_catalog, services
 from tracker.auth import can_edit_catalog, catalog_editor_required
 from tracker.models import Hardware
 from tracker.selectors_catalog import BadQuery
+
+
+def _script_json(figure: dict[str, Any]) -> SafeString:
+    return mark_safe(figures_catalog.to_script_json(figure))  # escaped exactly like json_script
 
 
 def _bad(request: HttpRequest, template: str, error: str, context: Mapping[str, Any]) -> HttpResponse:
@@ -76,8 +81,8 @@ def timeline(request: HttpRequest) -> HttpResponse:
     points = selectors_catalog.timeline_points()
     context |= {
         "n_points": len(points),
-        "timeline_fig": figures_catalog.timeline_figure(points, color_by=color_by),
-        "compute_fig": figures_catalog.compute_figure(points, color_by=color_by),
+        "timeline_fig": _script_json(figures_catalog.timeline_figure(points, color_by=color_by)),
+        "compute_fig": _script_json(figures_catalog.compute_figure(points, color_by=color_by)),
         "n_compute": sum(1 for p in points if p.training_flops),
     }
     return render(request, "tracker/timeline.html", context)
@@ -127,8 +132,10 @@ def cost_comparison(request: HttpRequest) -> HttpResponse:
         "overrides": {str(k): v for k, v in overrides.items()},
         "page": page,
         "rows": rows,
-        "fig": figures_catalog.cost_figure(
-            [figures_catalog.CostBar(r.model.name, r.cost.usd, r.cost.energy_kwh) for r in rows]
+        "fig": _script_json(
+            figures_catalog.cost_figure(
+                [figures_catalog.CostBar(r.model.name, r.cost.usd, r.cost.energy_kwh) for r in rows]
+            )
         ),
     }
     return render(request, "tracker/costs.html", context)

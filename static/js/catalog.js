@@ -1,4 +1,4 @@
-// Renders every figure a catalog page embeds: <div data-figure="ID"> plus {{ fig|json_script:"ID" }}.
+// Renders every figure a catalog page embeds: <div data-figure="ID"> plus <script id="ID" type="application/json">.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("[data-figure]").forEach(function (div) {

@@ -224,6 +224,8 @@ def test_timeline_colours_by_organization_or_family_and_compute_is_log(viewer_cl
     by_family = viewer_client.get("/timeline/", {"color": "family"})
     assert [t["name"] for t in _figure(by_family, "fig-timeline")["data"]] == ["DeepSeek-V3", "Llama 3.1"]
     assert 'src="/static/plotly/plotly.min.js"' in by_org.text
+    # Hover HTML is escaped inside the <script> element, exactly as json_script would.
+    assert "\\u003Cb\\u003ELlama 3.1 405B\\u003C/b\\u003E" in by_org.text and "<b>Llama" not in by_org.text
     bad = viewer_client.get("/timeline/", {"color": "rainbow"})
     assert (
         bad.status_code == 400 and "color: &#x27;rainbow&#x27; is not one of organization, family" in bad.text
