@@ -92,7 +92,7 @@ def _finish(accs: Iterable[_Acc], errors: list[RowError], fmt: str, filename: st
     if not series:
         detail = f"; first problem: line {errors[0].line}: {errors[0].reason}" if errors else ""
         raise ParseError(f"no metric points found ({fmt}){detail}", filename=filename)
-    return RunLogRecord(series=series, row_errors=list(errors), fmt=fmt)
+    return RunLogRecord(series=series, row_errors=sorted(errors, key=lambda e: e.line), fmt=fmt)
 
 
 _STEP_LIMIT = 1 << 62
@@ -117,7 +117,10 @@ def _float(text: str) -> float:
 
 def split_header(text: str) -> list[str]:
     first = text.split("\n", 1)[0].rstrip("\r")
-    return [c.strip() for c in next(csv.reader([first]), [])]
+    try:
+        return [c.strip() for c in next(csv.reader([first]), [])]
+    except csv.Error:
+        return [c.strip() for c in first.split(",")]
 
 
 def _find(header_lower: list[str], names: tuple[str, ...]) -> int | None:
@@ -166,10 +169,15 @@ def parse_csv(text: str, *, filename: str) -> RunLogRecord:
         raise ParseError(f"malformed CSV: {exc}", filename=filename, line=reader.line_num) from None
 
 
-def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
-    """NumPy's C reader for the common clean case (no quotes, no blank lines, no empty cells): ~5x faster.
+_NON_NUMERIC_RE = re.compile(r"[^0-9eE.,+\-\n ]")
 
-    Returns None whenever anything is unusual; the row-by-row path then runs and reports row errors.
+
+def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
+    """NumPy's C reader for the common clean case (no quotes, no blank lines): ~5x faster.
+
+    Empty cells (W&B exports) are read as NaN and skipped silently, which is only safe when the body holds
+    nothing but digits and separators, i.e. no literal NaN/Inf that must be reported. Returns None whenever
+    anything is unusual; the row-by-row path then runs and reports row errors.
     """
     if '"' in text or "\r" in text or "\n\n" in text or "#" in text:
         return None
@@ -191,13 +199,28 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
     ]
     if not cols or step_col is None:
         return None
+    expected_rows = body.count("\n") + (0 if body.endswith("\n") else 1)
+    missing_is_nan = (
+        body.startswith(",") or ",," in body or ",\n" in body or "\n," in body or body.endswith(",")
+    )
+    if missing_is_nan:
+        if _NON_NUMERIC_RE.search(body):
+            return None
+        body = (
+            body.replace(",,", ",nan,")
+            .replace(",,", ",nan,")
+            .replace(",\n", ",nan\n")
+            .replace("\n,", "\nnan,")
+        )
+        if body.startswith(","):
+            body = "nan" + body
+        if body.endswith(","):
+            body += "nan"
     try:
         table = np.loadtxt(io.StringIO(body), delimiter=",", dtype=np.float64, comments=None, ndmin=2)
     except (ValueError, OverflowError):
         return None
-    if table.shape[1] != len(header) or table.shape[0] != body.count("\n") + (
-        0 if body.endswith("\n") else 1
-    ):
+    if table.shape[1] != len(header) or table.shape[0] != expected_rows:
         return None
     raw_steps = table[:, step_col]
     if not (np.isfinite(raw_steps).all() and (raw_steps == np.floor(raw_steps)).all()):
@@ -217,6 +240,17 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
     for j in cols:
         col = table[:, j]
         finite = np.isfinite(col)
+        if missing_is_nan:
+            missing = np.isnan(col)
+            if missing.any():
+                col = col.copy()
+                col[missing] = 0.0  # not reported: an empty cell is "not logged at this step"
+                finite &= ~missing
+                reportable = ~finite & ~missing
+            else:
+                reportable = ~finite
+        else:
+            reportable = ~finite
         acc = _Acc(header[j])
         acc.presorted = increasing
         if finite.all():
@@ -225,7 +259,7 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
             acc.walls = walls if walls is not None else [None] * n
             acc.first_line, acc.last_line = 2, n + 1
         else:
-            bad = np.flatnonzero(~finite)
+            bad = np.flatnonzero(reportable)
             for i in bad[:MAX_ROW_ERRORS].tolist():
                 errors.add(i + 2, f"non-finite value '{float(col[i])}' in column {header[j]!r}")
             keep = np.flatnonzero(finite)
@@ -387,48 +421,84 @@ def _wall_from_json(obj: dict[str, Any]) -> float | None:
     return None
 
 
+_JSON_SKIP = frozenset({*STEP_COLUMNS, *TIME_COLUMNS, *IGNORED_COLUMNS})
+_TIME_KEYS = frozenset(TIME_COLUMNS)
+
+
 def _add_json_row(
     obj: dict[str, Any], line: int, accs: dict[tuple[str, str], _Acc], errors: _Errors, run: str = ""
 ) -> None:
-    step_key, raw_step = _json_step(obj)
-    if step_key is None:
-        errors.add(line, "no step key (step, _step, global_step, iteration)")
-        return
-    try:
-        step = _step_from_json(raw_step)
-    except (ValueError, OverflowError):
-        errors.add(line, f"bad step {raw_step!r}")
-        return
-    wall = _wall_from_json(obj)
-    skip = {step_key, *TIME_COLUMNS, *IGNORED_COLUMNS}
-    for name, raw in _flatten(obj):
-        if name in skip or name.startswith("_"):
+    raw_step = obj.get("step")
+    if type(raw_step) is int and -_STEP_LIMIT < raw_step < _STEP_LIMIT:
+        step = raw_step  # the common case, without the general checks below
+    else:
+        step_key, raw_step = _json_step(obj)
+        if step_key is None:
+            errors.add(line, "no step key (step, _step, global_step, iteration)")
+            return
+        try:
+            step = _step_from_json(raw_step)
+        except (ValueError, OverflowError):
+            errors.add(line, f"bad step {raw_step!r}")
+            return
+    wall = None if _TIME_KEYS.isdisjoint(obj) else _wall_from_json(obj)
+    for name, raw in obj.items():
+        if name in _JSON_SKIP or name[:1] == "_":
             continue
-        v = _point_value(raw)
-        if v is None:
-            continue
-        if v - v != 0.0:
+        kind = type(raw)
+        if kind is float or kind is int:
+            v = float(raw)
+            if v - v == 0.0:
+                acc = accs.get((run, name))
+                if acc is None:
+                    acc = accs[run, name] = _Acc(name, run)
+                acc.add(step, v, wall, line)
+                continue
             errors.add(line, f"non-finite value {raw!r} for {name!r}")
             continue
-        key = (run, name)
-        acc = accs.get(key)
-        if acc is None:
-            acc = accs[key] = _Acc(name, run)
-        acc.add(step, v, wall, line)
+        pairs = _flatten(raw, name + "/") if kind is dict else ((name, raw),)
+        for sub_name, sub_raw in pairs:
+            if sub_name in _JSON_SKIP:
+                continue
+            v = _point_value(sub_raw)
+            if v is None:
+                continue
+            if v - v != 0.0:
+                errors.add(line, f"non-finite value {sub_raw!r} for {sub_name!r}")
+                continue
+            acc = accs.get((run, sub_name))
+            if acc is None:
+                acc = accs[run, sub_name] = _Acc(sub_name, run)
+            acc.add(step, v, wall, line)
+
+
+def _json_lines(text: str) -> list[tuple[int, Any]] | None:
+    """All lines at once through the C decoder when every line is valid JSON; None otherwise."""
+    numbered = [(i, raw) for i, raw in enumerate(text.splitlines(), start=1) if raw.strip()]
+    try:
+        values = json.loads("[" + ",".join(raw for _, raw in numbered) + "]")
+    except (ValueError, RecursionError):
+        return None
+    if len(values) != len(numbered):
+        return None  # a line held two values ("1, 2") and shifted the rest
+    return [(i, v) for (i, _), v in zip(numbered, values)]
 
 
 def parse_jsonl(text: str, *, filename: str) -> RunLogRecord:
     accs: dict[tuple[str, str], _Acc] = {}
     errors = _Errors()
-    for line, raw in enumerate(text.splitlines(), start=1):
-        raw = raw.strip()
-        if not raw:
-            continue
-        try:
-            obj = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            errors.add(line, f"bad JSON: {exc}")
-            continue
+    parsed = _json_lines(text)
+    if parsed is None:
+        parsed = []
+        for line, raw in enumerate(text.splitlines(), start=1):
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                parsed.append((line, json.loads(raw)))
+            except (ValueError, RecursionError) as exc:
+                errors.add(line, f"bad JSON: {exc}")
+    for line, obj in parsed:
         if not isinstance(obj, dict):
             errors.add(line, "JSON line is not an object")
             continue

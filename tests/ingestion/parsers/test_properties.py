@@ -20,7 +20,9 @@ from ingestion.parsers.records import ParseError
 from ingestion.parsers.runlogs import parse_metric_points
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+)
 pytestmark = pytest.mark.timeout(120)
 
 SEEDS = [

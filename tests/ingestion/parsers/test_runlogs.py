@@ -180,3 +180,25 @@ def test_json_file_points_skip_bad_items():
 def test_mlflow_dotted_metric_name():
     doc = parse_document("mlruns/1/r/metrics/val.loss", b"1717171717000 2.0 3\n1717171718000 1.5 4\n")
     assert [(s.name, s.steps, s.values) for s in doc.run_log.series] == [("val.loss", [3, 4], [2.0, 1.5])]
+
+
+def test_wandb_empty_cells_fast_path_matches_slow_path(fixture_bytes):
+    text = fixture_bytes("runlogs/wandb_history.csv").decode()
+    fast = parse_csv(text, filename="h.csv")
+    slow = parse_csv(text.replace("\n", "\r\n"), filename="h.csv")
+    assert [(s.name, s.steps, s.values, s.wall_times, s.first_line, s.last_line) for s in fast.series] == [
+        (s.name, s.steps, s.values, s.wall_times, s.first_line, s.last_line) for s in slow.series
+    ]
+    assert fast.row_errors == slow.row_errors == []
+
+
+def test_empty_cells_with_literal_nan_still_reported():
+    record = parse_csv("_step,a,b\n0,1.0,\n1,nan,2.0\n2,,3.0\n", filename="h.csv")
+    assert [(s.name, s.steps) for s in record.series] == [("a", [0]), ("b", [1, 2])]
+    assert record.row_errors == [RowError(3, "non-finite value 'nan' in column 'a'")]
+
+
+def test_jsonl_multiline_object_falls_back_to_line_by_line():
+    doc = parse_document("m.jsonl", b'{"step": 1,\n"loss": 2.0}\n{"step": 2, "loss": 1.0}\n')
+    assert doc.run_log.series[0].steps == [2]
+    assert [e.line for e in doc.row_errors] == [1, 2]
