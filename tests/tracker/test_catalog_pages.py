@@ -371,3 +371,20 @@ def test_nav_links_every_area(viewer_client):
         "/reports/",
     ):
         assert f'href="{href}"' in text
+
+
+@needs_postgres
+@pytest.mark.parametrize("q", ['"unbalanced & | !(', "the", "::*<>'"])
+def test_search_syntax_never_errors(viewer_client, q):
+    _papers()
+    response = viewer_client.get("/papers/", {"q": q})
+    assert response.status_code == 200
+    assert "No papers match" in response.text
+
+
+def test_embedded_fallback_search_ranks_title_matches_first(viewer_client, settings):
+    # The embedded SQLite default has no tsvector; its substring fallback still puts title matches first.
+    settings.IS_POSTGRES = False
+    papers = _papers()
+    response = viewer_client.get("/papers/", {"q": "scaling laws"})
+    assert [p.pk for p in response.context["page"].object_list] == [papers["title"].pk, papers["abstract"].pk]
