@@ -184,6 +184,8 @@ def parse_bibtex(data: bytes, *, filename: str) -> tuple[list[PaperRecord], list
 
 # --- PDF -----------------------------------------------------------------------------------------------
 
+# A line that starts with the word (the heading) beats the word inside a sentence.
+_ABSTRACT_HEADING_RE = re.compile(r"^[ \t]*(?:A\s?BSTRACT|Abstract)\b[ \t]*[:.\u2014-]?", re.M)
 _ABSTRACT_RE = re.compile(r"\bA\s?BSTRACT\b|\bAbstract\b", re.I)
 _INTRO_RE = re.compile(
     r"(?:^|\n)\s*(?:1\.?|I\.?)?\s*I\s?NTRODUCTION\b|(?:^|\n)\s*(?:1\.?\s*)?Introduction\b", re.I
@@ -232,7 +234,7 @@ def parse_pdf(data: bytes, *, filename: str) -> PaperRecord:
     if not title:
         raise ParseError("PDF has no extractable text (scanned image?) and no title", filename=filename)
     abstract = ""
-    m = _ABSTRACT_RE.search(full_text[:50_000])
+    m = _ABSTRACT_HEADING_RE.search(full_text[:50_000]) or _ABSTRACT_RE.search(full_text[:50_000])
     if m:
         rest = full_text[m.end() : m.end() + 20_000]
         end = _INTRO_RE.search(rest)

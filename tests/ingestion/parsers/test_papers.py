@@ -122,7 +122,7 @@ def test_row_error_type():
     assert RowError(3, "x") == RowError(3, "x")
 
 
-def _pdf_builder():
+def _pdf_builder_module():
     import importlib.util
     from pathlib import Path
 
@@ -130,7 +130,11 @@ def _pdf_builder():
     spec = importlib.util.spec_from_file_location("make_fixtures", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module._pdf
+    return module
+
+
+def _pdf_builder():
+    return _pdf_builder_module()._pdf
 
 
 CATALOG = b"<< /Type /Catalog /Pages 2 0 R >>"
@@ -160,3 +164,20 @@ def test_looping_pdfs_fail_fast(name):
     data = _pdf_builder()(LOOPING_PDFS[name])
     with pytest.raises(ParseError):
         parse_pdf(data, filename=f"{name}.pdf")
+
+
+def test_pdf_abstract_heading_beats_the_word_in_a_sentence():
+    data = _pdf_builder_module().pdf_with_lines(
+        [
+            "Abstractive Summaries at Scale",
+            "We study abstract reasoning in a preprint.",
+            "ABSTRACT",
+            "Summaries get better with scale.",
+            "1. INTRODUCTION",
+            "Body text.",
+        ]
+    )
+    paper = parse_pdf(data, filename="p.pdf")
+    assert paper.title == "Abstractive Summaries at Scale"  # no /Title: the first text line
+    assert paper.abstract == "Summaries get better with scale."
+    assert paper.arxiv_id is None
