@@ -25,7 +25,6 @@ _TEXT_LOGS = {"megatron", "kv_log", "jsonl", "csv_wide", "csv_long", "wandb_csv"
 EXTENSION_FORMATS: dict[str, set[str]] = {
     ".pdf": {"pdf"},
     ".csv": {"csv_wide", "csv_long", "wandb_csv", "nvidia_smi"},
-    ".tsv": {"csv_wide", "csv_long"},
     ".jsonl": {"jsonl"},
     ".ndjson": {"jsonl"},
     ".json": {"manifest", "json_points", "jsonl"},
