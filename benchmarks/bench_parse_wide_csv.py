@@ -1,6 +1,6 @@
 """Not a test (pytest does not collect it): times a 1,000,000-row wide CSV through parse_document.
 
-Run: .venv/bin/python tests/ingestion/parsers/bench_wide_csv.py
+Run: .venv/bin/python benchmarks/bench_parse_wide_csv.py
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingestion.parsers.dispatch import parse_document
 
