@@ -122,6 +122,8 @@ def cost_figure(bars: Sequence[CostBar]) -> dict[str, Any]:
             {
                 "type": "bar",
                 "name": "cost (USD)",
+                # Separate offset groups keep bars on two y-axes side by side instead of overdrawn.
+                "offsetgroup": "cost",
                 "x": [b.name for b in priced],
                 "y": [b.usd for b in priced],
                 "hovertemplate": "%{x}: $%{y:,.0f}<extra></extra>",
@@ -129,6 +131,7 @@ def cost_figure(bars: Sequence[CostBar]) -> dict[str, Any]:
             {
                 "type": "bar",
                 "name": "energy (kWh)",
+                "offsetgroup": "energy",
                 "x": [b.name for b in powered],
                 "y": [b.energy_kwh for b in powered],
                 "yaxis": "y2",
