@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from tracker.auth import teams_for
-from tracker.models import Fact, Model, Role, TrainingRun
+from tracker.models import Role, TrainingRun
 
 
 def runs_visible_to(user: Any) -> QuerySet[TrainingRun]:
@@ -25,11 +25,3 @@ def run_get_for_user(*, user: Any, run_id: int, min_role: Role = Role.VIEWER) ->
     if run is None:
         raise Http404("No such run")
     return run
-
-
-def model_list() -> QuerySet[Model]:
-    return Model.objects.select_related("organization", "hardware").order_by("-release_date", "name")
-
-
-def model_facts(model: Model) -> QuerySet[Fact]:
-    return model.facts.select_related("source").order_by("name", "-confidence", "pk")

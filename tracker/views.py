@@ -5,12 +5,11 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from tracker import selectors, selectors_catalog
+from tracker import selectors_catalog
 from tracker.auth import highest_role, teams_for
-from tracker.models import Model, Role
 
 
 @login_not_required
@@ -36,19 +35,3 @@ def api_me(request: HttpRequest) -> JsonResponse:
             "teams": [t.slug for t in teams],
         }
     )
-
-
-@require_GET
-def model_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "tracker/model_list.html", {"models": selectors.model_list()[:1000]})
-
-
-@require_GET
-def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
-    model = get_object_or_404(Model.objects.select_related("organization", "hardware"), pk=model_id)
-    return render(
-        request, "tracker/model_detail.html", {"model": model, "facts": selectors.model_facts(model)}
-    )
-
-
-__all__ = ["Role"]
