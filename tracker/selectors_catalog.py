@@ -286,7 +286,7 @@ def model_table(*, sort: str = "release", page: str | None = None) -> tuple[Page
 
 
 def model_detail(model_id: int) -> tuple[ModelRow, list[Fact], list[Paper]]:
-    model = _model_queryset().filter(pk=model_id).first()
+    model = _model_queryset().defer(None).filter(pk=model_id).first()  # the detail page shows the card
     if model is None:
         raise Http404("No such model")
     facts = list(model.facts.select_related("source").order_by("name", "-confidence", "pk"))

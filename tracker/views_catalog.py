@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics import costs, figures_catalog
 from tracker import selectors_catalog, services
 from tracker.auth import can_edit_catalog, catalog_editor_required
+from tracker.card_render import render_card_html
 from tracker.models import Hardware
 from tracker.selectors_catalog import BadQuery
 
@@ -67,7 +68,13 @@ def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
     return render(
         request,
         "tracker/model_detail.html",
-        {"row": row, "model": row.model, "facts": facts, "papers": papers},
+        {
+            "row": row,
+            "model": row.model,
+            "facts": facts,
+            "papers": papers,
+            "card_html": render_card_html(row.model.card) if row.model.card else "",
+        },
     )
 
 
