@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -83,3 +84,81 @@ class Fit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study} v{self.version} ({self.status})"
+
+
+class Report(models.Model):
+    """A requested report; files are built in the worker and listed as ReportFile rows once all succeed."""
+
+    class Scope(models.TextChoices):
+        STUDY = "study", "Study"
+        MODEL_FAMILY = "model_family", "Model family"
+        RUN_SET = "run_set", "Run set"
+        CATALOG = "catalog", "Whole catalog"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Format(models.TextChoices):
+        PDF = "pdf", "PDF"
+        HTML = "html", "HTML (offline, interactive)"
+        CSV = "csv", "CSV"
+        JSON = "json", "JSON"
+        BIB = "bib", "BibTeX"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="reports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="empty for reports built by the weekly digest",
+    )
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    params = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"study_id": 3} | {"family": "llama"} | {"run_ids": [1, 2]} | {"since": iso, "until": ..}',
+    )
+    formats = models.JSONField(default=list, help_text='e.g. ["pdf", "html", "csv", "json", "bib"]')
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    stage = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    digest_key = models.CharField(
+        max_length=16, blank=True, help_text="ISO week (e.g. 2025-W03) for weekly digests; one per team"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "digest_key"], condition=~Q(digest_key=""), name="report_one_digest_per_week"
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="report_progress_le_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"report {self.pk} ({self.scope}, {self.status})"
+
+
+class ReportFile(models.Model):
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="files")
+    format = models.CharField(max_length=5, choices=Report.Format.choices)
+    path = models.CharField(max_length=300, help_text="relative to MEDIA_ROOT: reports/<id>/report.<ext>")
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["report", "format"]
+        constraints = [models.UniqueConstraint(fields=["report", "format"], name="reportfile_one_per_format")]
+
+    def __str__(self) -> str:
+        return self.path

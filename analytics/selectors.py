@@ -204,3 +204,70 @@ def run_plan(
         pue=pue,
         energy_kwh=energy,
     )
+
+
+# --- synthetic-data ratio studies -------------------------------------------------------------------------
+
+BENCHMARKS_KEY = (
+    "benchmarks"  # run.config["benchmarks"] = {"MMLU": 71.2, "GSM8k": 80.1, ...}: scores, higher=better
+)
+
+
+@dataclass(frozen=True)
+class SyntheticPoint:
+    run_id: int
+    run_name: str
+    n: float | None
+    r: float | None  # synthetic share 0..1
+    epochs: float  # epochs on synthetic data; a run that does not say counts as 1 epoch
+    sources: tuple[str, ...]
+    loss: float | None
+    benchmarks: tuple[tuple[str, Any], ...]  # sorted (name, score) pairs from config["benchmarks"]
+
+
+def synthetic_points(study: Study) -> list[SyntheticPoint]:
+    """One point per selected run (ordered by id): N, r, epochs, sources, target and benchmark scores."""
+    runs = list(
+        study_runs(study)
+        .order_by("pk")
+        .values(
+            "pk",
+            "name",
+            "parameters",
+            "synthetic_share",
+            "synthetic_epochs",
+            "data_sources",
+            "final_loss",
+            "config",
+        )
+    )
+    metric_values: dict[int, float | None] = {}
+    if study.target_metric != "final_loss":
+        metric_values = dict(
+            MetricSeries.objects.filter(
+                run_id__in=[r["pk"] for r in runs], name=study.target_metric
+            ).values_list("run_id", "last_value")
+        )
+    points = []
+    for r in runs:
+        config = r["config"] if isinstance(r["config"], dict) else {}
+        bench = config.get(BENCHMARKS_KEY)
+        if bench is not None and not isinstance(bench, dict):
+            raise StudySelectionError(
+                f"run '{r['name']}' (id {r['pk']}): config.{BENCHMARKS_KEY} must be an object "
+                f"{{benchmark: score}}, got {type(bench).__name__}"
+            )
+        sources = r["data_sources"] if isinstance(r["data_sources"], dict) else {}
+        points.append(
+            SyntheticPoint(
+                run_id=r["pk"],
+                run_name=r["name"],
+                n=r["parameters"],
+                r=r["synthetic_share"],
+                epochs=r["synthetic_epochs"] if r["synthetic_epochs"] is not None else 1.0,
+                sources=tuple(sorted(str(k) for k in sources)),
+                loss=r["final_loss"] if study.target_metric == "final_loss" else metric_values.get(r["pk"]),
+                benchmarks=tuple(sorted(bench.items())) if isinstance(bench, dict) else (),
+            )
+        )
+    return points

@@ -52,9 +52,12 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
             plan = selectors.run_plan(fit=shown, compute=compute, hardware=hardware, mfu=mfu)
     except FitError as exc:
         plan_error = str(exc)
+    params = shown.params if shown is not None else {}
     context = {
         "study": study,
         "fit": shown,
+        # Nested results (curves, per-size rows, optima) are drawn as figures, not listed as parameters.
+        "param_rows": [(k, v) for k, v in params.items() if not isinstance(v, dict | list)],
         "fits": selectors.fits_for_study(study)[:50],
         "figures": [(f"fig-{i}", fig) for i, fig in enumerate(figures)],
         "plan": plan,
