@@ -174,6 +174,14 @@ def _enqueue_files(file_ids: list[int]) -> None:
 
 def _job_refresh(*, job_id: int) -> None:
     """Recompute a job's totals and status from its files (one aggregate, one update)."""
+    with transaction.atomic():
+        # Lock the job first: the aggregate below then sees every file that committed before us, so
+        # two files finishing together cannot leave the job counting one of them as unfinished.
+        IngestJob.objects.select_for_update().filter(pk=job_id).values_list("pk", flat=True).first()
+        _job_refresh_locked(job_id)
+
+
+def _job_refresh_locked(job_id: int) -> None:
     terminal = list(IngestFile.TERMINAL)
     members = IngestFile.objects.filter(job_id=job_id)
     agg = members.aggregate(
@@ -250,49 +258,94 @@ def ingest_file_process(*, file_id: int) -> None:
     except ParseError as exc:
         _file_fail(file, [_error(exc.filename or file.original_name, exc.line, exc.reason)])
         return
+    if parsed.kind == "run_log" and parsed.run_log is not None and not _has_external_id(parsed):
+        parsed.run_log.manifest = _sibling_manifest(file) or parsed.run_log.manifest
     try:
-        with transaction.atomic():
-            # The lock makes a concurrent second worker on the same file wait, then see it done.
-            locked = IngestFile.objects.select_for_update().get(pk=file_id)
-            if locked.status != IngestFile.Status.RUNNING:
-                return
-            doc = tracker_services.source_document_get_or_create(
-                kind=SourceDocument.Kind.UPLOAD,
-                name=file.original_name,
-                sha256=file.sha256,
-                team=file.team,
-                size_bytes=file.size,
-            )
-            rows = document_store(parsed=parsed, team=file.team, user=file.job.created_by, document=doc)
-            _test_delay()
-            row_errors = list(parsed.row_errors) + (list(parsed.run_log.row_errors) if parsed.run_log else [])
-            # The dispatcher may repeat the run log's row errors at document level: report each once.
-            unique = dict.fromkeys((e.line, e.reason) for e in row_errors)
-            errors = [_error(file.original_name, line, reason) for line, reason in unique]
-            IngestFile.objects.filter(pk=file_id).update(
-                status=IngestFile.Status.DONE,
-                detected_format=parsed.fmt[:40],
-                kind=parsed.kind[:20],
-                rows_done=rows,
-                errors=errors[:MAX_ERRORS_PER_FILE],
-                document=doc,
-                finished_at=timezone.now(),
-            )
-            _job_refresh(job_id=file.job_id)
-    except IntegrityError:
-        # The same content finished in another job of this team meanwhile: that result stands.
-        with transaction.atomic():
-            IngestFile.objects.filter(pk=file_id).update(
-                status=IngestFile.Status.DUPLICATE, finished_at=timezone.now()
-            )
-            _job_refresh(job_id=file.job_id)
-        return
-    except ValueError as exc:
+        for attempt in (1, 2):
+            try:
+                _file_store(file, parsed)
+                break
+            except IntegrityError:
+                if _already_ingested(team=file.team, sha256=file.sha256):
+                    # The same content finished in another job of this team meanwhile: that result stands.
+                    with transaction.atomic():
+                        IngestFile.objects.filter(pk=file_id).update(
+                            status=IngestFile.Status.DUPLICATE, finished_at=timezone.now()
+                        )
+                        _job_refresh(job_id=file.job_id)
+                    return
+                # Another task created the same run (external id) concurrently; once more finds it.
+                if attempt == 2:
+                    raise
+    except (ValueError, IntegrityError) as exc:
         # Raised by catalog writes on values the parser let through (e.g. non-finite); the rollback above
         # already removed anything this file wrote.
         _file_fail(file, [_error(file.original_name, None, str(exc))])
         return
     _after_runs_landed(team_id=file.team_id, kind=parsed.kind)
+
+
+def _file_store(file: IngestFile, parsed: ParsedDocument) -> None:
+    with transaction.atomic():
+        # The lock makes a concurrent second worker on the same file wait, then see it done.
+        locked = IngestFile.objects.select_for_update().get(pk=file.pk)
+        if locked.status != IngestFile.Status.RUNNING:
+            return
+        doc = tracker_services.source_document_get_or_create(
+            kind=SourceDocument.Kind.UPLOAD,
+            name=file.original_name,
+            sha256=file.sha256,
+            team=file.team,
+            size_bytes=file.size,
+        )
+        rows = document_store(parsed=parsed, team=file.team, user=file.job.created_by, document=doc)
+        _test_delay()
+        row_errors = list(parsed.row_errors) + (list(parsed.run_log.row_errors) if parsed.run_log else [])
+        # The dispatcher may repeat the run log's row errors at document level: report each once.
+        unique = dict.fromkeys((e.line, e.reason) for e in row_errors)
+        errors = [_error(file.original_name, line, reason) for line, reason in unique]
+        IngestFile.objects.filter(pk=file.pk).update(
+            status=IngestFile.Status.DONE,
+            detected_format=parsed.fmt[:40],
+            kind=parsed.kind[:20],
+            rows_done=rows,
+            errors=errors[:MAX_ERRORS_PER_FILE],
+            document=doc,
+            finished_at=timezone.now(),
+        )
+        _job_refresh(job_id=file.job_id)
+
+
+def _has_external_id(parsed: ParsedDocument) -> bool:
+    manifest = (parsed.run_log.manifest if parsed.run_log else None) or parsed.manifest
+    return bool(manifest and manifest.external_id)
+
+
+_MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+_MANIFEST_MAX_BYTES = 1 << 20
+
+
+def _sibling_manifest(file: IngestFile) -> RunManifestRecord | None:
+    """A log uploaded together with one manifest (same job, same archive) belongs to the manifest's run.
+
+    Both files converge on the run by its external id whichever task runs first.
+    """
+    from ingestion.parsers.dispatch import parse_document
+
+    found: list[RunManifestRecord] = []
+    siblings = IngestFile.objects.filter(
+        job_id=file.job_id, parent_id=file.parent_id, size__lte=_MANIFEST_MAX_BYTES
+    )
+    for sib in siblings.exclude(pk=file.pk).exclude(stored_path=""):
+        if not sib.original_name.lower().endswith(_MANIFEST_SUFFIXES):
+            continue
+        try:
+            parsed = parse_document(sib.original_name, _read_stored(sib))
+        except (ParseError, OSError):
+            continue  # the sibling's own task reports its error
+        if parsed.kind == "manifest" and parsed.manifest is not None and parsed.manifest.external_id:
+            found.append(parsed.manifest)
+    return found[0] if len(found) == 1 else None
 
 
 def _file_fail(file: IngestFile, errors: list[dict[str, Any]]) -> None:
@@ -664,14 +717,24 @@ def webhook_delivery_process(*, delivery_pk: int) -> None:
     )
     label = f"webhook {delivery.delivery_id}"
     try:
-        with transaction.atomic():
-            locked = WebhookDelivery.objects.select_for_update().get(pk=delivery_pk)
-            if locked.status != WebhookDelivery.Status.RECEIVED:
-                return
-            _webhook_apply(delivery)
-            WebhookDelivery.objects.filter(pk=delivery_pk).update(
-                status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), error=""
-            )
+        for attempt in (1, 2):
+            try:
+                with transaction.atomic():
+                    locked = WebhookDelivery.objects.select_for_update().get(pk=delivery_pk)
+                    if locked.status != WebhookDelivery.Status.RECEIVED:
+                        return
+                    _webhook_apply(delivery)
+                    WebhookDelivery.objects.filter(pk=delivery_pk).update(
+                        status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), error=""
+                    )
+                break
+            except IntegrityError:
+                # run.started and run.metrics for a new run raced to create it; once more finds it.
+                if attempt == 2:
+                    raise
+    except IntegrityError as exc:
+        _delivery_fail(delivery_pk, f"{label}: conflicting write: {exc}")
+        return
     except ParseError as exc:
         _delivery_fail(delivery_pk, str(exc.with_filename(label) if not exc.filename else exc))
         return

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import override_settings
 
 from ingestion.models import IngestFile, IngestJob
 from tests.ingestion.conftest import process_job
@@ -67,8 +66,9 @@ def test_upload_run_log_and_manifest_lands_in_catalog(editor_client, team_a):
         0.2,
         {"web": 0.8, "synthetic": 0.2},
     )
-    log_run = TrainingRun.objects.get(source__name="train.csv")
-    loss = MetricSeries.objects.get(run=log_run, name="loss")
+    # The log uploaded with the manifest lands on the manifest's run, whichever file was processed first.
+    assert TrainingRun.objects.count() == 1
+    loss = MetricSeries.objects.get(run=run, name="loss")
     assert (loss.n_points, loss.min_step, loss.max_step, loss.last_value, loss.max_value) == (
         3,
         0,
@@ -116,6 +116,19 @@ def test_same_file_in_another_team_is_ingested_there(client, make_user, team_a, 
     assert sorted(TrainingRun.objects.values_list("team__slug", flat=True)) == ["lab-a", "lab-b"]
 
 
+def test_manifest_processed_after_log_still_joins_one_run(editor_client, team_a):
+    from ingestion import services
+
+    r = editor_client.post(
+        "/ingest/upload/", {"team": "lab-a", "files": _files({"run.yaml": MANIFEST, "t.csv": GOOD_CSV})}
+    )
+    job = IngestJob.objects.get(pk=int(r["Location"].rstrip("/").rsplit("/", 1)[-1]))
+    for name in ("t.csv", "run.yaml"):  # the log first this time
+        services.ingest_file_process(file_id=IngestFile.objects.get(job=job, original_name=name).pk)
+    run = TrainingRun.objects.get()
+    assert (run.external_id, run.parameters, run.series.count()) == ("run-7", 4e8, 2)
+
+
 def test_archive_is_expanded_into_member_files(editor_client, team_a):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -128,7 +141,8 @@ def test_archive_is_expanded_into_member_files(editor_client, team_a):
     assert (files["logs/train.csv"].status, files["logs/run.yaml"].status) == ("done", "done")
     assert job.status == "done"
     assert MetricPoint.objects.count() == 6
-    assert TrainingRun.objects.filter(external_id="run-7").exists()
+    run = TrainingRun.objects.get()
+    assert (run.external_id, sorted(run.series.values_list("name", flat=True))) == ("run-7", ["loss", "lr"])
 
 
 def test_page_shows_per_file_errors_with_file_line_reason(editor_client, team_a):
@@ -204,11 +218,11 @@ def test_bad_input_gives_clear_error_and_keeps_stored_data(
     assert data["files"][0]["errors"][0]["reason"] == files[0].errors[0]["reason"]
 
 
-@override_settings(ISOFLOP_MAX_UPLOAD_BYTES=1000)
 def test_oversize_file_rejected_while_streaming_and_not_stored(editor_client, team_a, settings, tmp_path):
     import hashlib
 
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.ISOFLOP_MAX_UPLOAD_BYTES = 1000
     before = _csv_stored(editor_client, team_a)
     job = upload(
         editor_client, team_a, {"huge.csv": b"step,loss\n" + b"1,2.0\n" * 500, "ok.csv": b"step,x\n1,2\n"}

@@ -36,7 +36,9 @@ def test_upload_is_processed_by_worker_and_duplicate_is_skipped(
     r = client.post("/ingest/upload/", {"team": "lab-a", "files": [SimpleUploadedFile("loss.csv", CSV)]})
     assert r.status_code == 302
     job = wait_for(lambda: _job_finished(IngestJob.objects.get().pk), timeout=60)
-    assert (job.status, job.rows_done, job.bytes_done) == ("done", 2000, len(CSV))
+    assert (job.status, job.rows_done, job.bytes_done) == ("done", 2000, len(CSV)), list(
+        IngestFile.objects.values_list("errors", flat=True)
+    )
     series = MetricSeries.objects.get(name="loss")
     assert (series.n_points, series.max_step, series.last_value) == (2000, 1999, 5.0 / 2000)
     assert MetricPoint.objects.count() == 2000
