@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -475,6 +476,7 @@ def paper_store(*, record: PaperRecord, source: SourceDocument) -> Any:
 
 # Model fields a card may fill when they are still empty (facts themselves are always kept).
 _MODEL_FACT_FIELDS = ("parameters", "active_parameters", "training_tokens", "gpu_hours")
+_GPU_COUNT_PREFIX = re.compile(r"^\s*\d+\s*[x\u00d7]\s*", re.I)
 
 
 def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
@@ -508,11 +510,26 @@ def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
             setattr(model, fact.name, fact.value)
             changed.append(fact.name)
         if fact.name == "hardware" and fact.text_value and model.hardware_id is None:
-            model.hardware = tracker_services.hardware_get_or_create(name=fact.text_value[:100])
-            changed.append("hardware")
+            # "8 x A100-40GB" names the accelerator after the count.
+            hw_name = _GPU_COUNT_PREFIX.sub("", fact.text_value).strip()[:100]
+            if hw_name:
+                model.hardware = tracker_services.hardware_get_or_create(name=hw_name)
+                changed.append("hardware")
+        if fact.name == "release_date" and fact.text_value and model.release_date is None:
+            released = _iso_date(fact.text_value)
+            if released is not None:  # a partial date ("2024") stays a fact only
+                model.release_date = released
+                changed.append("release_date")
     if changed:
         model.save(update_fields=sorted(set(changed)))
     return 1 + len(record.facts)
+
+
+def _iso_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None
 
 
 def _fact_store(fact: FactRecord, model: Model, source: SourceDocument) -> None:
