@@ -71,7 +71,8 @@ class SeriesPoints:
         steps_a = np.asarray(steps, dtype=np.int64)
         values_a = np.asarray(values, dtype=np.float64)
         if len(wall_times):
-            times_a = np.array([np.nan if t is None else t for t in wall_times], dtype=np.float64)
+            # NumPy turns None into NaN for a float array, in C.
+            times_a = np.asarray(wall_times, dtype=np.float64)
         else:
             times_a = np.full(len(steps_a), np.nan)
         if not (len(steps_a) == len(values_a) == len(times_a)):
@@ -83,7 +84,9 @@ def _check(points: SeriesPoints) -> None:
     # Parsers reject NaN/Inf with a line number; this is the last guard before the database.
     if not np.isfinite(points.values).all():
         raise ValueError(f"series {points.series_id}: non-finite metric values cannot be stored")
-    if len(np.unique(points.steps)) != len(points.steps):
+    steps = points.steps
+    # Parsers hand over sorted steps: a strictly increasing check is O(n); sort only when it fails.
+    if len(steps) > 1 and not (steps[1:] > steps[:-1]).all() and len(np.unique(steps)) != len(steps):
         raise ValueError(f"series {points.series_id}: duplicate steps in one batch")
 
 
