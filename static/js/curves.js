@@ -38,9 +38,11 @@
       var params = new URLSearchParams({ points: "2000" });
       if (ev["xaxis.autorange"]) {
         // reset: whole series
-      } else if (ev["xaxis.range[0]"] !== undefined) {
-        params.set("x0", String(Math.floor(ev["xaxis.range[0]"])));
-        params.set("x1", String(Math.ceil(ev["xaxis.range[1]"])));
+      } else if (ev["xaxis.range[0]"] !== undefined || Array.isArray(ev["xaxis.range"])) {
+        // A drag-zoom reports xaxis.range[0]/[1]; Plotly.relayout and some controls report xaxis.range.
+        var range = ev["xaxis.range"] || [ev["xaxis.range[0]"], ev["xaxis.range[1]"]];
+        params.set("x0", String(Math.floor(range[0])));
+        params.set("x1", String(Math.ceil(range[1])));
       } else {
         return; // y-only zoom or pan handles: nothing to re-bucket
       }
