@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
@@ -14,9 +14,10 @@ from analytics.costs import PricePoint, energy_kwh, price_in_force, training_cos
 from analytics.fitting.chinchilla import PARAM_NAMES, ChinchillaParams
 from analytics.fitting.errors import FitError
 from analytics.fitting.planning import plan_allocation
-from analytics.models import Fit, Study
+from analytics.models import Fit, Report, ReportFile, Study
 from tracker.auth import teams_for
-from tracker.models import Hardware, HardwarePrice, MetricSeries, Role, TrainingRun
+from tracker.models import Hardware, HardwarePrice, MetricSeries, Paper, Role, TrainingRun
+from tracker.models import Model as CatalogModel
 
 # Run filters come from users (study forms, API): only these lookups are honoured, so a filter can never
 # reach across relations into other teams' data or run arbitrary lookups.
@@ -271,3 +272,222 @@ def synthetic_points(study: Study) -> list[SyntheticPoint]:
             )
         )
     return points
+
+
+# --- reports ------------------------------------------------------------------------------------------------
+
+RUN_COLUMNS = [
+    "id",
+    "name",
+    "status",
+    "model",
+    "parameters",
+    "tokens",
+    "synthetic_share",
+    "synthetic_epochs",
+    "final_loss",
+    "created_at",
+]
+
+
+class ReportScopeError(ValueError):
+    """The report's scope parameters do not select anything this team may see."""
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, loaded once; the service turns it into figures and files."""
+
+    title: str
+    summary: str
+    runs: list[dict[str, Any]]
+    tables: list[tuple[str, list[str], list[list[Any]]]]
+    papers: list[dict[str, Any]]
+    study: Study | None = None
+    fit: Fit | None = None
+    counts: dict[str, int] | None = None
+
+
+def reports_visible_to(user: Any) -> QuerySet[Report]:
+    return Report.objects.filter(team__in=teams_for(user, Role.VIEWER)).select_related("team")
+
+
+def report_get_for_user(*, user: Any, report_id: int) -> Report:
+    report = reports_visible_to(user).filter(pk=report_id).first()
+    if report is None:
+        raise Http404("No such report")
+    return report
+
+
+def report_file(*, report: Report, fmt: str) -> ReportFile:
+    found = report.files.filter(format=fmt).first() if report.status == Report.Status.DONE else None
+    if found is None:
+        raise Http404(f"report {report.pk} has no {fmt} file")
+    return found
+
+
+def report_progress(report: Report) -> dict[str, Any]:
+    files = (
+        {
+            f.format: {
+                "url": f"/reports/{report.pk}/download/{f.format}/",
+                "size": f.size,
+                "sha256": f.sha256,
+            }
+            for f in report.files.all()
+        }
+        if report.status == Report.Status.DONE
+        else {}
+    )
+    return {
+        "id": report.pk,
+        "team": report.team.slug,
+        "scope": report.scope,
+        "params": report.params,
+        "formats": report.formats,
+        "status": report.status,
+        "progress": report.progress,
+        "stage": report.stage,
+        "error": report.error,
+        "created_at": report.created_at.isoformat(),
+        "finished_at": report.finished_at.isoformat() if report.finished_at else None,
+        "files": files,
+    }
+
+
+def _run_rows(runs: QuerySet[TrainingRun]) -> list[dict[str, Any]]:
+    rows = []
+    for run in runs.select_related("model").order_by("pk"):
+        rows.append(
+            {
+                "id": run.pk,
+                "name": run.name,
+                "status": run.status,
+                "model": run.model.name if run.model else "",
+                "parameters": run.parameters,
+                "tokens": run.tokens,
+                "synthetic_share": run.synthetic_share,
+                "synthetic_epochs": run.synthetic_epochs,
+                "final_loss": run.final_loss,
+                "created_at": run.created_at,
+            }
+        )
+    return rows
+
+
+def _paper_rows(papers: QuerySet[Paper]) -> list[dict[str, Any]]:
+    out = []
+    for p in papers.distinct().order_by("pk"):
+        out.append(
+            {
+                "key": p.arxiv_id or p.doi or f"paper{p.pk}",
+                "entry_type": "article",
+                "title": p.title,
+                "author": " and ".join(str(a) for a in p.authors) if isinstance(p.authors, list) else "",
+                "year": p.published.year if p.published else None,
+                "journal": p.venue,
+                "doi": p.doi,
+                "eprint": p.arxiv_id,
+                "url": p.url,
+            }
+        )
+    return out
+
+
+def report_data(report: Report) -> ReportData:
+    params = report.params
+    team_runs = TrainingRun.objects.filter(team_id=report.team_id)
+    if report.scope == Report.Scope.STUDY:
+        study = Study.objects.filter(pk=params.get("study_id"), team_id=report.team_id).first()
+        if study is None:
+            raise ReportScopeError(f"study {params.get('study_id')!r} not found in team {report.team.slug}")
+        runs = study_runs(study)
+        fit = fit_current(study) or fit_latest(study)
+        fit_rows = [[k, v] for k, v in (fit.params if fit else {}).items() if not isinstance(v, dict | list)]
+        return ReportData(
+            title=f"Study: {study.name}",
+            summary=(
+                f"{study.get_kind_display()} study of team {report.team.name}, target {study.target_metric}. "
+                + (f"Fit v{fit.version} ({fit.status})." if fit else "Not fitted yet.")
+                + (f" {fit.error_message}" if fit and fit.error_message else "")
+            ),
+            runs=_run_rows(runs),
+            tables=[("Fit parameters", ["parameter", "value"], fit_rows)],
+            papers=_paper_rows(Paper.objects.filter(models__runs__in=runs)),
+            study=study,
+            fit=fit,
+        )
+    if report.scope == Report.Scope.MODEL_FAMILY:
+        family = str(params.get("family") or "")
+        models = CatalogModel.objects.filter(family=family).order_by("name")
+        if not family or not models.exists():
+            raise ReportScopeError(f"no models in family {family!r}")
+        return ReportData(
+            title=f"Model family: {family}",
+            summary=f"{models.count()} models of family {family}; runs of team {report.team.name} on them.",
+            runs=_run_rows(team_runs.filter(model__family=family)),
+            tables=[
+                (
+                    "Models",
+                    ["name", "release date", "parameters", "training tokens", "GPU hours", "license"],
+                    [
+                        [m.name, m.release_date, m.parameters, m.training_tokens, m.gpu_hours, m.license]
+                        for m in models
+                    ],
+                )
+            ],
+            papers=_paper_rows(Paper.objects.filter(models__family=family)),
+        )
+    if report.scope == Report.Scope.RUN_SET:
+        ids = params.get("run_ids") or []
+        runs = team_runs.filter(pk__in=ids)
+        missing = sorted(set(ids) - set(runs.values_list("pk", flat=True)))
+        if not ids or missing:
+            raise ReportScopeError(f"runs {missing or ids} not found in team {report.team.slug}")
+        return ReportData(
+            title=f"Run set ({len(ids)} runs)",
+            summary=f"Runs {', '.join(str(i) for i in sorted(ids))} of team {report.team.name}.",
+            runs=_run_rows(runs),
+            tables=[],
+            papers=_paper_rows(Paper.objects.filter(models__runs__in=runs)),
+        )
+    since, until = _window(params)
+    window = {"created_at__gte": since, "created_at__lt": until}
+    papers = Paper.objects.filter(**window)
+    models = CatalogModel.objects.filter(**window).order_by("name")
+    fits = Fit.objects.filter(study__team_id=report.team_id, **window).select_related("study")
+    runs = team_runs.filter(**window)
+    counts = {"papers": papers.count(), "models": models.count(), "runs": runs.count(), "fits": fits.count()}
+    return ReportData(
+        title=f"Catalog {since.date().isoformat()} to {until.date().isoformat()}",
+        summary=(
+            f"New for team {report.team.name}: {counts['papers']} papers, {counts['models']} models, "
+            f"{counts['runs']} runs, {counts['fits']} fits."
+        ),
+        runs=_run_rows(runs),
+        tables=[
+            (
+                "New models",
+                ["name", "family", "parameters"],
+                [[m.name, m.family, m.parameters] for m in models],
+            ),
+            (
+                "New fits",
+                ["study", "version", "status", "method", "created"],
+                [[f.study.name, f.version, f.status, f.method, f.created_at] for f in fits.order_by("pk")],
+            ),
+        ],
+        papers=_paper_rows(papers),
+        counts=counts,
+    )
+
+
+def _window(params: dict[str, Any]) -> tuple[datetime, datetime]:
+    try:
+        until = datetime.fromisoformat(params["until"]) if params.get("until") else timezone.now()
+        since = datetime.fromisoformat(params["since"]) if params.get("since") else until - timedelta(days=7)
+    except (TypeError, ValueError) as exc:
+        raise ReportScopeError(f"since/until must be ISO 8601 datetimes ({exc})") from exc
+    if timezone.is_naive(since) or timezone.is_naive(until):
+        raise ReportScopeError("since/until need a timezone offset (e.g. 2025-01-06T00:00:00+00:00)")
+    return since, until

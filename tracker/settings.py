@@ -140,7 +140,15 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 29 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+from celery.schedules import crontab  # noqa: E402  (kept with the schedule: this block has one owner)
+
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Monday 06:00 UTC: a catalog report per team for the past 7 days (idempotent per team per ISO week).
+    "weekly-digest": {
+        "task": "analytics.tasks.weekly_digest",
+        "schedule": crontab(minute=0, hour=6, day_of_week=1),
+    },
+}
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
