@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 import plotly
+from celery.schedules import crontab
 
 from tracker.env import ConfigError, env_bool, env_int, env_list, env_str
 
@@ -140,8 +141,6 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 29 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-from celery.schedules import crontab  # noqa: E402  (kept with the schedule: this block has one owner)
-
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Monday 06:00 UTC: a catalog report per team for the past 7 days (idempotent per team per ISO week).
     "weekly-digest": {
