@@ -189,9 +189,43 @@ def load_demo() -> DemoSummary:
         if f"datablations:{row['run_name']}" not in existing
     ]
     TrainingRun.objects.bulk_create(new_runs)
+    _load_porian_runs(team)
     return DemoSummary(
         users=len(DEMO_USERS),
         models=len(models),
         runs=TrainingRun.objects.filter(team=team).count(),
         facts=cost_doc.facts.count(),
+    )
+
+
+# Porian et al. 2024 configuration 4 (all corrections applied): the IsoFLOP grid behind a = 0.497.
+PORIAN_CONFIG = "4"
+
+
+def _load_porian_runs(team: Team) -> None:
+    doc = _reference_document("porian2024_isoflop_points.csv")
+    existing = set(
+        TrainingRun.objects.filter(team=team, external_id__startswith="porian:").values_list(
+            "external_id", flat=True
+        )
+    )
+    TrainingRun.objects.bulk_create(
+        TrainingRun(
+            team=team,
+            name=f"porian C={float(row['flops_budget']):.2g} N={float(row['N_params']):.3g}",
+            external_id=f"porian:{PORIAN_CONFIG}:{line}",
+            status=TrainingRun.Status.IMPORTED,
+            parameters=float(row["N_params"]),
+            tokens=float(row["D_tokens"]),
+            final_loss=float(row["loss"]),
+            config={
+                "source_line": line,
+                "flops_budget": float(row["flops_budget"]),
+                "dataset": row["dataset"],
+                "paper": "arXiv:2406.19146",
+            },
+            source=doc,
+        )
+        for line, row in _rows("porian2024_isoflop_points.csv")
+        if row["config_id"] == PORIAN_CONFIG and f"porian:{PORIAN_CONFIG}:{line}" not in existing
     )

@@ -9,6 +9,9 @@ from tracker import services
 from tracker.demo import load_demo
 from tracker.models import Fact, HardwarePrice, Model, Paper, SourceDocument, TrainingRun
 
+# rows of data/reference/porian2024_isoflop_points.csv with config_id 4
+PORIAN_CFG4_POINTS = 133
+
 
 @pytest.fixture
 def doc(db):
@@ -88,7 +91,9 @@ def test_demo_data_is_the_published_numbers_and_idempotent():
     first = load_demo()
     second = load_demo()
     assert first == second
-    assert first.runs == 182
+    assert TrainingRun.objects.filter(external_id__startswith="datablations:").count() == 182
+    assert TrainingRun.objects.filter(external_id__startswith="porian:4:").count() == PORIAN_CFG4_POINTS
+    assert first.runs == 182 + PORIAN_CFG4_POINTS
     llama = Model.objects.get(name="Llama 3.1 405B")
     assert llama.gpu_hours == pytest.approx(30.84e6)
     assert llama.hardware.name == "H100-80GB"

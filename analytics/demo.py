@@ -1,0 +1,38 @@
+"""Demo studies over the demo runs (tracker.demo): each is refit by the Celery worker after commit."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from analytics import services
+from analytics.models import Study
+from tracker.models import Team
+
+# Muennighoff et al. 2023's base law on the 182 datablations runs (data/reference/README.md).
+DATABLATIONS_BASE = {"a": 6.255414, "b": 7.3049974, "e": 0.6254804, "alpha": 0.3526596, "beta": 0.3526596}
+
+DEMO_STUDIES = [
+    ("Datablations: loss vs N (power law)", Study.Kind.POWER_LAW, "datablations:", {"variable": "N"}),
+    ("Datablations: Chinchilla Approach 3", Study.Kind.CHINCHILLA, "datablations:", {"n_bootstrap": 20}),
+    (
+        "Datablations: data-constrained law (Muennighoff 2023)",
+        Study.Kind.DATA_CONSTRAINED,
+        "datablations:",
+        {"base": DATABLATIONS_BASE},
+    ),
+    ("Porian 2024: IsoFLOP, all corrections", Study.Kind.ISOFLOP, "porian:", {"window": 2}),
+]
+
+
+@transaction.atomic
+def load_demo_studies(*, team: Team) -> list[Study]:
+    """Idempotent; studies without a current fit get a refit queued for after the commit."""
+    studies = []
+    for name, kind, prefix, options in DEMO_STUDIES:
+        study = Study.objects.filter(team=team, name=name).first() or services.study_create(
+            team=team, name=name, kind=kind, run_filter={"external_id__startswith": prefix}, options=options
+        )
+        if not study.fits.filter(status="current").exists():
+            services.study_refit_enqueue(study=study)
+        studies.append(study)
+    return studies
