@@ -109,6 +109,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=250_000)
     parser.add_argument("--metrics", type=int, default=4)
     parser.add_argument("--mlflow-points", type=int, default=50_000)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of end-to-end + raw COPY; best is reported"
+    )
     args = parser.parse_args()
 
     import django
@@ -133,42 +136,49 @@ def main() -> None:
         f"run log: {len(data) / 1e6:.1f} MB CSV, {args.steps} steps x {len(names)} metrics = {total} points"
     )
 
-    suffix = f"{os.getpid()}-{time.time_ns()}"
-    team = tracker_services.team_create(name=f"bench-{suffix}")
-    user = get_user_model().objects.create_user(username=f"bench-{suffix}")
-    try:
-        e2e_s, e2e_rows = bench_end_to_end(data, team, user)
-        assert e2e_rows == total, (e2e_rows, total)
+    e2e_times, raw_times = [], []
+    for attempt in range(args.repeat):
+        # A fresh team per round: the same file in the same team would (rightly) be skipped as a duplicate.
+        suffix = f"{os.getpid()}-{attempt}-{time.time_ns()}"
+        team = tracker_services.team_create(name=f"bench-{suffix}")
+        user = get_user_model().objects.create_user(username=f"bench-{suffix}")
+        try:
+            e2e_s, e2e_rows = bench_end_to_end(data, team, user)
+            assert e2e_rows == total, (e2e_rows, total)
+            parsed = parse_document("bench.csv", data)
+            run = TrainingRun.objects.create(team=team, name="raw-copy")
+            by_series = []
+            for rec in parsed.run_log.series:
+                s = MetricSeries.objects.create(run=run, name=rec.name)
+                by_series.append((s.pk, np.asarray(rec.steps), np.asarray(rec.values)))
+            raw_s, raw_rows = bench_raw_copy(by_series)
+            assert raw_rows == total
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM tracker_metricpoint WHERE series_id IN "
+                    "(SELECT s.id FROM tracker_metricseries s JOIN tracker_trainingrun r ON s.run_id = r.id "
+                    "WHERE r.team_id = %s)",
+                    [team.pk],
+                )
+            team.delete()
+            user.delete()
+        e2e_times.append(e2e_s)
+        raw_times.append(raw_s)
+        print(f"round {attempt + 1}: end to end {e2e_s:.2f} s, raw COPY {raw_s:.2f} s")
 
-        parsed = parse_document("bench.csv", data)
-        run = TrainingRun.objects.create(team=team, name="raw-copy")
-        by_series = []
-        for rec in parsed.run_log.series:
-            s = MetricSeries.objects.create(run=run, name=rec.name)
-            by_series.append((s.pk, np.asarray(rec.steps), np.asarray(rec.values)))
-        raw_s, raw_rows = bench_raw_copy(by_series)
-
-        ml_s, ml_rows = bench_mlflow(
-            [(rec.name, np.asarray(rec.steps), np.asarray(rec.values)) for rec in parsed.run_log.series],
-            args.mlflow_points,
-        )
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DELETE FROM tracker_metricpoint WHERE series_id IN "
-                "(SELECT s.id FROM tracker_metricseries s JOIN tracker_trainingrun r ON s.run_id = r.id "
-                "WHERE r.team_id = %s)",
-                [team.pk],
-            )
-        team.delete()
-        user.delete()
-
-    e2e, raw, ml = e2e_rows / e2e_s, raw_rows / raw_s, ml_rows / ml_s
+    parsed = parse_document("bench.csv", data)
+    ml_s, ml_rows = bench_mlflow(
+        [(rec.name, np.asarray(rec.steps), np.asarray(rec.values)) for rec in parsed.run_log.series],
+        args.mlflow_points,
+    )
+    # Best of the rounds: on a shared machine the minimum is the least disturbed measurement.
+    e2e, raw, ml = total / min(e2e_times), total / min(raw_times), ml_rows / ml_s
     print(
-        f"end to end (store + parse + COPY + summaries): {e2e_rows} points in {e2e_s:.2f} s = {e2e:,.0f} points/s"
+        f"end to end (store + parse + COPY + summaries): {total} points, best {min(e2e_times):.2f} s = {e2e:,.0f} points/s"
     )
     print(
-        f"raw psycopg binary COPY (write_row):           {raw_rows} points in {raw_s:.2f} s = {raw:,.0f} points/s"
+        f"raw psycopg binary COPY (write_row):           {total} points, best {min(raw_times):.2f} s = {raw:,.0f} points/s"
     )
     print(
         f"MLflow log_batch (file store, 1000/call):      {ml_rows} points in {ml_s:.2f} s = {ml:,.0f} points/s"
