@@ -399,6 +399,11 @@ class MetricSeries(models.Model):
     min_value = models.FloatField(null=True, blank=True)
     max_value = models.FloatField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
+    # The summary the rollup rows were built from; when it differs from the columns above they are stale.
+    rollup_signature = models.CharField(max_length=255, blank=True, default="")
+    # Rollup levels present (cells of 2**level steps); null when the series is short enough to read raw.
+    rollup_min_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    rollup_max_level = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["run", "name"]
@@ -423,3 +428,29 @@ class MetricPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series_id}@{self.step}={self.value}"
+
+
+class MetricSeriesRollup(models.Model):
+    """M4 summary of one aligned cell of 2**level steps of a series: what long-curve requests read.
+
+    Built by `tracker.services.series_rollup_build`, one INSERT ... SELECT per level; a window of a long
+    series is answered from these rows plus a few raw points at its ragged edges.
+    """
+
+    pk = models.CompositePrimaryKey("series_id", "level", "bucket")
+    # The primary key (series_id, level, bucket) already indexes series_id; a second index only slows builds.
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="+", db_index=False)
+    level = models.PositiveSmallIntegerField()
+    bucket = models.BigIntegerField()  # step >> level
+    n_points = models.BigIntegerField()
+    first_step = models.BigIntegerField()
+    first_value = models.FloatField()
+    last_step = models.BigIntegerField()
+    last_value = models.FloatField()
+    min_step = models.BigIntegerField()
+    min_value = models.FloatField()
+    max_step = models.BigIntegerField()
+    max_value = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.series_id}/L{self.level}#{self.bucket}"

@@ -1,8 +1,11 @@
 """Reads of metric curves: downsampled windows, full-resolution CSV rows and run comparisons.
 
-On PostgreSQL the M4 bucketing runs in the database (one range scan over the (series_id, step) key), so a
-request never pulls a million rows through Python; on SQLite the same points come from
-`analytics.downsample.m4_downsample`, which is also the reference the SQL is tested against.
+On PostgreSQL the M4 bucketing runs in the database, so a request never pulls a million rows through
+Python. A long series (>= `services.ROLLUP_MIN_POINTS`) is answered from its precomputed rollup cells: a
+window of it reads 2-4x `points/4` cells of one level plus the finest cells and a few raw points at its
+two ragged edges, so the cost does not grow with the series. Narrower windows and short series are read
+raw with one range scan over the (series_id, step) key. On SQLite the same points come from
+`analytics.downsample.m4_downsample`, which is also the reference both SQL paths are tested against.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import Http404
 
-from analytics.downsample import m4_downsample
+from analytics.downsample import m4_downsample, rollup_level_for_window
+from tracker import services
 from tracker.models import MetricPoint, MetricSeries, TrainingRun
 from tracker.selectors import runs_visible_to
 
@@ -120,7 +124,9 @@ ORDER BY p.step
 """
 
 
-def _window_postgres(*, series_id: int, x0: int, x1: int, points: int) -> tuple[list[int], list[float], int]:
+def _window_raw_postgres(
+    *, series_id: int, x0: int, x1: int, points: int
+) -> tuple[list[int], list[float], int]:
     with connection.cursor() as cursor:
         # A short range is shown raw: fetch one row more than fits, and only bucket when it overflows.
         cursor.execute(_RAW_SQL, {"sid": series_id, "x0": x0, "x1": x1, "limit": points + 1})
@@ -137,9 +143,122 @@ def _window_postgres(*, series_id: int, x0: int, x1: int, points: int) -> tuple[
     return [r[0] for r in rows], [r[1] for r in rows], total
 
 
-def _window_numpy(*, series_id: int, x0: int, x1: int, points: int) -> tuple[list[int], list[float], int]:
+# Pieces of a window, each inside one cell of `level`: whole cells of that level in the middle, whole
+# finest cells and single raw points in the ragged head and tail. They are merged per output bucket with
+# the same first/last/min/max rules as the M4 over raw points (ties to the smallest step, NaN highest).
+_ROLLUP_WINDOW_SQL = """
+WITH pieces AS (
+    SELECT bucket AS cell, n_points, first_step, first_value, last_step, last_value,
+           min_step, min_value, max_step, max_value
+    FROM tracker_metricseriesrollup
+    WHERE series_id = %(sid)s AND level = %(level)s AND bucket BETWEEN %(b0)s AND %(b1)s
+  UNION ALL
+    SELECT bucket >> %(dk)s, n_points, first_step, first_value, last_step, last_value,
+           min_step, min_value, max_step, max_value
+    FROM tracker_metricseriesrollup
+    WHERE series_id = %(sid)s AND level = %(finest)s
+      AND (bucket BETWEEN %(h0)s AND %(h1)s OR bucket BETWEEN %(t0)s AND %(t1)s)
+  UNION ALL
+    SELECT step >> %(level)s, 1, step, value, step, value, step, value, step, value
+    FROM tracker_metricpoint
+    WHERE series_id = %(sid)s AND (step BETWEEN %(r0)s AND %(r1)s OR step BETWEEN %(r2)s AND %(r3)s)
+), merged AS (
+    SELECT ((cell - %(cell0)s) * %(nb)s) / %(ncells)s AS b,
+           sum(n_points)::bigint AS n,
+           min(ARRAY[first_step::float8, first_value]) AS f,
+           max(ARRAY[last_step::float8, last_value]) AS l,
+           min(ARRAY[min_value, min_step::float8]) AS lo,
+           max(ARRAY[max_value, -max_step::float8]) AS hi
+    FROM pieces
+    GROUP BY 1
+)
+SELECT n, f[1]::bigint, f[2], l[1]::bigint, l[2], lo[2]::bigint, lo[1], (-hi[2])::bigint, hi[1]
+FROM merged ORDER BY b
+"""
+
+
+def _rollup_params(*, series_id: int, x0: int, x1: int, nb: int, level: int, finest: int) -> dict[str, int]:
+    dk = level - finest
+    b0 = (x0 + (1 << level) - 1) >> level  # first cell of `level` wholly inside the window
+    b1 = ((x1 + 1) >> level) - 1  # last one
+    h0 = (x0 + (1 << finest) - 1) >> finest  # whole finest cells before b0
+    t1 = ((x1 + 1) >> finest) - 1  # whole finest cells after b1
+    return {
+        "sid": series_id,
+        "level": level,
+        "finest": finest,
+        "dk": dk,
+        "b0": b0,
+        "b1": b1,
+        "h0": h0,
+        "h1": (b0 << dk) - 1,
+        "t0": (b1 + 1) << dk,
+        "t1": t1,
+        "r0": x0,
+        "r1": (h0 << finest) - 1,
+        "r2": (t1 + 1) << finest,
+        "r3": x1,
+        "cell0": x0 >> level,
+        "nb": nb,
+        "ncells": (x1 >> level) - (x0 >> level) + 1,
+    }
+
+
+def _window_rollup(
+    *, series_id: int, x0: int, x1: int, points: int, level: int, finest: int
+) -> tuple[list[int], list[float], int]:
+    params = _rollup_params(series_id=series_id, x0=x0, x1=x1, nb=points // 4, level=level, finest=finest)
+    with connection.cursor() as cursor:
+        cursor.execute(_ROLLUP_WINDOW_SQL, params)
+        rows = cursor.fetchall()
+    total = sum(int(r[0]) for r in rows)
+    if total <= points:
+        # A sparse stretch: everything fits, so show it raw like any short window.
+        return _window_raw_postgres(series_id=series_id, x0=x0, x1=x1, points=points)
+    steps: list[int] = []
+    values: list[float] = []
+    for _n, *pairs in rows:
+        bucket = dict(zip(pairs[0::2], pairs[1::2], strict=True))  # first, last, min, max; steps may repeat
+        for step in sorted(bucket):
+            steps.append(step)
+            values.append(bucket[step])
+    return steps, values, total
+
+
+def _rollup_levels(series: MetricSeries) -> tuple[int, int] | None:
+    """The series' rollup levels, built now if missing or stale; None for a series read raw."""
+    if series.n_points < services.ROLLUP_MIN_POINTS:
+        return None
+    if series.rollup_signature != services.series_rollup_signature(series):
+        # Correctness never waits for someone to call refresh: the first reader after a change rebuilds.
+        built = services.series_rollup_build(series_id=series.pk)
+        series.rollup_signature = built.rollup_signature
+        series.rollup_min_level, series.rollup_max_level = built.rollup_min_level, built.rollup_max_level
+    if series.rollup_min_level is None or series.rollup_max_level is None:
+        return None
+    return series.rollup_min_level, series.rollup_max_level
+
+
+def _window_postgres(
+    *, series: MetricSeries, x0: int, x1: int, points: int
+) -> tuple[list[int], list[float], int]:
+    levels = _rollup_levels(series)
+    if levels is not None:
+        level = rollup_level_for_window(
+            x0=x0, x1=x1, n_buckets=points // 4, min_level=levels[0], max_level=levels[1]
+        )
+        if level is not None:
+            return _window_rollup(
+                series_id=series.pk, x0=x0, x1=x1, points=points, level=level, finest=levels[0]
+            )
+    return _window_raw_postgres(series_id=series.pk, x0=x0, x1=x1, points=points)
+
+
+def _window_numpy(
+    *, series: MetricSeries, x0: int, x1: int, points: int
+) -> tuple[list[int], list[float], int]:
     pairs = list(
-        MetricPoint.objects.filter(series_id=series_id, step__gte=x0, step__lte=x1)
+        MetricPoint.objects.filter(series_id=series.pk, step__gte=x0, step__lte=x1)
         .order_by("step")
         .values_list("step", "value")
     )
@@ -178,7 +297,7 @@ def series_window(
         if cached is not None:
             return SeriesWindow(steps=cached[0], values=cached[1], total=cached[2], x0=lo, x1=hi)
     fetch = _window_postgres if connection.vendor == "postgresql" else _window_numpy
-    steps, values, total = fetch(series_id=series.pk, x0=lo, x1=hi, points=points)
+    steps, values, total = fetch(series=series, x0=lo, x1=hi, points=points)
     json_values = [_json_value(v) for v in values]
     if full_view:
         cache.set(key, (steps, json_values, total), timeout=24 * 3600)

@@ -1,0 +1,273 @@
+"""Long curves from precomputed rollups: same points as the numpy M4 reference, spikes kept, never stale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from analytics.downsample import m4_downsample, rollup_level_for_window
+from ingestion.copy import COLUMNS, SeriesPoints, binary_copy_payload
+from tracker import selectors_series, services
+from tracker.models import MetricSeries, MetricSeriesRollup, Role, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+N = 120_000
+
+
+def copy_points(series_id: int, steps: np.ndarray, values: np.ndarray) -> None:
+    # Raw binary COPY (not the ingestion service, which rightly refuses the NaN these tests need).
+    pts = SeriesPoints(
+        series_id=series_id, steps=steps, values=values, wall_times=np.full(steps.size, np.nan)
+    )
+    sql = f"COPY tracker_metricpoint {COLUMNS} FROM STDIN (FORMAT BINARY)"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        copy.write(binary_copy_payload([pts]))
+
+
+def summary_set_like_ingestion(series: MetricSeries, steps: np.ndarray, values: np.ndarray) -> None:
+    """What `ingestion.copy.points_insert_new` does: the summary columns only, no refresh call."""
+    MetricSeries.objects.filter(pk=series.pk).update(
+        n_points=steps.size,
+        min_step=int(steps.min()),
+        max_step=int(steps.max()),
+        min_value=float(np.nanmin(values)),
+        max_value=float(np.nanmax(values)),
+        last_value=float(values[np.argmax(steps)]),
+    )
+    series.refresh_from_db()
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+
+
+@pytest.fixture
+def run_a(team_a):
+    return TrainingRun.objects.create(team=team_a, name="run-long")
+
+
+@pytest.fixture
+def viewer_client(make_user):
+    client = Client()
+    client.force_login(make_user(Role.VIEWER))
+    return client
+
+
+@pytest.fixture
+def long_series(run_a):
+    """200k points with gaps, ten +-spikes, a NaN and ties; steps start off any power-of-two boundary."""
+    rng = np.random.default_rng(11)
+    steps = np.arange(N + 5000, dtype=np.int64) * 3 + 1001
+    steps = np.sort(rng.choice(steps, N, replace=False))
+    values = np.round(3.0 - steps / 1e6 + rng.normal(0, 0.01, N), 3)  # rounding makes ties on extremes
+    spikes = np.sort(rng.choice(N, 10, replace=False))
+    values[spikes] += np.where(np.arange(10) % 2 == 0, 40.0, -40.0)
+    values[N // 3] = np.nan
+    series = MetricSeries.objects.create(run=run_a, name="loss")
+    copy_points(series.pk, steps, values)
+    services.series_summary_refresh(series_id=series.pk)
+    series.refresh_from_db()
+    return series, steps, values, steps[spikes]
+
+
+def data_url(series: MetricSeries) -> str:
+    return reverse("series-data", args=[series.run_id, series.pk])
+
+
+def same_values(got: list, expected: np.ndarray) -> None:
+    got_arr = np.array([np.nan if v is None else v for v in got], dtype=float)
+    np.testing.assert_array_equal(got_arr, expected)
+
+
+def test_levels_for_a_million_steps():
+    assert services.rollup_levels_for_range(min_step=0, max_step=999_999) == (5, 12)
+    assert services.rollup_levels_for_range(min_step=5, max_step=5 + 16_383) == (0, 7)
+    assert services.rollup_levels_for_range(min_step=0, max_step=32_767) == (1, 8)
+
+
+def test_refresh_builds_every_level_equal_to_numpy_cells(long_series):
+    series, steps, values, _ = long_series
+    span = int(steps[-1] - steps[0] + 1)
+    assert (series.rollup_min_level, series.rollup_max_level) == services.rollup_levels_for_range(
+        min_step=int(steps[0]), max_step=int(steps[-1])
+    )
+    assert (series.rollup_min_level, series.rollup_max_level, span) == (4, 11, 374_998)
+    for level in (series.rollup_min_level, 7, series.rollup_max_level):
+        rows = list(
+            MetricSeriesRollup.objects.filter(series=series, level=level)
+            .order_by("bucket")
+            .values_list("bucket", "n_points", "first_step", "last_step", "min_step", "max_step")
+        )
+        cells = steps >> level
+        uniq, starts, counts = np.unique(cells, return_index=True, return_counts=True)
+        assert [r[0] for r in rows] == uniq.tolist()
+        assert [r[1] for r in rows] == counts.tolist()
+        assert [r[2] for r in rows] == steps[starts].tolist()
+        assert [r[3] for r in rows] == steps[starts + counts - 1].tolist()
+        # the first/last/min/max points of a cell are the M4 points of that cell
+        for bucket, _n, first, last, min_step, max_step in rows[:50]:
+            sel = cells == bucket
+            s, v = steps[sel], values[sel]
+            ref_s, _ = m4_downsample(s, v, 1)
+            assert {first, last, min_step, max_step} == set(ref_s.tolist())
+
+
+@pytest.mark.parametrize(
+    ("x0", "x1", "points"),
+    [
+        (None, None, 2000),  # the whole curve
+        (None, None, 20000),
+        (None, None, 8),
+        (100_001, 137_777, 400),  # ragged edges on both sides: level 7 cells, finest cells, raw points
+        (168_750, 206_249, 2000),  # middle 10%
+        (-5_000, 10**7, 1000),  # bounds beyond the data
+    ],
+)
+def test_rollup_window_equals_numpy_m4_of_its_cells(long_series, x0, x1, points):
+    series, steps, values, _ = long_series
+    lo = int(steps[0]) if x0 is None else x0
+    hi = int(steps[-1]) if x1 is None else x1
+    level = rollup_level_for_window(
+        x0=lo,
+        x1=hi,
+        n_buckets=points // 4,
+        min_level=series.rollup_min_level,
+        max_level=series.rollup_max_level,
+    )
+    assert level is not None
+    with CaptureQueriesContext(connection) as ctx:
+        window = selectors_series.series_window(series=series, x0=x0, x1=x1, points=points)
+    assert len(ctx.captured_queries) == 1 and "tracker_metricseriesrollup" in ctx.captured_queries[0]["sql"]
+    ref_s, ref_v = m4_downsample(steps, values, points // 4, x0=lo, x1=hi, shift=level)
+    assert window.steps == ref_s.tolist()
+    same_values(window.values, ref_v)
+    assert window.total == int(((steps >= lo) & (steps <= hi)).sum())
+    assert window.shown <= points
+
+
+def test_whole_curve_keeps_every_spike(long_series, viewer_client):
+    series, steps, values, spike_steps = long_series
+    body = viewer_client.get(data_url(series)).json()
+    assert body["total"] == N and body["shown"] == len(body["steps"]) <= 2000
+    assert body["shown"] > 1500
+    by_step = dict(zip(body["steps"], body["values"], strict=True))
+    assert set(spike_steps.tolist()) <= set(by_step)
+    assert sorted(round(by_step[int(s)]) for s in spike_steps) == sorted(
+        round(values[np.searchsorted(steps, s)]) for s in spike_steps
+    )
+    assert sum(1 for s in spike_steps if abs(by_step[int(s)]) > 30) == 10
+    assert by_step[int(steps[N // 3])] is None  # the NaN is kept as a gap, not dropped
+
+
+def test_rollup_request_query_count_is_pinned(long_series, viewer_client, django_assert_num_queries):
+    series, *_ = long_series
+    # session, user, run, series, one rollup query: no scan of the points
+    with django_assert_num_queries(5):
+        assert viewer_client.get(data_url(series), {"x0": 1001, "x1": 500_000}).status_code == 200
+
+
+def test_narrow_zoom_is_read_raw(long_series, viewer_client):
+    series, steps, _values, _ = long_series
+    x0, x1 = 185_000, 188_749  # 1% of the step range: too few finest cells for 2000 points
+    with CaptureQueriesContext(connection) as ctx:
+        body = viewer_client.get(data_url(series), {"x0": x0, "x1": x1}).json()
+    sql = " ".join(q["sql"] for q in ctx.captured_queries)
+    assert "tracker_metricseriesrollup" not in sql and "tracker_metricpoint" in sql
+    in_range = (steps >= x0) & (steps <= x1)
+    assert body["total"] == int(in_range.sum()) == body["shown"] == 1197  # they all fit: shown raw
+    assert body["steps"] == steps[in_range].tolist()
+
+
+def test_window_below_one_sixteenth_is_bucketed_from_raw_points(long_series):
+    series, steps, values, _ = long_series
+    x0, x1 = 180_000, 191_999  # 750 finest cells < 2 per bucket for 500 buckets
+    with CaptureQueriesContext(connection) as ctx:
+        window = selectors_series.series_window(series=series, x0=x0, x1=x1, points=2000)
+    sql = " ".join(q["sql"] for q in ctx.captured_queries)
+    assert "tracker_metricseriesrollup" not in sql
+    ref_s, ref_v = m4_downsample(steps, values, 500, x0=x0, x1=x1)
+    assert window.steps == ref_s.tolist()
+    same_values(window.values, ref_v)
+    assert window.total == int(((steps >= x0) & (steps <= x1)).sum()) > 2000
+
+
+def test_missing_rollup_is_built_by_the_first_reader(run_a, viewer_client, django_assert_num_queries):
+    steps = np.arange(60_000, dtype=np.int64) * 10
+    values = np.linspace(5.0, 2.0, steps.size)
+    values[12_345] = 99.0
+    series = MetricSeries.objects.create(run=run_a, name="loss")
+    copy_points(series.pk, steps, values)
+    summary_set_like_ingestion(series, steps, values)
+    assert not MetricSeriesRollup.objects.filter(series=series).exists()
+    body = viewer_client.get(data_url(series)).json()
+    assert 123_450 in body["steps"] and body["total"] == 60_000
+    series.refresh_from_db()
+    assert series.rollup_signature == services.series_rollup_signature(series)
+    assert MetricSeriesRollup.objects.filter(series=series, level=series.rollup_min_level).count() == (
+        np.unique(steps >> series.rollup_min_level).size
+    )
+    cache.clear()
+    with django_assert_num_queries(5):  # built once: the second reader only reads
+        assert viewer_client.get(data_url(series)).json() == body
+
+
+def test_stale_rollup_is_rebuilt_after_appending_points(long_series, viewer_client):
+    series, steps, values, _ = long_series
+    old_rows = MetricSeriesRollup.objects.filter(series=series).count()
+    new_steps = np.arange(10, dtype=np.int64) * 7 + int(steps[-1]) + 100_000
+    new_values = np.full(10, 2.5)
+    new_values[4] = -77.0
+    copy_points(series.pk, new_steps, new_values)
+    all_steps, all_values = np.r_[steps, new_steps], np.r_[values, new_values]
+    summary_set_like_ingestion(series, all_steps, all_values)  # no refresh call, like the ingestion fast path
+    window = selectors_series.series_window(series=series)
+    assert window.total == N + 10
+    assert int(new_steps[4]) in window.steps and window.steps[-1] == int(new_steps[-1])
+    level = rollup_level_for_window(
+        x0=int(all_steps[0]),
+        x1=int(all_steps[-1]),
+        n_buckets=500,
+        min_level=series.rollup_min_level,
+        max_level=series.rollup_max_level,
+    )
+    ref_s, ref_v = m4_downsample(all_steps, all_values, 500, shift=level)
+    assert window.steps == ref_s.tolist()
+    same_values(window.values, ref_v)
+    series.refresh_from_db()
+    assert series.rollup_signature == services.series_rollup_signature(series)
+    assert MetricSeriesRollup.objects.filter(series=series).count() > old_rows
+
+
+def test_refresh_rebuilds_after_a_value_is_replaced(long_series):
+    series, steps, _values, _ = long_series
+    level = series.rollup_min_level
+    target = int(steps[1000])  # not a cell extreme: replacing it keeps the series summary the same
+    cell = target >> level
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE tracker_metricpoint SET value = 7.5 WHERE series_id = %s AND step = %s",
+            [series.pk, target],
+        )
+    before = MetricSeriesRollup.objects.get(series=series, level=level, bucket=cell)
+    assert before.max_value < 7.5  # stale until refreshed
+    services.series_summary_refresh(series_id=series.pk)
+    after = MetricSeriesRollup.objects.get(series=series, level=level, bucket=cell)
+    assert (after.max_step, after.max_value) == (target, 7.5)
+
+
+def test_short_series_gets_no_rollup(run_a):
+    series = MetricSeries.objects.create(run=run_a, name="lr")
+    steps = np.arange(services.ROLLUP_MIN_POINTS - 1, dtype=np.int64)
+    copy_points(series.pk, steps, np.ones(steps.size))
+    services.series_summary_refresh(series_id=series.pk)
+    series.refresh_from_db()
+    assert series.n_points == services.ROLLUP_MIN_POINTS - 1
+    assert series.rollup_min_level is None and series.rollup_max_level is None
+    assert not MetricSeriesRollup.objects.filter(series=series).exists()
