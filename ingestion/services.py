@@ -410,17 +410,12 @@ def _archive_expand(file: IngestFile, data: bytes) -> None:
 
 
 def _after_runs_landed(*, team_id: int, kind: str) -> None:
+    """New runs are new evidence: analytics marks the team's fits stale and queues refits (after commit)."""
     if kind not in ("run_log", "manifest"):
         return
-    try:
-        from analytics import services as analytics_services
-    except ImportError:
-        return
-    enqueue = getattr(analytics_services, "enqueue_refits_for_runs", None)
-    if enqueue is None:
-        # TODO: analytics.services.enqueue_refits_for_runs is being written; refits start once it exists.
-        return
-    transaction.on_commit(lambda: enqueue(team_id=team_id))
+    from analytics import services as analytics_services  # ingestion may import analytics, not the reverse
+
+    analytics_services.enqueue_refits_for_runs(team_id=team_id)
 
 
 # ---------------------------------------------------------------------------------- catalog mapping

@@ -283,3 +283,24 @@ def test_rest_api_auth_roles_and_team_scoping(client, make_user, team_a, team_b)
     assert client.get(f"/ingest/jobs/{job.pk}/").status_code == 404
     assert client.get(f"/api/ingest/jobs/{job.pk}/").status_code == 404
     assert f"#{job.pk}" not in client.get("/ingest/jobs/").content.decode()
+
+
+def test_tasks_are_queued_after_commit_and_refits_follow_new_runs(
+    editor_client, team_a, django_capture_on_commit_callbacks
+):
+    from analytics.models import Study
+    from analytics.tasks import refit_study
+
+    study = Study.objects.create(team=team_a, name="s", kind="chinchilla")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        r = editor_client.post("/ingest/upload/", {"team": "lab-a", "files": _files({"a.csv": GOOD_CSV})})
+    assert r.status_code == 302
+    # Nothing ran inside the request: one task waits for the commit.
+    assert IngestFile.objects.get().status == "queued"
+    assert not TrainingRun.objects.exists()
+    assert len(callbacks) == 1
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        process_job(IngestJob.objects.get())
+    assert MetricPoint.objects.count() == 6
+    refits = [cb for cb in callbacks if getattr(cb, "func", None) == refit_study.delay]
+    assert [cb.args for cb in refits] == [(study.pk,)]
