@@ -119,7 +119,8 @@ WITH b AS (
 )
 SELECT p.step, p.value, (SELECT sum(n) FROM b)::bigint AS total
 FROM tracker_metricpoint p JOIN keep ON p.step = keep.step
-WHERE p.series_id = %(sid)s
+-- The range bound keeps the join on the window: without it the planner scans the whole series.
+WHERE p.series_id = %(sid)s AND p.step BETWEEN %(x0)s AND %(x1)s
 ORDER BY p.step
 """
 
