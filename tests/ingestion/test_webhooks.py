@@ -210,3 +210,43 @@ def test_run_started_with_bad_manifest_fails_with_reason(client, integration):
 def test_payload_is_stored_for_audit(client, integration):
     post_standard(client, STARTED, msg_id="audit")
     assert WebhookDelivery.objects.get().payload == json.loads(json.dumps(STARTED))
+
+
+@pytest.mark.parametrize(
+    "payload,reason",
+    [
+        ({"type": "run.started", "data": [1, 2]}, "JSON object"),
+        ({"type": "run.metrics", "data": {"external_id": "r"}}, "'points' list"),
+        (
+            {"type": "run.metrics", "data": {"points": [{"step": 1, "name": "loss", "value": 1}]}},
+            "external_id",
+        ),
+        ({"type": "run.metrics", "data": {"external_id": "r", "points": [{"name": "loss"}]}}, "line 1"),
+        (
+            {"type": "run.finished", "data": {"external_id": "r", "status": "exploded"}},
+            "'finished' or 'failed'",
+        ),
+        (
+            {"type": "run.finished", "data": {"external_id": "r", "final_loss": "NaN"}},
+            "final_loss must be a number",
+        ),
+        ({"type": "run.finished", "data": {"external_id": "r", "finished_at": "soon"}}, "soon"),
+        ({"type": "paper.added", "data": {"abstract": "no title"}}, "needs a title"),
+        ({"type": "model.card", "data": {"name": "m"}}, "markdown"),
+    ],
+)
+def test_malformed_event_payloads_fail_cleanly_with_reason(client, integration, payload, reason):
+    r = post_standard(client, payload, msg_id="mal-1")
+    assert r.status_code == 202
+    process_deliveries()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "failed"
+    assert reason in delivery.error
+    assert delivery.error.startswith("webhook mal-1")
+    assert not TrainingRun.objects.exists() and not Paper.objects.exists()
+
+
+def test_oversized_webhook_body_rejected(client, integration):
+    r = post_standard(client, {"type": "x.y", "pad": "x" * (11 * 1024 * 1024)}, msg_id="big")
+    assert r.status_code == 413
+    assert not WebhookDelivery.objects.exists()
