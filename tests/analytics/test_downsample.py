@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.downsample import bucket_of, m4_downsample
+from analytics.downsample import bucket_of, m4_downsample, rollup_level_for_window
 
 
 def test_small_example_exact_points():
@@ -68,3 +68,29 @@ def test_bad_input_is_rejected(steps, values, message):
 def test_empty_range_gives_no_points():
     s, v = m4_downsample(np.arange(10), np.arange(10.0), 4, x0=20, x1=30)
     assert s.size == 0 and v.size == 0
+
+
+def test_shift_groups_whole_aligned_cells():
+    # cells of 4 steps: [0..3] [4..7] [8..11] [12..15]; window 2..13 touches cells 0..3, grouped into 2
+    steps = np.arange(16)
+    assert bucket_of(steps[2:14], x0=2, x1=13, n_buckets=2, shift=2).tolist() == [0, 0, 0, 0, 0, 0] + [1] * 6
+    values = np.array([0, 0, 5, 1, 9, 2, 2, 2, 3, 8, 3, -4, 3, 3, 0, 0], dtype=float)
+    s, v = m4_downsample(steps, values, 2, x0=2, x1=13, shift=2)
+    assert s.tolist() == [2, 3, 4, 7, 8, 9, 11, 13]
+    assert v.tolist() == [5, 1, 9, 2, 3, 8, -4, 3]
+
+
+def test_shift_zero_is_plain_bucketing():
+    steps = np.arange(3, 1000, 7)
+    a = bucket_of(steps, x0=3, x1=996, n_buckets=37)
+    np.testing.assert_array_equal(a, bucket_of(steps, x0=3, x1=996, n_buckets=37, shift=0))
+    assert a.tolist() == (((steps - 3) * 37) // 994).tolist()
+
+
+def test_rollup_level_is_the_coarsest_with_two_cells_per_bucket():
+    # 1M steps, 500 buckets: level 9 has 1,954 cells of 512 steps, level 10 only 977
+    assert rollup_level_for_window(x0=0, x1=999_999, n_buckets=500, min_level=5, max_level=12) == 9
+    # 10k steps: even level 5 has only 313 cells, so the window is read raw
+    assert rollup_level_for_window(x0=495_000, x1=504_999, n_buckets=500, min_level=5, max_level=12) is None
+    with pytest.raises(ValueError, match="empty range"):
+        rollup_level_for_window(x0=5, x1=4, n_buckets=2, min_level=0, max_level=3)
