@@ -74,11 +74,19 @@ class IngestFile(models.Model):
     errors = models.JSONField(default=list, blank=True, help_text="[{file, line, reason}]")
     document = models.ForeignKey(SourceDocument, null=True, blank=True, on_delete=models.SET_NULL)
     attempts = models.PositiveIntegerField(default=0)
+    # The row is the outbox: set when its task is published, cleared when publishing failed, so the
+    # sweeper re-publishes files whose message never reached the broker (or was lost there).
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["pk"]
+        indexes = [
+            models.Index(
+                fields=["enqueued_at"], condition=Q(status="queued"), name="ingestfile_outbox_pending"
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["team", "sha256"],
@@ -112,9 +120,16 @@ class WebhookDelivery(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # Outbox marker, as on IngestFile: null means "not (successfully) published yet".
+    enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
+        indexes = [
+            models.Index(
+                fields=["enqueued_at"], condition=Q(status="received"), name="webhookdelivery_outbox_pending"
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["integration", "delivery_id"], name="webhookdelivery_unique_per_integration"

@@ -13,15 +13,15 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -141,7 +141,15 @@ def ingest_job_create(
         job = IngestJob.objects.create(team=team, created_by=user, source=source)
         to_enqueue: list[int] = []
         for name, path, sha, size, err in stored:
-            f = IngestFile(job=job, team=team, original_name=name, stored_path=path, sha256=sha, size=size)
+            f = IngestFile(
+                job=job,
+                team=team,
+                original_name=name,
+                stored_path=path,
+                sha256=sha,
+                size=size,
+                enqueued_at=timezone.now() if enqueue else None,
+            )
             if err:
                 f.status = IngestFile.Status.FAILED
                 f.errors = [_error(name, None, err)]
@@ -170,7 +178,119 @@ def _enqueue_files(file_ids: list[int]) -> None:
     from ingestion import tasks  # tasks import services; the cycle is broken at call time
 
     for file_id in file_ids:
-        transaction.on_commit(lambda fid=file_id: tasks.ingest_file_process.delay(fid))
+        transaction.on_commit(
+            lambda fid=file_id: _publish(IngestFile, fid, lambda: tasks.ingest_file_process.delay(fid))
+        )
+
+
+# ------------------------------------------------------------------------------------------- outbox
+
+# After a failed publish, skip the broker for this long: during an outage every request would otherwise
+# wait out the socket timeouts again. Rows stay in the outbox and the sweep publishes them later.
+_BROKER_BACKOFF_SECONDS = 5.0
+_broker_down_until = 0.0
+
+
+def _publish(model: type[models.Model], pk: int, send: Callable[[], object]) -> bool:
+    """Publish one row's task; on failure mark the row unpublished (enqueued_at = NULL) and return False.
+
+    Runs after the row's transaction committed, so the row exists whatever the broker does.
+    """
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        model._default_manager.filter(pk=pk).update(enqueued_at=None)
+        return False
+    try:
+        send()
+    # Any broker failure (timeout, refused, paused, auth) is handled alike: the row waits in the outbox.
+    except Exception as exc:
+        _broker_down_until = time.monotonic() + _BROKER_BACKOFF_SECONDS
+        logger.warning(
+            "publishing %s %s failed (%s: %s); left in the outbox",
+            model.__name__,
+            pk,
+            type(exc).__name__,
+            exc,
+        )
+        model._default_manager.filter(pk=pk).update(enqueued_at=None)
+        return False
+    return True
+
+
+@dataclass(slots=True)
+class OutboxSweep:
+    deliveries: int = 0
+    files: int = 0
+    failed: int = 0
+
+
+def outbox_requeue(*, grace_seconds: float, limit: int = 1000) -> OutboxSweep:
+    """Re-publish deliveries still `received` and files still `queued` whose message never went out or has
+    not been picked up within the grace period. A row processed twice is harmless (claimed in the DB)."""
+    from ingestion import tasks
+
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    stale = Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=cutoff)
+    result = OutboxSweep()
+    pending: list[tuple[type[models.Model], int, Callable[[int], object]]] = []
+    delivery_pks = list(
+        WebhookDelivery.objects.filter(stale, status=WebhookDelivery.Status.RECEIVED)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    pending += [(WebhookDelivery, pk, tasks.webhook_delivery_process.delay) for pk in delivery_pks]
+    file_pks = list(
+        IngestFile.objects.filter(stale, status=IngestFile.Status.QUEUED)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    pending += [(IngestFile, pk, tasks.ingest_file_process.delay) for pk in file_pks]
+    now = timezone.now()
+    WebhookDelivery.objects.filter(pk__in=delivery_pks).update(enqueued_at=now)
+    IngestFile.objects.filter(pk__in=file_pks).update(enqueued_at=now)
+    for model, pk, delay in pending:
+        if _publish(model, pk, lambda d=delay, p=pk: d(p)):
+            if model is WebhookDelivery:
+                result.deliveries += 1
+            else:
+                result.files += 1
+        else:
+            result.failed += 1
+    if pending:
+        logger.info("outbox sweep: %s", result)
+    return result
+
+
+def _transient_fault(delivery_id: str) -> None:
+    """Tests make chosen deliveries fail transiently on every attempt (a poison task); unset in production."""
+    prefix = os.environ.get("ISOFLOP_TEST_TRANSIENT_FAULT", "")
+    if prefix and delivery_id.startswith(prefix):
+        raise OperationalError(f"simulated transient fault for delivery {delivery_id}")
+
+
+def webhook_delivery_park(*, delivery_pk: int, reason: str) -> None:
+    """A delivery that kept failing transiently stops being retried; the reason stays on the row."""
+    WebhookDelivery.objects.filter(pk=delivery_pk, status=WebhookDelivery.Status.RECEIVED).update(
+        status=WebhookDelivery.Status.FAILED, error=reason[:2000]
+    )
+
+
+def ingest_file_park(*, file_id: int, reason: str) -> None:
+    """A file that kept failing transiently (or killing its worker) is parked as failed with the reason."""
+    with transaction.atomic():
+        file = (
+            IngestFile.objects.select_for_update()
+            .filter(pk=file_id, status__in=[IngestFile.Status.QUEUED, IngestFile.Status.RUNNING])
+            .first()
+        )
+        if file is None:
+            return
+        IngestFile.objects.filter(pk=file_id).update(
+            status=IngestFile.Status.FAILED,
+            errors=[_error(file.original_name, None, reason)],
+            finished_at=timezone.now(),
+        )
+        _job_refresh(job_id=file.job_id)
 
 
 def _job_refresh(*, job_id: int) -> None:
@@ -233,11 +353,19 @@ def _test_delay() -> None:
 
 def ingest_file_process(*, file_id: int) -> None:
     """Parse and store one IngestFile. Safe to call again for the same file at any point."""
-    # Claim: only a queued file, or one left running by a killed worker, is (re)started.
+    # Claim: only a queued file, or one left running by a killed worker, is (re)started, and only while it
+    # has attempts left: a file that kills its worker every time would otherwise be redelivered forever.
+    max_attempts = settings.ISOFLOP_INGEST_MAX_ATTEMPTS
     claimed = IngestFile.objects.filter(
-        pk=file_id, status__in=[IngestFile.Status.QUEUED, IngestFile.Status.RUNNING]
+        pk=file_id,
+        status__in=[IngestFile.Status.QUEUED, IngestFile.Status.RUNNING],
+        attempts__lt=max_attempts,
     ).update(status=IngestFile.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now())
     if not claimed:
+        if IngestFile.objects.filter(
+            pk=file_id, status__in=[IngestFile.Status.QUEUED, IngestFile.Status.RUNNING]
+        ).exists():
+            ingest_file_park(file_id=file_id, reason=f"gave up after {max_attempts} attempts")
         return
     file = IngestFile.objects.select_related("job", "team").get(pk=file_id)
     _job_refresh(job_id=file.job_id)
@@ -395,6 +523,7 @@ def _archive_expand(file: IngestFile, data: bytes) -> None:
                     "sha256": sha,
                     "size": size,
                     "status": status,
+                    "enqueued_at": timezone.now() if status == IngestFile.Status.QUEUED else None,
                 },
             )
             if created and status == IngestFile.Status.QUEUED:
@@ -686,7 +815,7 @@ def webhook_receive(
         delivery, created = WebhookDelivery.objects.select_for_update().get_or_create(
             integration=integration,
             delivery_id=delivery_id[:200],
-            defaults={"event_type": event_type[:100], "payload": payload},
+            defaults={"event_type": event_type[:100], "payload": payload, "enqueued_at": timezone.now()},
         )
         if not created:
             if delivery.status in (WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.IGNORED):
@@ -698,7 +827,8 @@ def webhook_receive(
             delivery.payload = payload
             delivery.event_type = event_type[:100]
             delivery.error = ""
-            delivery.save(update_fields=["status", "payload", "event_type", "error"])
+            delivery.enqueued_at = timezone.now()
+            delivery.save(update_fields=["status", "payload", "event_type", "error", "enqueued_at"])
         if event_type not in KNOWN_EVENTS:
             logger.warning(
                 "webhook %s from integration %s: unknown event type %r ignored",
@@ -713,7 +843,9 @@ def webhook_receive(
         from ingestion import tasks
 
         pk = delivery.pk
-        transaction.on_commit(lambda: tasks.webhook_delivery_process.delay(pk))
+        transaction.on_commit(
+            lambda: _publish(WebhookDelivery, pk, lambda: tasks.webhook_delivery_process.delay(pk))
+        )
     return WebhookOutcome(202, {"status": "accepted", "delivery": delivery.delivery_id})
 
 
@@ -735,6 +867,7 @@ def webhook_delivery_process(*, delivery_pk: int) -> None:
                     locked = WebhookDelivery.objects.select_for_update().get(pk=delivery_pk)
                     if locked.status != WebhookDelivery.Status.RECEIVED:
                         return
+                    _transient_fault(delivery.delivery_id)
                     _webhook_apply(delivery)
                     WebhookDelivery.objects.filter(pk=delivery_pk).update(
                         status=WebhookDelivery.Status.PROCESSED, processed_at=timezone.now(), error=""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -22,6 +24,10 @@ from tracker.auth import Role, teams_for
 from tracker.models import Integration
 
 MAX_WEBHOOK_BODY = 10 * 1024 * 1024
+WEBHOOK_RETRY_AFTER_SECONDS = 30
+MAX_DELIVERY_ID = 200  # WebhookDelivery.delivery_id max_length
+
+logger = logging.getLogger(__name__)
 
 
 def _install_size_limit(request: HttpRequest) -> SizeLimitUploadHandler:
@@ -129,6 +135,17 @@ def _headers(request: HttpRequest) -> dict[str, Any]:
 @csrf_exempt
 @require_POST
 def webhook(request: HttpRequest, integration_slug: str) -> JsonResponse:
+    try:
+        return _webhook(request, integration_slug)
+    except (OperationalError, InterfaceError):
+        # Nothing could be stored (PostgreSQL is the outbox): ask the sender to come back, don't 500.
+        logger.exception("webhook for %s: database unavailable", integration_slug)
+        response = JsonResponse({"error": "temporarily unavailable, retry later"}, status=503)
+        response["Retry-After"] = str(WEBHOOK_RETRY_AFTER_SECONDS)
+        return response
+
+
+def _webhook(request: HttpRequest, integration_slug: str) -> JsonResponse:
     integration = Integration.objects.filter(slug=integration_slug, is_active=True).first()
     if integration is None:
         return JsonResponse({"error": "unknown integration"}, status=404)
@@ -148,6 +165,9 @@ def webhook(request: HttpRequest, integration_slug: str) -> JsonResponse:
         )
     except SignatureError as exc:
         return JsonResponse({"error": exc.reason}, status=exc.status)
+    if len(verified.delivery_id) > MAX_DELIVERY_ID:
+        # Truncating instead would make two deliveries that share a prefix dedup into one.
+        return JsonResponse({"error": f"delivery id is longer than {MAX_DELIVERY_ID} characters"}, status=400)
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -129,6 +129,19 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_BROKER_DIR / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A paused or unreachable Redis must fail a publish within seconds instead of hanging the request: the
+    # committed row is the outbox, and the outbox sweep below re-publishes what did not get through.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_timeout": env_int("CELERY_REDIS_SOCKET_TIMEOUT", 2),
+        "socket_connect_timeout": env_int("CELERY_REDIS_CONNECT_TIMEOUT", 2),
+        "socket_keepalive": True,
+        "retry_on_timeout": False,
+        "health_check_interval": 10,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# One quick reconnect (a stale pooled connection after a broker restart), then give up: the outbox retries.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -141,7 +154,18 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 29 * 60)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Outbox: rows still waiting after the grace period (their message was lost or never published) are
+# re-published; processing is claimed in the database, so a second message for a row is harmless.
+ISOFLOP_OUTBOX_GRACE_SECONDS = env_int("ISOFLOP_OUTBOX_GRACE_SECONDS", 120)
+ISOFLOP_OUTBOX_SWEEP_SECONDS = env_int("ISOFLOP_OUTBOX_SWEEP_SECONDS", 30)
+# Poison tasks: transient errors are retried with exponential backoff, then the row is parked as failed.
+ISOFLOP_INGEST_MAX_ATTEMPTS = env_int("ISOFLOP_INGEST_MAX_ATTEMPTS", 6)
+ISOFLOP_RETRY_BACKOFF_MS = env_int("ISOFLOP_RETRY_BACKOFF_MS", 1000)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "ingestion-outbox-sweep": {
+        "task": "ingestion.tasks.outbox_sweep",
+        "schedule": float(ISOFLOP_OUTBOX_SWEEP_SECONDS),
+    },
     # Monday 06:00 UTC: a catalog report per team for the past 7 days (idempotent per team per ISO week).
     "weekly-digest": {
         "task": "analytics.tasks.weekly_digest",
