@@ -9,11 +9,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 
 from tracker import services as tracker_services
+from tracker import tasks as tracker_tasks
 from tracker.models import MetricPoint, MetricSeries
 
 COLUMNS = "(series_id, step, value, wall_time)"
@@ -158,6 +160,9 @@ def points_insert_new(*, batches: Sequence[SeriesPoints]) -> int:
             _sqlite_insert(batches, upsert=False)
     for pts in batches:
         MetricSeries.objects.filter(pk=pts.series_id).update(**_summary_from_arrays(pts))
+        if len(pts.steps) >= tracker_services.ROLLUP_MIN_POINTS:
+            # Long curves are read from rollups; build them in the worker so the first page view is fast.
+            transaction.on_commit(partial(tracker_tasks.series_rollup_build.delay, pts.series_id))
     return total
 
 

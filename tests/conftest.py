@@ -75,6 +75,11 @@ def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Itera
         pytest.skip("needs DATABASE_URL=postgres://... and a real broker (run scripts/test.sh)")
     # scripts/test.sh gives every run its own queue name, so parallel runs never steal each other's tasks.
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    # Tests that ran before the worker existed may have queued tasks for rows that are long gone.
+    from tracker.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(queue)
     log = open(Path(settings.VAR_DIR) / "test-worker.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [

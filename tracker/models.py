@@ -418,7 +418,13 @@ class MetricPoint(models.Model):
     """Narrow table designed for COPY: (series, step) is the key, no surrogate id, no per-row provenance."""
 
     pk = models.CompositePrimaryKey("series_id", "step")
-    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, db_constraint=True, related_name="+")
+    # No database FK and no separate index: the composite key (series_id, step) already indexes series_id,
+    # and a per-row FK trigger at commit was most of the cost of a 1M-point COPY. Points are only written by
+    # ingestion.copy for a series created in the same transaction, and Django's cascade deletes them with
+    # their series (one DELETE ... WHERE series_id IN ...).
+    series = models.ForeignKey(
+        MetricSeries, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
+    )
     step = models.BigIntegerField()
     value = models.FloatField()
     wall_time = models.FloatField(null=True, blank=True)

@@ -19,3 +19,16 @@ from tracker import services
 )
 def series_summary_refresh(series_id: int) -> None:
     services.series_summary_refresh(series_id=series_id)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=600,
+    time_limit=630,
+)
+def series_rollup_build(series_id: int) -> None:
+    services.series_rollup_build(series_id=series_id)
