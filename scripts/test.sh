@@ -15,4 +15,5 @@ export ISOFLOP_VAR_DIR="${ISOFLOP_VAR_DIR:-$(mktemp -d)}"
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports
 .venv/bin/python manage.py makemigrations --check --dry-run -v0
+.venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/python -m pytest "$@"
