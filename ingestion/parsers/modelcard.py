@@ -345,6 +345,22 @@ def _prose_facts(lines: list[str], first_line: int, skip: set[int]) -> list[Fact
     return facts
 
 
+def _card_name(meta: dict[str, Any], heading: str, filename: str) -> str:
+    """model-index name, model_name, the first H1, the folder of a README, else the file stem."""
+    index = meta.get("model-index")
+    if isinstance(index, list) and index and isinstance(index[0], dict) and index[0].get("name"):
+        return str(index[0]["name"])
+    explicit = str(meta.get("model_name") or meta.get("model-name") or "")
+    if explicit or heading:
+        return explicit or _clean_cell(heading)
+    parts = [p for p in filename.replace("\\", "/").split("/") if p]
+    stem = parts[-1].rsplit(".", 1)[0] if parts else "model card"
+    # Hub repositories hold their card as <org>/<model>/README.md: the folder names the model.
+    if stem.lower() == "readme" and len(parts) >= 2:
+        return parts[-2]
+    return stem
+
+
 def _plain(value: Any, depth: int = 0) -> Any:
     """YAML values made JSON-safe: dates as ISO text, odd floats and other objects as text."""
     if depth > 20:
@@ -471,10 +487,7 @@ def parse_model_card(data: bytes, *, filename: str) -> ModelCardRecord:
     )
     facts.sort(key=lambda f: (f.line or 0, f.name))
     heading = next((m.group(2) for m in map(_HEADING_RE.match, body_lines) if m and m.group(1) == "#"), "")
-    name = str(meta.get("model_name") or meta.get("model-name") or "") or _clean_cell(heading)
-    if not name:
-        stem = filename.replace("\\", "/").rsplit("/", 1)[-1]
-        name = stem.rsplit(".", 1)[0]
+    name = _card_name(meta, heading, filename)
     safe_meta = {key: _plain(value) for key, value in meta.items()}
     if not meta and not facts and not body_lines:
         raise ParseError("empty model card", filename=filename)

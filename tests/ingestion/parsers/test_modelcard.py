@@ -150,3 +150,15 @@ def test_non_utf8_card_names_line():
     with pytest.raises(ParseError, match="not valid UTF-8") as info:
         parse_document("README.md", b"---\nlicense: mit\n---\n# ok\nbad \xff byte\n")
     assert info.value.line == 5
+
+
+def test_card_name_prefers_model_index_then_heading_then_readme_folder():
+    from ingestion.parsers.modelcard import parse_model_card
+
+    indexed = b"---\nmodel-index:\n- name: Tiny-1B\n  results: []\n---\n# Something else\ntext\n"
+    assert parse_model_card(indexed, filename="README.md").name == "Tiny-1B"
+    headed = b"---\nlicense: mit\n---\n# Qwen2.5 7B\nA model.\n"
+    assert parse_model_card(headed, filename="README.md").name == "Qwen2.5 7B"
+    bare = b"---\nlicense: mit\n---\nA model with 7B parameters.\n"
+    assert parse_model_card(bare, filename="meta-llama/Llama-3.1-8B/README.md").name == "Llama-3.1-8B"
+    assert parse_model_card(bare, filename="my-card.md").name == "my-card"
