@@ -189,6 +189,7 @@ def _enqueue_files(file_ids: list[int]) -> None:
 # wait out the socket timeouts again. Rows stay in the outbox and the sweep publishes them later.
 _BROKER_BACKOFF_SECONDS = 5.0
 _broker_down_until = 0.0
+_broker_suspect = False
 
 
 def _publish(model: type[models.Model], pk: int, send: Callable[[], object]) -> bool:
@@ -196,14 +197,19 @@ def _publish(model: type[models.Model], pk: int, send: Callable[[], object]) -> 
 
     Runs after the row's transaction committed, so the row exists whatever the broker does.
     """
-    global _broker_down_until
-    if time.monotonic() < _broker_down_until:
+    global _broker_down_until, _broker_suspect
+    now = time.monotonic()
+    if now < _broker_down_until:
         model._default_manager.filter(pk=pk).update(enqueued_at=None)
         return False
+    if _broker_suspect:
+        # Half-open: this caller probes the broker; concurrent callers keep skipping until it reports.
+        _broker_down_until = now + _BROKER_BACKOFF_SECONDS
     try:
         send()
     # Any broker failure (timeout, refused, paused, auth) is handled alike: the row waits in the outbox.
     except Exception as exc:
+        _broker_suspect = True
         _broker_down_until = time.monotonic() + _BROKER_BACKOFF_SECONDS
         logger.warning(
             "publishing %s %s failed (%s: %s); left in the outbox",
@@ -214,6 +220,8 @@ def _publish(model: type[models.Model], pk: int, send: Callable[[], object]) -> 
         )
         model._default_manager.filter(pk=pk).update(enqueued_at=None)
         return False
+    if _broker_suspect:
+        _broker_suspect, _broker_down_until = False, 0.0
     return True
 
 

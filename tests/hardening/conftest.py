@@ -35,6 +35,7 @@ def private_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisServer]:
         pytest.skip("needs DATABASE_URL=postgres://...")
     # The publish circuit breaker is per process: start every test with the broker presumed up.
     monkeypatch.setattr(services, "_broker_down_until", 0.0)
+    monkeypatch.setattr(services, "_broker_suspect", False)
     server = redis_start()
     try:
         with app_broker(server.url(0)):

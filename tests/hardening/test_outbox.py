@@ -66,7 +66,7 @@ def test_refused_broker_still_acks_and_sweep_publishes_later(
     assert (delivery.status, delivery.enqueued_at) == ("received", None)  # recorded, marked unpublished
     assert _drain(private_redis) == []
 
-    services._broker_down_until = 0.0  # the broker is back (the breaker would otherwise wait 5 s)
+    services._broker_down_until = 0.0  # the broker is back: no need to wait for the breaker's 5 s
     swept = services.outbox_requeue(grace_seconds=60)
     assert (swept.deliveries, swept.files, swept.failed) == (1, 0, 0)
     delivery.refresh_from_db()
