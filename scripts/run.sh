@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  # PDF reports are printed by Debian's chromium; everything else works without it.
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "warning: chromium not installed; PDF reports will fail until it is" >&2
+fi
 export DJANGO_SETTINGS_MODULE=tracker.settings
 PORT="${PORT:-8000}"
 .venv/bin/python manage.py migrate --noinput -v0
