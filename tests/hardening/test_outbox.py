@@ -176,3 +176,25 @@ def test_file_that_exhausted_its_attempts_is_parked_not_rerun(make_user, team_a)
     assert not MetricPoint.objects.exists() and not TrainingRun.objects.exists()
     job.refresh_from_db()
     assert job.status == "failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_unreachable_gives_503_with_retry_after(client, integration):
+    from django.db import connection
+
+    port = connection.settings_dict["PORT"]
+    connection.close()
+    # A real connection failure: this thread's next connect goes to a port where nothing listens.
+    connection.settings_dict["PORT"] = str(free_port())
+    try:
+        r, seconds = _post(client, "db-down", "run-db", 1.0)
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = port
+    assert r.status_code == 503
+    assert (r["Retry-After"], r.json()["error"]) == ("30", "temporarily unavailable, retry later")
+    assert seconds < 5
+    assert not WebhookDelivery.objects.exists()
+    # With the database back the sender's retry of the same delivery is accepted.
+    r, _ = _post(client, "db-down", "run-db", 1.0)
+    assert (r.status_code, r.json()["status"]) == (202, "accepted")
