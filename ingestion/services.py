@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 KNOWN_EVENTS = frozenset({"run.started", "run.metrics", "run.finished", "paper.added", "model.card"})
 MAX_ERRORS_PER_FILE = 200
+INGEST_FILE_TIME_LIMIT = 26 * 60  # the hard time limit of the ingest_file_process task, in seconds
 _CHUNK = 1 << 20
 
 
@@ -234,7 +235,8 @@ class OutboxSweep:
 
 def outbox_requeue(*, grace_seconds: float, limit: int = 1000) -> OutboxSweep:
     """Re-publish deliveries still `received` and files still `queued` whose message never went out or has
-    not been picked up within the grace period. A row processed twice is harmless (claimed in the DB)."""
+    not been picked up within the grace period, and files abandoned while `running`. A row processed twice
+    is harmless (claimed in the DB)."""
     from ingestion import tasks
 
     cutoff = timezone.now() - timedelta(seconds=grace_seconds)
@@ -247,8 +249,14 @@ def outbox_requeue(*, grace_seconds: float, limit: int = 1000) -> OutboxSweep:
         .values_list("pk", flat=True)[:limit]
     )
     pending += [(WebhookDelivery, pk, tasks.webhook_delivery_process.delay) for pk in delivery_pks]
+    # A file still `running` long past its task's hard time limit has no live task: its message was acked
+    # without finishing (e.g. the retry could not be published). The claim lets a new task take it over.
+    abandoned = Q(
+        status=IngestFile.Status.RUNNING,
+        started_at__lt=timezone.now() - timedelta(seconds=INGEST_FILE_TIME_LIMIT + grace_seconds),
+    )
     file_pks = list(
-        IngestFile.objects.filter(stale, status=IngestFile.Status.QUEUED)
+        IngestFile.objects.filter((stale & Q(status=IngestFile.Status.QUEUED)) | abandoned)
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )

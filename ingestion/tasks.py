@@ -46,7 +46,11 @@ def _retry_or_park(task: Any, exc: Exception, park: Callable[[str], None]) -> No
     raise task.retry(exc=exc, countdown=_backoff_seconds(task.request.retries))
 
 
-@shared_task(soft_time_limit=25 * 60, time_limit=26 * 60, **_POLICY)
+@shared_task(
+    soft_time_limit=services.INGEST_FILE_TIME_LIMIT - 60,
+    time_limit=services.INGEST_FILE_TIME_LIMIT,
+    **_POLICY,
+)
 def ingest_file_process(self: Any, file_id: int) -> None:
     try:
         services.ingest_file_process(file_id=file_id)

@@ -198,3 +198,30 @@ def test_database_unreachable_gives_503_with_retry_after(client, integration):
     # With the database back the sender's retry of the same delivery is accepted.
     r, _ = _post(client, "db-down", "run-db", 1.0)
     assert (r.status_code, r.json()["status"]) == (202, "accepted")
+
+
+def test_file_abandoned_while_running_is_republished(make_user, team_a, private_redis):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    user = make_user(role="editor", team=team_a)
+    jobs = [
+        services.ingest_job_create(
+            team=team_a, user=user, source="api", uploads=[SimpleUploadedFile(name, body)], enqueue=False
+        )
+        for name, body in (("old.csv", b"step,loss\n0,4.0\n"), ("fresh.csv", b"step,loss\n0,3.0\n"))
+    ]
+    long_ago = timezone.now() - timedelta(seconds=services.INGEST_FILE_TIME_LIMIT + 3600)
+    old, fresh = (IngestFile.objects.get(job=job) for job in jobs)
+    IngestFile.objects.filter(pk=old.pk).update(status="running", attempts=1, started_at=long_ago)
+    # Still within its time limit: its task may be alive, so it is left alone.
+    IngestFile.objects.filter(pk=fresh.pk).update(status="running", attempts=1, started_at=timezone.now())
+    assert services.outbox_requeue(grace_seconds=60).files == 1
+    messages = _drain(private_redis)
+    assert messages == [("ingestion.tasks.ingest_file_process", [old.pk])]
+    _run(messages)
+    assert list(IngestFile.objects.order_by("pk").values_list("status", "attempts")) == [
+        ("done", 2),
+        ("running", 1),
+    ]
