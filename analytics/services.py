@@ -9,7 +9,6 @@ import math
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,7 @@ from analytics.selectors import (
 )
 from tracker.auth import has_role
 from tracker.models import Role, Team, TrainingRun
+from tracker.publish import publish, publish_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -549,7 +549,7 @@ def enqueue_refits_for_runs(*, team_id: int) -> list[int]:
     studies_mark_stale_for_team(team_id=team_id)
     study_ids = list(Study.objects.filter(team_id=team_id).values_list("pk", flat=True))
     for study_id in study_ids:
-        transaction.on_commit(partial(refit_study.delay, study_id))
+        publish_on_commit(refit_study, study_id)
     return study_ids
 
 
@@ -557,7 +557,7 @@ def study_refit_enqueue(*, study: Study) -> None:
     """On-demand refit from the study page; runs in the worker after this request's transaction commits."""
     from analytics.tasks import refit_study
 
-    transaction.on_commit(partial(refit_study.delay, study.pk))
+    publish_on_commit(refit_study, study.pk)
 
 
 # --- reports ------------------------------------------------------------------------------------------------
@@ -632,7 +632,7 @@ def report_request(
 def _enqueue_build(report_id: int) -> None:
     from analytics.tasks import build_report
 
-    transaction.on_commit(partial(build_report.delay, report_id))
+    publish_on_commit(build_report, report_id)
 
 
 def _progress(report_id: int, progress: int, stage: str) -> None:
@@ -830,3 +830,19 @@ def report_digest_weekly(*, now: datetime | None = None) -> list[int]:
         _enqueue_build(report.pk)
         created.append(report.pk)
     return created
+
+
+REPORT_REQUEUE_GRACE = timedelta(minutes=2)
+
+
+def reports_requeue(*, now: datetime | None = None) -> list[int]:
+    """Outbox sweep for reports: re-publish reports still queued after the grace period (a lost publish)."""
+    from analytics.tasks import build_report
+
+    cutoff = (now or timezone.now()) - REPORT_REQUEUE_GRACE
+    ids = list(
+        Report.objects.filter(status=Report.Status.QUEUED, created_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for report_id in ids:
+        publish(build_report, report_id)  # building claims the report first, so a duplicate is harmless
+    return ids

@@ -57,3 +57,8 @@ def build_report(report_id: int) -> str | None:
 def weekly_digest() -> list[int]:
     """Celery beat (CELERY_BEAT_SCHEDULE "weekly-digest"): one catalog report per team per ISO week."""
     return services.report_digest_weekly()
+
+
+@shared_task(acks_late=True, time_limit=120)
+def reports_requeue() -> list[int]:
+    return services.reports_requeue()

@@ -9,14 +9,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import connection
 
 from tracker import services as tracker_services
 from tracker import tasks as tracker_tasks
 from tracker.models import MetricPoint, MetricSeries
+from tracker.publish import publish_on_commit
 
 COLUMNS = "(series_id, step, value, wall_time)"
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -162,7 +162,7 @@ def points_insert_new(*, batches: Sequence[SeriesPoints]) -> int:
         MetricSeries.objects.filter(pk=pts.series_id).update(**_summary_from_arrays(pts))
         if len(pts.steps) >= tracker_services.ROLLUP_MIN_POINTS:
             # Long curves are read from rollups; build them in the worker so the first page view is fast.
-            transaction.on_commit(partial(tracker_tasks.series_rollup_build.delay, pts.series_id))
+            publish_on_commit(tracker_tasks.series_rollup_build, pts.series_id)
     return total
 
 

@@ -121,12 +121,13 @@ _BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "out"),
         "data_folder_out": str(_BROKER_DIR / "out"),
         "processed_folder": str(_BROKER_DIR / "processed"),
+        "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
@@ -141,7 +142,12 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 # One quick reconnect (a stale pooled connection after a broker restart), then give up: the outbox retries.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -164,6 +170,10 @@ ISOFLOP_RETRY_BACKOFF_MS = env_int("ISOFLOP_RETRY_BACKOFF_MS", 1000)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "ingestion-outbox-sweep": {
         "task": "ingestion.tasks.outbox_sweep",
+        "schedule": float(ISOFLOP_OUTBOX_SWEEP_SECONDS),
+    },
+    "reports-outbox-sweep": {
+        "task": "analytics.tasks.reports_requeue",
         "schedule": float(ISOFLOP_OUTBOX_SWEEP_SECONDS),
     },
     # Monday 06:00 UTC: a catalog report per team for the past 7 days (idempotent per team per ISO week).
