@@ -6,12 +6,12 @@ want_dev=0
 [ "${1:-}" = "--dev" ] && want_dev=1
 
 find_python() {
-  for cand in python3.13 python3.12 python3; do
+  for cand in python3.12 python3.13 python3; do
     if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then
       command -v "$cand"; return 0
     fi
   done
-  for cand in /root/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.12*/bin/python3 /usr/bin/python3.12 /usr/bin/python3.13; do
+  for cand in /root/.pyenv/versions/3.12*/bin/python3 /root/.pyenv/versions/3.13*/bin/python3 /usr/bin/python3.12 /usr/bin/python3.13; do
     if [ -x "$cand" ]; then echo "$cand"; return 0; fi
   done
   echo "no Python >= 3.12 found (Django 6 needs it); install python3.12" >&2

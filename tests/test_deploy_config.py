@@ -60,6 +60,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
         "DJANGO_ALLOWED_HOSTS": "isoflop.example.org",
         "ISOFLOP_VAR_DIR": str(tmp_path),
     }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,

@@ -101,8 +101,11 @@ def app_broker(url: str) -> Iterator[None]:
     from tracker.celery import app
 
     def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps pools in global registries keyed by connection: closing only ours would leave a closed
+        # pool registered for the original URL ("Acquire on closed pool" in every later test). Clear them all.
+        from kombu import pools
+
+        pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 

@@ -290,6 +290,7 @@ def test_tasks_are_queued_after_commit_and_refits_follow_new_runs(
 ):
     from analytics.models import Study
     from analytics.tasks import refit_study
+    from tracker.publish import publish
 
     study = Study.objects.create(team=team_a, name="s", kind="chinchilla")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -302,5 +303,5 @@ def test_tasks_are_queued_after_commit_and_refits_follow_new_runs(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         process_job(IngestJob.objects.get())
     assert MetricPoint.objects.count() == 6
-    refits = [cb for cb in callbacks if getattr(cb, "func", None) == refit_study.delay]
-    assert [cb.args for cb in refits] == [(study.pk,)]
+    refits = [cb for cb in callbacks if getattr(cb, "func", None) is publish and cb.args[0] is refit_study]
+    assert [cb.args[1:] for cb in refits] == [(study.pk,)]
