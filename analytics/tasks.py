@@ -9,19 +9,12 @@ from django.db import OperationalError
 
 from analytics import services
 from analytics.models import Report, Study
+from tracker.task_policy import idempotent_db_task
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-    soft_time_limit=900,
-    time_limit=960,
-)
+@idempotent_db_task(soft_time_limit=900, time_limit=960)
 def refit_study(study_id: int) -> int | None:
     """Returns the id of the study's fit for its current inputs (new or existing)."""
     try:

@@ -690,13 +690,7 @@ def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
                 v = float(value)
             except ValueError:
                 continue
-            if v - v != 0.0:
-                errors.add(line, f"non-finite value {value.strip()!r} for {key!r}")
-                continue
-            acc = accs.get(("", key))
-            if acc is None:
-                acc = accs["", key] = _Acc(key)
-            acc.add(step, v, None, line)
+            _add_text_point(accs, errors, key=key, step=step, value=v, raw=value.strip(), line=line)
     return _finish(accs.values(), errors, "megatron", filename)
 
 
@@ -717,14 +711,28 @@ def parse_kv_log(text: str, *, filename: str) -> RunLogRecord:
             # "epoch 1 step: 10 loss: 2.3" -> the key regex may swallow preceding words; keep the last one.
             key = key.rsplit(" ", 1)[-1] if " " in key else key
             v = float(km.group(2))
-            if v - v != 0.0:
-                errors.add(line, f"non-finite value {km.group(2)!r} for {key!r}")
-                continue
-            acc = accs.get(("", key))
-            if acc is None:
-                acc = accs["", key] = _Acc(key)
-            acc.add(step, v, None, line)
+            _add_text_point(accs, errors, key=key, step=step, value=v, raw=km.group(2), line=line)
     return _finish(accs.values(), errors, "kv_log", filename)
+
+
+def _add_text_point(
+    accs: dict[tuple[str, str], _Acc],
+    errors: _Errors,
+    *,
+    key: str,
+    step: int,
+    value: float,
+    raw: str,
+    line: int,
+) -> None:
+    """One point of a text log; a non-finite value is a row error and the point is skipped."""
+    if value - value != 0.0:
+        errors.add(line, f"non-finite value {raw!r} for {key!r}")
+        return
+    acc = accs.get(("", key))
+    if acc is None:
+        acc = accs["", key] = _Acc(key)
+    acc.add(step, value, None, line)
 
 
 def parse_text_log(data: bytes, *, filename: str) -> RunLogRecord:
