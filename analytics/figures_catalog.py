@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -58,24 +58,29 @@ def _group(points: Sequence[ModelPoint], color_by: str) -> dict[str, list[ModelP
     return dict(sorted(groups.items()))
 
 
+def _dated_traces(
+    points: Sequence[ModelPoint], color_by: str, y: Callable[[ModelPoint], float | None]
+) -> list[dict[str, Any]]:
+    """One marker trace per organization or family: release date on x, y(point) on y, hover text."""
+    return [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": key,
+            "x": [p.release_date.isoformat() for p in group],
+            "y": [y(p) for p in group],
+            "text": [_hover(p) for p in group],
+            "hovertemplate": "%{text}<extra></extra>",
+        }
+        for key, group in _group(points, color_by).items()
+    ]
+
+
 def timeline_figure(points: Sequence[ModelPoint], *, color_by: str = "organization") -> dict[str, Any]:
     """Release date vs parameter count (log), one trace per organization or family."""
-    traces = []
-    for key, group in _group(points, color_by).items():
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": key,
-                "x": [p.release_date.isoformat() for p in group],
-                # Models without a parameter count still appear on the timeline, pinned to the axis floor.
-                "y": [p.parameters for p in group],
-                "text": [_hover(p) for p in group],
-                "hovertemplate": "%{text}<extra></extra>",
-            }
-        )
+    # Models without a parameter count still appear on the timeline, pinned to the axis floor.
     return {
-        "data": traces,
+        "data": _dated_traces(points, color_by, lambda p: p.parameters),
         "layout": {
             "title": {"text": f"Model releases by {color_by}"},
             "xaxis": {"title": {"text": "release date"}, "type": "date"},
@@ -88,21 +93,8 @@ def timeline_figure(points: Sequence[ModelPoint], *, color_by: str = "organizati
 
 def compute_figure(points: Sequence[ModelPoint], *, color_by: str = "organization") -> dict[str, Any]:
     """Training compute 6ND (active parameters for mixture-of-experts) over time on a log axis."""
-    traces = []
-    for key, group in _group([p for p in points if p.training_flops], color_by).items():
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "markers",
-                "name": key,
-                "x": [p.release_date.isoformat() for p in group],
-                "y": [p.training_flops for p in group],
-                "text": [_hover(p) for p in group],
-                "hovertemplate": "%{text}<extra></extra>",
-            }
-        )
     return {
-        "data": traces,
+        "data": _dated_traces([p for p in points if p.training_flops], color_by, lambda p: p.training_flops),
         "layout": {
             "title": {"text": "Training compute over time (C = 6ND)"},
             "xaxis": {"title": {"text": "release date"}, "type": "date"},

@@ -186,17 +186,7 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
     fmt = classify_csv_header(header)
     if fmt not in ("csv_wide", "wandb_csv") or not body.strip():
         return None
-    lower = [h.lower() for h in header]
-    step_col = _find(lower, STEP_COLUMNS)
-    time_col = _find(lower, TIME_COLUMNS)
-    cols = [
-        j
-        for j, h in enumerate(header)
-        if j not in (step_col, time_col)
-        and h
-        and lower[j] not in IGNORED_COLUMNS
-        and lower[j] not in STEP_COLUMNS
-    ]
+    step_col, time_col, cols = _wide_columns(header)
     if not cols or step_col is None:
         return None
     expected_rows = body.count("\n") + (0 if body.endswith("\n") else 1)
@@ -273,10 +263,10 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
     return _finish(accs, errors, fmt, filename)
 
 
-def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> RunLogRecord:
+def _wide_columns(header: list[str]) -> tuple[int | None, int | None, list[int]]:
+    """(step column, time column, metric columns) of a wide CSV header."""
     lower = [h.lower() for h in header]
     step_col = _find(lower, STEP_COLUMNS)
-    assert step_col is not None
     time_col = _find(lower, TIME_COLUMNS)
     cols = [
         j
@@ -286,6 +276,12 @@ def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> 
         and lower[j] not in IGNORED_COLUMNS
         and lower[j] not in STEP_COLUMNS
     ]
+    return step_col, time_col, cols
+
+
+def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> RunLogRecord:
+    step_col, time_col, cols = _wide_columns(header)
+    assert step_col is not None
     if not cols:
         raise ParseError("CSV has a step column but no metric columns", filename=filename, line=1)
     accs = [_Acc(header[j]) for j in cols]

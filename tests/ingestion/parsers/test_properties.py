@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.parsers import papers, runlogs, tensorboard
+from ingestion.parsers import manifest, papers, runlogs, tensorboard
 from ingestion.parsers.archive import iter_archive_members
 from ingestion.parsers.dispatch import parse_document
 from ingestion.parsers.manifest import manifest_from_mapping, parse_manifest
@@ -164,24 +164,8 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
-MANIFEST_KEYS = st.sampled_from(
-    [
-        "name",
-        "external_id",
-        "model",
-        "parameters",
-        "tokens",
-        "unique_tokens",
-        "hardware",
-        "gpu_count",
-        "gpu_hours",
-        "precision",
-        "synthetic_share",
-        "synthetic_epochs",
-        "data_sources",
-        "config",
-    ]
-)
+# Every key the manifest parser accepts, so fuzzing keeps up when one is added.
+MANIFEST_KEYS = st.sampled_from(sorted(manifest.MANIFEST_KEYS))
 MANIFEST_VALUES = st.one_of(
     JSON, st.sampled_from(["8B", "1.5T", "70 billion", "30%", "bf16", "fp8", "-1", "1e400"])
 )
