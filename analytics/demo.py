@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from analytics import services
 from analytics.models import Study
+from analytics.studies import services
 from tracker.models import Team
 
 # Muennighoff et al. 2023's base law on the 182 datablations runs (data/reference/README.md).
 DATABLATIONS_BASE = {"a": 6.255414, "b": 7.3049974, "e": 0.6254804, "alpha": 0.3526596, "beta": 0.3526596}
 
 DEMO_STUDIES = [
-    ("Datablations: loss vs N (power law)", Study.Kind.POWER_LAW, "datablations:", {"variable": "N"}),
-    ("Datablations: Chinchilla Approach 3", Study.Kind.CHINCHILLA, "datablations:", {"n_bootstrap": 20}),
+    ("Datablations: loss vs N (power law)", "power_law", "datablations:", {"variable": "N"}),
+    ("Datablations: Chinchilla Approach 3", "chinchilla", "datablations:", {"n_bootstrap": 20}),
     (
         "Datablations: data-constrained law (Muennighoff 2023)",
-        Study.Kind.DATA_CONSTRAINED,
+        "data_constrained",
         "datablations:",
         {"base": DATABLATIONS_BASE},
     ),
-    ("Porian 2024: IsoFLOP, all corrections", Study.Kind.ISOFLOP, "porian:", {"window": 2}),
+    ("Porian 2024: IsoFLOP, all corrections", "isoflop", "porian:", {"window": 2}),
 ]
 
 

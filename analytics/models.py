@@ -6,20 +6,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.roles import TeamScopedQuerySet
 from tracker.models import Team, TrainingRun
 
 
 class Study(models.Model):
-    class Kind(models.TextChoices):
-        CHINCHILLA = "chinchilla", "Chinchilla Approach 3 (L = E + A/N^a + B/D^b)"
-        POWER_LAW = "power_law", "Power law L = c + k x^-a"
-        ISOFLOP = "isoflop", "IsoFLOP parabolas (Approach 2)"
-        DATA_CONSTRAINED = "data_constrained", "Data-constrained (Muennighoff et al. 2023)"
-        SYNTHETIC_RATIO = "synthetic_ratio", "Synthetic-data ratio"
-
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="studies")
     name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # One of analytics.studies.registry.KINDS (validated by the services, which own the table of kinds).
+    kind = models.CharField(max_length=32, help_text="a key of analytics.studies.registry.KINDS")
     runs = models.ManyToManyField(
         TrainingRun,
         blank=True,
@@ -40,6 +35,8 @@ class Study(models.Model):
         help_text='kind-specific: {"variable": "N"}, {"n_bootstrap": 100}, {"window": 2}, {"base": {...}}',
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TeamScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["team", "name"]
@@ -134,6 +131,8 @@ class Report(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TeamScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -24,9 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ingestion.services import jobs, processing
+from tracker.accounts import services as account_services
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # MLflow 3 keeps its file store only on request; it needs no server and no SQLAlchemy (mlflow-skinny).
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
 
@@ -45,15 +48,14 @@ def make_csv(n_steps: int, metrics: list[str]) -> bytes:
 def bench_end_to_end(data: bytes, team, user) -> tuple[float, int]:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from ingestion import services
     from ingestion.models import IngestFile
 
     t0 = time.perf_counter()
-    job = services.ingest_job_create(
+    job = jobs.ingest_job_create(
         team=team, user=user, source="api", uploads=[SimpleUploadedFile("bench.csv", data)], enqueue=False
     )
     file = IngestFile.objects.get(job=job)
-    services.ingest_file_process(file_id=file.pk)
+    processing.ingest_file_process(file_id=file.pk)
     elapsed = time.perf_counter() - t0
     file.refresh_from_db()
     if file.status != "done":
@@ -123,7 +125,6 @@ def main() -> None:
     from django.db import connection
 
     from ingestion.parsers.dispatch import parse_document
-    from tracker import services as tracker_services
     from tracker.models import MetricSeries, TrainingRun
 
     if not settings.IS_POSTGRES:
@@ -140,7 +141,7 @@ def main() -> None:
     for attempt in range(args.repeat):
         # A fresh team per round: the same file in the same team would (rightly) be skipped as a duplicate.
         suffix = f"{os.getpid()}-{attempt}-{time.time_ns()}"
-        team = tracker_services.team_create(name=f"bench-{suffix}")
+        team = account_services.team_create(name=f"bench-{suffix}")
         user = get_user_model().objects.create_user(username=f"bench-{suffix}")
         try:
             e2e_s, e2e_rows = bench_end_to_end(data, team, user)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
 
@@ -40,9 +40,11 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
-from ingestion.copy import SeriesPoints, points_insert_new  # noqa: E402
-from tracker import services  # noqa: E402
-from tracker.models import MetricSeries, MetricSeriesRollup, Role, Team, TrainingRun  # noqa: E402
+from core.roles import Role  # noqa: E402
+from tracker.accounts import services as account_services  # noqa: E402
+from tracker.models import MetricSeries, MetricSeriesRollup, Team, TrainingRun  # noqa: E402
+from tracker.runs.series import rollups  # noqa: E402
+from tracker.runs.series.copy import SeriesPoints, points_insert_new  # noqa: E402
 
 N_POINTS = 1_000_000
 N_SPIKES = 10
@@ -50,7 +52,9 @@ TARGET_RATIO = 0.15
 
 
 def load_series(seed: int) -> tuple[MetricSeries, np.ndarray]:
-    team = Team.objects.filter(slug="bench-curves").first() or services.team_create(name="bench-curves")
+    team = Team.objects.filter(slug="bench-curves").first() or account_services.team_create(
+        name="bench-curves"
+    )
     TrainingRun.objects.filter(team=team).delete()
     run = TrainingRun.objects.create(team=team, name="bench 1M")
     series = MetricSeries.objects.create(run=run, name="loss")
@@ -109,7 +113,7 @@ def main() -> int:
         f"loaded {series.n_points:,} points in {time.perf_counter() - t0:.1f}s; spikes at {sorted(spike_steps)}"
     )
     t0 = time.perf_counter()
-    series = services.series_rollup_build(series_id=series.pk, force=True)
+    series = rollups.series_rollup_build(series_id=series.pk, force=True)
     build_s = time.perf_counter() - t0
     n_cells = MetricSeriesRollup.objects.filter(series=series).count()
     print(
@@ -120,10 +124,10 @@ def main() -> int:
     user = get_user_model().objects.filter(username="bench-curves").first()
     if user is None:
         user = get_user_model().objects.create_user(username="bench-curves", password=None)
-    services.membership_set(team=series.run.team, user=user, role=Role.VIEWER)
+    account_services.membership_set(team=series.run.team, user=user, role=Role.VIEWER)
     client = Client()
     client.force_login(user)
-    base = reverse("series-data", args=[series.run_id, series.pk])
+    base = reverse("runs:series-data", args=[series.run_id, series.pk])
     whole = base + "?points=2000"
     mid = N_POINTS // 2
     zoom10 = f"{base}?points=2000&x0={mid - N_POINTS // 20}&x1={mid + N_POINTS // 20 - 1}"

@@ -41,7 +41,7 @@ def _start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
     env["DJANGO_DEBUG"] = "0"
     cmd = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "tracker.wsgi",
+        "config.wsgi",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -80,22 +80,22 @@ def _login(base: str, username: str, password: str) -> urllib.request.OpenerDire
 
 
 def _pages(opener: urllib.request.OpenerDirector, base: str) -> dict[str, str]:
-    table = opener.open(f"{base}/models/?sort=compute", timeout=30).read().decode()
-    model = re.search(r'href="/models/(\d+)/"', table)
+    table = opener.open(f"{base}/catalog/models/?sort=compute", timeout=30).read().decode()
+    model = re.search(r'href="/catalog/models/(\d+)/"', table)
     pages = {
         "home": "/",
-        "papers": "/papers/",
-        "papers page 200": "/papers/?page=200",
-        "papers search": "/papers/?q=scaling+law+synthetic",
-        "papers phrase+tag": "/papers/?q=%22mixture+experts%22&tag=topic-03",
-        "models": "/models/",
-        "models by compute p5": "/models/?sort=compute&page=5",
-        "timeline": "/timeline/",
-        "costs": "/costs/",
-        "costs what-if": "/costs/?pue=1.3&grid=0.2",
+        "papers": "/catalog/papers/",
+        "papers page 200": "/catalog/papers/?page=200",
+        "papers search": "/catalog/papers/?q=scaling+law+synthetic",
+        "papers phrase+tag": "/catalog/papers/?q=%22mixture+experts%22&tag=topic-03",
+        "models": "/catalog/models/",
+        "models by compute p5": "/catalog/models/?sort=compute&page=5",
+        "timeline": "/catalog/timeline/",
+        "costs": "/catalog/costs/",
+        "costs what-if": "/catalog/costs/?pue=1.3&grid=0.2",
     }
     if model:
-        pages["model detail"] = f"/models/{model.group(1)}/"
+        pages["model detail"] = f"/catalog/models/{model.group(1)}/"
     return pages
 
 

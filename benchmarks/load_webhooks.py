@@ -27,6 +27,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tracker.accounts import services as account_services
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -71,7 +73,7 @@ def _start(
     web = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "tracker.wsgi",
+            "config.wsgi",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
@@ -141,7 +143,7 @@ def main() -> int:
         raise SystemExit("set DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...")
     queue = f"load-webhooks-{os.getpid()}"
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     _ensure_database(database)
 
     import django
@@ -153,12 +155,11 @@ def main() -> int:
 
     from ingestion.models import WebhookDelivery
     from tests.hardening.stack import free_port, send_signed
-    from tracker import services as tracker_services
     from tracker.models import Integration, TrainingRun, WebhookSecret
 
     stamp = f"{int(time.time())}-{os.getpid()}"
     user = get_user_model().objects.create_user(username=f"load-{stamp}", password=secrets.token_urlsafe(16))
-    team = tracker_services.team_create(name=f"Load {stamp}")
+    team = account_services.team_create(name=f"Load {stamp}")
     integration = Integration.objects.create(team=team, name="load", slug=f"load-{stamp}", created_by=user)
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     WebhookSecret.objects.create(integration=integration, secret=secret)

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from tracker.accounts import services as account_services
+from tracker.catalog import services as catalog_services
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/isoflop_load")
 
 N_PAPERS = 10_000
@@ -90,14 +93,14 @@ def _stage(name: str, t0: float) -> None:
 def seed_users_and_team():  # type: ignore[no-untyped-def]
     from django.contrib.auth import get_user_model
 
-    from tracker import services
-    from tracker.models import Role, Team
+    from core.roles import Role
+    from tracker.models import Team
 
-    team = Team.objects.filter(slug="load-lab").first() or services.team_create(name="Load Lab")
+    team = Team.objects.filter(slug="load-lab").first() or account_services.team_create(name="Load Lab")
     user = get_user_model().objects.filter(username="bench").first()
     if user is None:
         user = get_user_model().objects.create_user(username="bench", password="bench-password-123")
-    services.membership_set(team=team, user=user, role=Role.EDITOR)
+    account_services.membership_set(team=team, user=user, role=Role.EDITOR)
     return team
 
 
@@ -155,7 +158,6 @@ def seed_papers(rng: np.random.Generator) -> None:
 def seed_models(rng: np.random.Generator) -> None:
     from django.db import transaction
 
-    from tracker import services
     from tracker.models import Fact, Model, SourceDocument
 
     if Model.objects.filter(name__startswith="Load model ").count() == N_MODELS:
@@ -164,17 +166,17 @@ def seed_models(rng: np.random.Generator) -> None:
     t0 = time.perf_counter()
     with transaction.atomic():
         Model.objects.filter(name__startswith="Load model ").delete()
-        orgs = [services.organization_get_or_create(name=f"Load Org {i}") for i in range(25)]
+        orgs = [catalog_services.organization_get_or_create(name=f"Load Org {i}") for i in range(25)]
         hardware = [
-            services.hardware_get_or_create(name=name, tdp_watts=tdp)
+            catalog_services.hardware_get_or_create(name=name, tdp_watts=tdp)
             for name, tdp in (("Load H100", 700.0), ("Load A100", 400.0), ("Load V100", 300.0))
         ]
         for hw, base in zip(hardware, (2.5, 1.5, 0.8)):
             for year in range(2019, 2026):
-                services.hardware_price_set(
+                catalog_services.hardware_price_set(
                     hardware=hw, usd_per_gpu_hour=base * (1.1 ** (2025 - year)), valid_from=date(year, 1, 1)
                 )
-        doc = services.source_document_get_or_create(
+        doc = catalog_services.source_document_get_or_create(
             kind=SourceDocument.Kind.MANUAL, name="benchmarks/seed_large.py", sha256="5eed" * 16
         )
         start = date(2018, 1, 1)

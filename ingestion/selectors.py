@@ -5,24 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
 
+from core.roles import Role
 from ingestion.models import IngestFile, IngestJob
-from tracker.auth import teams_for
-from tracker.models import Role, Team
+from tracker.models import Team
+
+JOB_LIST_LIMIT = 200
 
 
-def jobs_visible_to(user: Any) -> QuerySet[IngestJob]:
-    return IngestJob.objects.filter(team__in=teams_for(user, Role.VIEWER)).select_related(
-        "team", "created_by"
-    )
+def job_list(*, user: Any) -> QuerySet[IngestJob]:
+    return IngestJob.objects.visible_to(user).select_related("team", "created_by")[:JOB_LIST_LIMIT]
 
 
-def job_get_for_user(*, user: Any, job_id: int) -> IngestJob:
-    job = jobs_visible_to(user).filter(pk=job_id).first()
-    if job is None:
-        raise Http404("No such ingest job")
-    return job
+def job_get(*, user: Any, job_id: int) -> IngestJob:
+    return IngestJob.objects.select_related("team", "created_by").get_visible_or_404(user, job_id)
 
 
 def job_files(job: IngestJob) -> QuerySet[IngestFile]:
@@ -64,10 +60,10 @@ def job_progress(job: IngestJob) -> dict[str, Any]:
 
 def team_for_upload(*, user: Any, team_ref: str) -> tuple[Team | None, bool]:
     """(team, may_write): a team the user cannot see at all is (None, False) so callers answer 404."""
-    visible = teams_for(user, Role.VIEWER)
+    visible = Team.objects.visible_to(user, Role.VIEWER)
     team = visible.filter(slug=team_ref).first()
     if team is None and team_ref.isdigit():
         team = visible.filter(pk=int(team_ref)).first()
     if team is None:
         return None, False
-    return team, teams_for(user, Role.EDITOR).filter(pk=team.pk).exists()
+    return team, Team.objects.visible_to(user, Role.EDITOR).filter(pk=team.pk).exists()

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile
 
-from ingestion.services import RejectedUpload
+from ingestion.services.jobs import RejectedUpload
 
 
 class SizeLimitUploadHandler(FileUploadHandler):

@@ -2,11 +2,16 @@ from django.urls import path
 
 from ingestion import views
 
+app_name = "ingestion"
 urlpatterns = [
-    path("ingest/upload/", views.upload, name="ingest-upload"),
-    path("ingest/jobs/", views.job_list, name="ingest-job-list"),
-    path("ingest/jobs/<int:job_id>/", views.job_detail, name="ingest-job-detail"),
-    path("api/ingest/", views.api_upload, name="api-ingest"),
-    path("api/ingest/jobs/<int:job_id>/", views.api_job, name="api-ingest-job"),
-    path("hooks/<slug:integration_slug>/", views.webhook, name="webhook"),
+    path("upload/", views.upload, name="upload"),
+    path("jobs/", views.job_list, name="job-list"),
+    path("jobs/<int:job_id>/", views.job_detail, name="job-detail"),
+]
+
+# Mounted at /hooks/ (namespace "hooks") and /api/ (namespace "api") by config.urls.
+hook_patterns = [path("<slug:integration_slug>/", views.webhook, name="receive")]
+api_patterns = [
+    path("ingest/", views.api_upload, name="ingest"),
+    path("ingest/jobs/<int:job_id>/", views.api_job, name="ingest-job"),
 ]

@@ -12,16 +12,18 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ingestion import selectors, services
+from core.roles import Role
+from ingestion import selectors
 from ingestion.models import IngestJob
+from ingestion.services import jobs, webhooks
 from ingestion.signatures import SignatureError, verify
 from ingestion.uploads import SizeLimitUploadHandler
-from tracker.auth import Role, teams_for
-from tracker.models import Integration
+from tracker.models import Integration, Team
 
 MAX_WEBHOOK_BODY = 10 * 1024 * 1024
 WEBHOOK_RETRY_AFTER_SECONDS = 30
@@ -46,7 +48,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @csrf_protect
 def _upload(request: HttpRequest, handler: SizeLimitUploadHandler | None) -> HttpResponse:
-    teams = teams_for(request.user, Role.EDITOR)
+    teams = Team.objects.visible_to(request.user, Role.EDITOR)
     if request.method == "GET":
         return render(
             request, "ingestion/upload.html", {"teams": teams, "max_bytes": settings.ISOFLOP_MAX_UPLOAD_BYTES}
@@ -71,14 +73,14 @@ def _upload(request: HttpRequest, handler: SizeLimitUploadHandler | None) -> Htt
             {"teams": teams, "error": "Choose files.", "max_bytes": settings.ISOFLOP_MAX_UPLOAD_BYTES},
             status=400,
         )
-    job = services.ingest_job_create(
+    job = jobs.ingest_job_create(
         team=team,
         user=request.user,
         source=IngestJob.Source.UPLOAD,
         uploads=files,
         rejected=handler.rejected if handler else (),
     )
-    return redirect("ingest-job-detail", job_id=job.pk)
+    return redirect("ingestion:job-detail", job_id=job.pk)
 
 
 @csrf_exempt
@@ -98,30 +100,30 @@ def _api_upload(request: HttpRequest, handler: SizeLimitUploadHandler) -> JsonRe
     files = request.FILES.getlist("files")
     if not files and not handler.rejected:
         return JsonResponse({"error": "no files: send multipart field 'files'"}, status=400)
-    job = services.ingest_job_create(
+    job = jobs.ingest_job_create(
         team=team, user=request.user, source=IngestJob.Source.API, uploads=files, rejected=handler.rejected
     )
     return JsonResponse(
-        {"job": job.pk, "status": job.status, "progress_url": f"/api/ingest/jobs/{job.pk}/"}, status=201
+        {"job": job.pk, "status": job.status, "progress_url": reverse("api:ingest-job", args=[job.pk])},
+        status=201,
     )
 
 
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = selectors.jobs_visible_to(request.user)[:200]
-    return render(request, "ingestion/job_list.html", {"jobs": jobs})
+    return render(request, "ingestion/job_list.html", {"jobs": selectors.job_list(user=request.user)})
 
 
 @require_GET
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+    job = selectors.job_get(user=request.user, job_id=job_id)
     return render(request, "ingestion/job_detail.html", {"job": job, "files": selectors.job_files(job)})
 
 
 @require_GET
 def api_job(request: HttpRequest, job_id: int) -> JsonResponse:
     try:
-        job = selectors.job_get_for_user(user=request.user, job_id=job_id)
+        job = selectors.job_get(user=request.user, job_id=job_id)
     except Http404:
         return JsonResponse({"error": "no such ingest job"}, status=404)
     return JsonResponse(selectors.job_progress(job))
@@ -177,7 +179,7 @@ def _webhook(request: HttpRequest, integration_slug: str) -> JsonResponse:
     event = payload.get("type") or request.headers.get("X-GitHub-Event") or ""
     if not isinstance(event, str) or not event:
         return JsonResponse({"error": "payload has no event 'type'"}, status=400)
-    outcome = services.webhook_receive(
+    outcome = webhooks.webhook_receive(
         integration=integration, delivery_id=verified.delivery_id, event_type=event, payload=payload
     )
     return JsonResponse(outcome.body, status=outcome.status)

@@ -9,13 +9,13 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "warning: chromium not installed; PDF reports will fail until it is" >&2
 fi
-export DJANGO_SETTINGS_MODULE=tracker.settings
+export DJANGO_SETTINGS_MODULE=config.settings
 PORT="${PORT:-8000}"
 .venv/bin/python manage.py migrate --noinput -v0
 .venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/python manage.py load_demo
 mkdir -p var
-.venv/bin/celery -A tracker worker --beat --loglevel=INFO --concurrency=2 \
+.venv/bin/celery -A config worker --beat --loglevel=INFO --concurrency=2 \
   --schedule=var/celerybeat-schedule >var/worker.log 2>&1 &
 worker_pid=$!
 trap 'kill $worker_pid 2>/dev/null; wait $worker_pid 2>/dev/null' EXIT INT TERM

@@ -21,8 +21,9 @@ FIXTURES = ROOT / "tests" / "fixtures"
 def make_user(db: Any) -> Callable[..., Any]:
     from django.contrib.auth import get_user_model
 
-    from tracker import services
-    from tracker.models import Role, Team
+    from core.roles import Role
+    from tracker.accounts import services as account_services
+    from tracker.models import Team
 
     counter = {"n": 0}
 
@@ -32,8 +33,12 @@ def make_user(db: Any) -> Callable[..., Any]:
             username=username or f"user{counter['n']}", password="pw-for-tests-123"
         )
         if role is not None:
-            team = team or Team.objects.filter(slug="lab-a").first() or services.team_create(name="Lab A")
-            services.membership_set(team=team, user=user, role=Role(role))
+            team = (
+                team
+                or Team.objects.filter(slug="lab-a").first()
+                or account_services.team_create(name="Lab A")
+            )
+            account_services.membership_set(team=team, user=user, role=Role(role))
         return user
 
     return make
@@ -41,17 +46,17 @@ def make_user(db: Any) -> Callable[..., Any]:
 
 @pytest.fixture
 def team_a(db: Any) -> Any:
-    from tracker import services
+    from tracker.accounts import services as account_services
     from tracker.models import Team
 
-    return Team.objects.filter(slug="lab-a").first() or services.team_create(name="Lab A")
+    return Team.objects.filter(slug="lab-a").first() or account_services.team_create(name="Lab A")
 
 
 @pytest.fixture
 def team_b(db: Any) -> Any:
-    from tracker import services
+    from tracker.accounts import services as account_services
 
-    return services.team_create(name="Lab B")
+    return account_services.team_create(name="Lab B")
 
 
 def _worker_env() -> dict[str, str]:
@@ -62,7 +67,7 @@ def _worker_env() -> dict[str, str]:
     env["DATABASE_URL"] = (
         f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
-    env["DJANGO_SETTINGS_MODULE"] = "tracker.settings"
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return env
 
 
@@ -76,7 +81,7 @@ def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Itera
     # scripts/test.sh gives every run its own queue name, so parallel runs never steal each other's tasks.
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     # Tests that ran before the worker existed may have queued tasks for rows that are long gone.
-    from tracker.celery import app
+    from config.celery import app
 
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(queue)
@@ -87,7 +92,7 @@ def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Itera
             "-m",
             "celery",
             "-A",
-            "tracker",
+            "config",
             "worker",
             "-Q",
             queue,

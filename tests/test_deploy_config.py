@@ -19,9 +19,9 @@ def test_compose_has_the_five_services_from_one_image():
     app_services = [services[name] for name in ("web", "worker", "beat")]
     assert {s["image"] for s in app_services} == {"isoflop:latest"}
     assert all(s["build"] == "." for s in app_services)
-    assert "celery -A tracker worker" in services["worker"]["command"]
-    assert "celery -A tracker beat" in services["beat"]["command"]
-    assert "gunicorn tracker.wsgi:application" in services["web"]["command"]
+    assert "celery -A config worker" in services["worker"]["command"]
+    assert "celery -A config beat" in services["beat"]["command"]
+    assert "gunicorn config.wsgi:application" in services["web"]["command"]
     assert "migrate" in services["web"]["command"]
 
 

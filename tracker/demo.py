@@ -11,8 +11,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from tracker import services
-from tracker.models import Role, SourceDocument, Team, TrainingRun
+from core.roles import Role
+from tracker.accounts import services as account_services
+from tracker.catalog import services
+from tracker.models import SourceDocument, Team, TrainingRun
 
 REFERENCE_DIR = settings.BASE_DIR / "data" / "reference"
 
@@ -94,7 +96,7 @@ def _opt_float(raw: str) -> float | None:
 def load_demo() -> DemoSummary:
     """Idempotent: running it twice leaves the same catalog."""
     user_model = get_user_model()
-    team = Team.objects.filter(slug="demo-lab").first() or services.team_create(name="Demo Lab")
+    team = Team.objects.filter(slug="demo-lab").first() or account_services.team_create(name="Demo Lab")
     for username, password, role in DEMO_USERS:
         user = user_model.objects.filter(username=username).first()
         if user is None:
@@ -102,7 +104,7 @@ def load_demo() -> DemoSummary:
             if role == Role.ADMIN:
                 user.is_staff = user.is_superuser = True
                 user.save(update_fields=["is_staff", "is_superuser"])
-        services.membership_set(team=team, user=user, role=role)
+        account_services.membership_set(team=team, user=user, role=role)
 
     hardware = {name: services.hardware_get_or_create(name=name, **spec) for name, spec in HARDWARE.items()}
 

@@ -1,27 +1,28 @@
-"""Reads. Every team-owned read goes through a selector that scopes by the user's teams."""
+"""Reads for the home page: the shared catalog plus the user's teams' runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
-from django.http import Http404
-
-from tracker.auth import teams_for
-from tracker.models import Role, TrainingRun
-
-
-def runs_visible_to(user: Any) -> QuerySet[TrainingRun]:
-    return TrainingRun.objects.filter(team__in=teams_for(user, Role.VIEWER))
+from core.auth import highest_role
+from tracker.catalog.models import Model, Paper
+from tracker.catalog.selectors import MODEL_HEAVY, PAPER_HEAVY
+from tracker.runs.models import TrainingRun
 
 
-def run_get_for_user(*, user: Any, run_id: int, min_role: Role = Role.VIEWER) -> TrainingRun:
-    """A run the user may see (or change, with min_role=EDITOR); anything else is a 404, never a hint."""
-    run = (
-        TrainingRun.objects.select_related("team", "hardware", "model", "source")
-        .filter(pk=run_id, team__in=teams_for(user, min_role))
-        .first()
-    )
-    if run is None:
-        raise Http404("No such run")
-    return run
+def home_summary(user: Any) -> dict[str, Any]:
+    runs = TrainingRun.objects.visible_to(user)
+    return {
+        "n_papers": Paper.objects.count(),
+        "n_models": Model.objects.count(),
+        "n_runs": runs.count(),
+        "recent_papers": list(Paper.objects.defer(*PAPER_HEAVY).order_by("-created_at")[:5]),
+        "recent_models": list(
+            Model.objects.defer(*MODEL_HEAVY)
+            .select_related("organization")
+            .filter(release_date__isnull=False)
+            .order_by("-release_date", "name")[:5]
+        ),
+        "recent_runs": list(runs.select_related("team").order_by("-created_at")[:5]),
+        "role": highest_role(user),
+    }

@@ -1,16 +1,16 @@
-"""Celery tasks are an interface: ids in, one service call, explicit retry policy."""
+"""Celery tasks of the catalog and runs: ids in, one service call. Task name = the service's name."""
 
 from __future__ import annotations
 
-from tracker import services
-from tracker.task_policy import idempotent_db_task
+from core.tasks import db_task
+from tracker.runs.series import rollups
 
 
-@idempotent_db_task(soft_time_limit=300, time_limit=330)
+@db_task(name="tracker.series_summary_refresh", soft_time_limit=300, time_limit=330, max_retries=5)
 def series_summary_refresh(series_id: int) -> None:
-    services.series_summary_refresh(series_id=series_id)
+    rollups.series_summary_refresh(series_id=series_id)
 
 
-@idempotent_db_task(soft_time_limit=600, time_limit=630)
+@db_task(name="tracker.series_rollup_build", soft_time_limit=600, time_limit=630, max_retries=5)
 def series_rollup_build(series_id: int) -> None:
-    services.series_rollup_build(series_id=series_id)
+    rollups.series_rollup_build(series_id=series_id)

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from analytics import costs
-from analytics.costs import PricePoint
+from tracker.catalog import costs
+from tracker.catalog.costs import PricePoint
 
 H800_PRICES = [PricePoint(2.0, date(2024, 12, 26), "DeepSeek-V3 report")]
 

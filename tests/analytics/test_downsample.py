@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.downsample import bucket_of, m4_downsample, rollup_level_for_window
+from tracker.runs.series.downsample import bucket_of, m4_downsample, rollup_level_for_window
 
 
 def test_small_example_exact_points():

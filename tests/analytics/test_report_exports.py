@@ -11,8 +11,7 @@ import bibtexparser
 import numpy as np
 import pytest
 
-from analytics.reports import export_bibtex, export_csv, export_json
-from analytics.reports.exports import ExportError
+from analytics.reports.exports import ExportError, export_bibtex, export_csv, export_json
 
 
 def _parse(text: str) -> list[list[str]]:

@@ -9,8 +9,7 @@ from importlib import resources
 
 import pytest
 
-from analytics.reports import ReportFigure, ReportTable, Section, build_html_report
-from analytics.reports.html import CSP
+from analytics.reports.html import CSP, ReportFigure, ReportTable, Section, build_html_report
 
 FIG = {
     "data": [{"type": "scatter", "x": [0.0, 0.5, 1.0], "y": [2.9, 2.31, float("nan")], "name": "val loss"}],

@@ -15,15 +15,8 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from analytics.reports import (
-    ReportFigure,
-    ReportTable,
-    Section,
-    build_html_report,
-    render_pdf,
-    render_pdf_audited,
-)
-from analytics.reports.pdf import CHROMIUM
+from analytics.reports.html import ReportFigure, ReportTable, Section, build_html_report
+from analytics.reports.pdf import CHROMIUM, render_pdf, render_pdf_audited
 
 pytestmark = [
     pytest.mark.e2e,

@@ -19,7 +19,7 @@ from analytics.fitting.synthetic import (
     ratio_by_size,
     select_model,
 )
-from analytics.reports import export_csv, export_json
+from analytics.reports.exports import export_csv, export_json
 from analytics.reports.synthetic_study import CATEGORY_COLOURS, synthetic_study_report
 
 REF = Path(__file__).resolve().parents[2] / "data" / "reference"

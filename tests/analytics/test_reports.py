@@ -14,10 +14,11 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
-from analytics import services
 from analytics.models import Report, ReportFile
+from analytics.reports import services as report_services
+from core.roles import Role
 from tests.conftest import wait_for
-from tracker.models import ApiToken, Model, Paper, Role, TrainingRun
+from tracker.models import ApiToken, Model, Paper, TrainingRun
 
 pytestmark = pytest.mark.django_db
 NO_PDF = ["html", "csv", "json", "bib"]
@@ -60,7 +61,7 @@ def test_request_is_queued_after_commit_and_built_with_exact_files(
     runs = _runs(team_a)
     editor = make_user(Role.EDITOR, team_a)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        report = services.report_request(
+        report = report_services.report_request(
             user=editor,
             team=team_a,
             scope="run_set",
@@ -68,7 +69,7 @@ def test_request_is_queued_after_commit_and_built_with_exact_files(
             formats=NO_PDF,
         )
     assert len(callbacks) == 1 and report.status == Report.Status.QUEUED and report.progress == 0
-    built = services.report_build(report_id=report.pk)
+    built = report_services.report_build(report_id=report.pk)
     assert (built.status, built.progress, built.stage, built.error) == ("done", 100, "done", "")
     files = {f.format: f for f in built.files.all()}
     assert sorted(files) == ["bib", "csv", "html", "json"]
@@ -84,7 +85,7 @@ def test_request_is_queued_after_commit_and_built_with_exact_files(
     page = (media / files["html"].path).read_text()
     assert "Content-Security-Policy" in page and "Final loss vs parameters" in page
     # A second build (e.g. a redelivered task) changes nothing.
-    again = services.report_build(report_id=report.pk)
+    again = report_services.report_build(report_id=report.pk)
     assert again.status == "done" and ReportFile.objects.filter(report=report).count() == 4
 
 
@@ -95,14 +96,14 @@ def test_viewer_may_download_but_not_request(make_user: Any, team_a: Any) -> Non
         "/reports/", {"team": team_a.pk, "scope": "run_set", "run_ids": str(runs[0].pk), "formats": ["csv"]}
     )
     assert response.status_code == 403 and not Report.objects.exists()
-    report = services.report_request(
+    report = report_services.report_request(
         user=make_user(Role.EDITOR, team_a),
         team=team_a,
         scope="run_set",
         params={"run_ids": [runs[1].pk]},
         formats=["csv", "json"],
     )
-    services.report_build(report_id=report.pk)
+    report_services.report_build(report_id=report.pk)
     download = viewer.get(f"/reports/{report.pk}/download/csv/")
     assert download.status_code == 200
     assert download["Content-Type"] == "text/csv; charset=utf-8"
@@ -116,14 +117,14 @@ def test_viewer_may_download_but_not_request(make_user: Any, team_a: Any) -> Non
 
 def test_other_teams_report_is_404_for_every_verb(make_user: Any, team_a: Any, team_b: Any) -> None:
     runs = _runs(team_b)
-    report = services.report_request(
+    report = report_services.report_request(
         user=make_user(Role.EDITOR, team_b, username="b-editor"),
         team=team_b,
         scope="run_set",
         params={"run_ids": [runs[0].pk]},
         formats=["csv"],
     )
-    services.report_build(report_id=report.pk)
+    report_services.report_build(report_id=report.pk)
     outsider = _client(make_user(Role.ADMIN, team_a))
     for url in (
         f"/reports/{report.pk}/progress/",
@@ -152,14 +153,16 @@ def test_bad_requests_name_the_problem(make_user: Any, team_a: Any) -> None:
         ("catalog", {"since": "2025-01-01T00:00:00"}, ["csv"], "need a timezone offset"),
     ]
     for scope, params, formats, message in cases:
-        with pytest.raises(services.ReportRequestError, match=re.escape(message)):
-            services.report_request(user=editor, team=team_a, scope=scope, params=params, formats=formats)
+        with pytest.raises(report_services.ReportRequestError, match=re.escape(message)):
+            report_services.report_request(
+                user=editor, team=team_a, scope=scope, params=params, formats=formats
+            )
     assert not Report.objects.exists()
 
 
 def test_failed_build_lists_no_files_and_says_why(make_user: Any, team_a: Any, media: Path) -> None:
     runs = _runs(team_a)
-    report = services.report_request(
+    report = report_services.report_request(
         user=make_user(Role.EDITOR, team_a),
         team=team_a,
         scope="run_set",
@@ -167,7 +170,7 @@ def test_failed_build_lists_no_files_and_says_why(make_user: Any, team_a: Any, m
         formats=["csv", "json"],
     )
     runs[1].delete()  # evidence vanished between request and build
-    built = services.report_build(report_id=report.pk)
+    built = report_services.report_build(report_id=report.pk)
     assert built.status == "failed" and built.finished_at is not None
     assert built.error.startswith("ReportScopeError: runs [") and "not found in team lab-a" in built.error
     assert not ReportFile.objects.filter(report=report).exists()
@@ -185,7 +188,7 @@ def test_api_with_bearer_token(make_user: Any, team_a: Any) -> None:
     assert created.status_code == 202, created.content
     report_id = created.json()["id"]
     assert created.json()["status"] == "queued" and created.json()["files"] == {}
-    services.report_build(report_id=report_id)
+    report_services.report_build(report_id=report_id)
     state = client.get(f"/api/reports/{report_id}/").json()
     assert (state["status"], state["progress"]) == ("done", 100)
     assert list(state["files"]) == ["json"]
@@ -198,34 +201,34 @@ def test_api_with_bearer_token(make_user: Any, team_a: Any) -> None:
 def test_weekly_digest_is_idempotent_per_team_per_iso_week(
     team_a: Any, team_b: Any, media: Path, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from analytics.tasks import weekly_digest
+    from analytics.tasks import report_digest_weekly
 
     TrainingRun.objects.create(team=team_a, name="this-week", parameters=1e8, final_loss=3.0)
     monday = datetime(2025, 1, 6, 6, 0, tzinfo=UTC)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        first = services.report_digest_weekly(now=monday)
+        first = report_services.report_digest_weekly(now=monday)
     assert len(first) == 2 and len(callbacks) == 2
     assert set(Report.objects.values_list("digest_key", flat=True)) == {"2025-W02"}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert services.report_digest_weekly(now=monday + timedelta(days=3)) == []
+        assert report_services.report_digest_weekly(now=monday + timedelta(days=3)) == []
     assert callbacks == [] and Report.objects.count() == 2
-    assert len(services.report_digest_weekly(now=monday + timedelta(days=7))) == 2  # next ISO week
+    assert len(report_services.report_digest_weekly(now=monday + timedelta(days=7))) == 2  # next ISO week
     digest = Report.objects.get(team=team_a, digest_key="2025-W02")
     assert digest.scope == "catalog" and digest.created_by is None
     assert digest.params == {"since": "2024-12-30T06:00:00+00:00", "until": "2025-01-06T06:00:00+00:00"}
     # The beat task itself (real clock): one more per team for the current week, then none.
     with django_capture_on_commit_callbacks(execute=False):
-        assert len(weekly_digest()) == 2 and weekly_digest() == []
+        assert len(report_digest_weekly()) == 2 and report_digest_weekly() == []
 
 
 def test_catalog_report_counts_the_window(make_user: Any, team_a: Any, team_b: Any) -> None:
     TrainingRun.objects.create(team=team_a, name="mine", parameters=1e8, final_loss=3.0)
     TrainingRun.objects.create(team=team_b, name="theirs", parameters=1e8, final_loss=3.0)
-    report = services.report_request(
+    report = report_services.report_request(
         user=make_user(Role.EDITOR, team_a), team=team_a, scope="catalog", params={}, formats=["json"]
     )
-    services.report_build(report_id=report.pk)
-    doc = json.loads((Path(services.settings.MEDIA_ROOT) / report.files.get().path).read_text())
+    report_services.report_build(report_id=report.pk)
+    doc = json.loads((Path(report_services.settings.MEDIA_ROOT) / report.files.get().path).read_text())
     assert [r["name"] for r in doc["runs"]] == ["mine"]
     assert "1 runs" in doc["summary"]
 
@@ -240,7 +243,7 @@ def test_real_worker_builds_pdf_with_visible_plot(
     runs = _runs(team_a)
     editor = make_user(Role.EDITOR, team_a)
     with transaction.atomic():
-        report = services.report_request(
+        report = report_services.report_request(
             user=editor,
             team=team_a,
             scope="run_set",

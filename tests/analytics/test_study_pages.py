@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from analytics import services
-from analytics.figures import study_figures
+from analytics.figures.chinchilla import chinchilla_figures
 from analytics.models import Fit
-from tracker.models import Hardware, HardwarePrice, Role, TrainingRun
+from analytics.studies import services as study_services
+from core.roles import Role
+from tracker.models import Hardware, HardwarePrice, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +24,14 @@ def _study(team: Any, name: str = "N law") -> Any:
         TrainingRun.objects.create(
             team=team, name=f"{name}-{i}", parameters=n, tokens=20 * n, final_loss=1.8 + 400 * n**-0.3
         )
-    study = services.study_create(
+    study = study_services.study_create(
         team=team,
         name=name,
         kind="power_law",
         run_filter={"name__startswith": f"{name}-"},
         options={"variable": "N"},
     )
-    services.study_refit(study_id=study.pk)
+    study_services.study_refit(study_id=study.pk)
     return study
 
 
@@ -78,17 +79,17 @@ def test_editor_refit_queues_one_task(
 
 def test_failed_fit_page_shows_the_reason(make_user: Any, team_a: Any) -> None:
     TrainingRun.objects.create(team=team_a, name="bad-0", parameters=1e8, tokens=2e9, final_loss=-3.0)
-    study = services.study_create(
+    study = study_services.study_create(
         team=team_a, name="bad", kind="power_law", run_filter={"name__startswith": "bad-"}
     )
-    assert services.study_refit(study_id=study.pk).status == Fit.Status.FAILED
+    assert study_services.study_refit(study_id=study.pk).status == Fit.Status.FAILED
     page = _client(make_user(Role.VIEWER, team_a)).get(f"/studies/{study.pk}/")
     assert page.status_code == 200
     assert b"run &#x27;bad-0&#x27;" in page.content and b"loss must be &gt; 0" in page.content
 
 
 def test_plan_form_on_a_chinchilla_fit(make_user: Any, team_a: Any) -> None:
-    study = services.study_create(team=team_a, name="chin", kind="chinchilla")
+    study = study_services.study_create(team=team_a, name="chin", kind="chinchilla")
     Fit.objects.create(
         study=study, version=1, inputs_hash="x" * 64, method="chinchilla_approach3",
         params={"a": 6.255414, "b": 7.3049974, "e": 0.6254804, "alpha": 0.3526596, "beta": 0.3526596},
@@ -109,7 +110,7 @@ def test_chinchilla_figures_have_band_frontier_and_extrapolation() -> None:
     params = {"a": 6.0, "b": 6.5, "e": 0.5, "alpha": 0.34, "beta": 0.28}
     boot = [[6.0 + 0.01 * i, 6.5, 0.5, 0.34, 0.28] for i in range(5)]
     residuals = [{"run": "r", "n": 1e8, "d": 2e9, "observed": 3.0, "residual": 0.01}]
-    figs = study_figures("chinchilla", params, {"bootstrap": boot}, residuals)
+    figs = chinchilla_figures(params, {"bootstrap": boot}, residuals)
     assert len(figs) == 3
     names = [t["name"] for t in figs[0]["data"]]
     assert "95% band (bootstrap)" in names and "extrapolation" in names

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from analytics import services
 from analytics.models import Fit
+from analytics.studies import services as study_services
+from core.roles import Role
 from tests.conftest import REFERENCE
-from tracker.models import Role, TrainingRun
+from tracker.models import TrainingRun
 
 pytestmark = pytest.mark.django_db
 FAST = {"models": ["poly2_ridge"], "n_bootstrap": 30}
@@ -42,7 +43,7 @@ def _runs(team: Any, *, epochs: tuple[float, ...] = (1.0,)) -> None:
 
 
 def _study(team: Any, **options: Any) -> Any:
-    return services.study_create(
+    return study_services.study_create(
         team=team,
         name="synthetic share",
         kind="synthetic_ratio",
@@ -53,7 +54,7 @@ def _study(team: Any, **options: Any) -> Any:
 
 def test_synthetic_study_fits_r_star_per_size(team_a: Any) -> None:
     _runs(team_a)
-    fit = services.study_refit(study_id=_study(team_a).pk)
+    fit = study_services.study_refit(study_id=_study(team_a).pk)
     assert (fit.status, fit.method, fit.version) == (Fit.Status.CURRENT, "synthetic_ratio", 1), (
         fit.error_message
     )
@@ -73,7 +74,7 @@ def test_synthetic_study_fits_r_star_per_size(team_a: Any) -> None:
 
 def test_default_candidates_are_chosen_by_cross_validation(team_a: Any) -> None:
     _runs(team_a)
-    fit = services.study_refit(study_id=_study(team_a, models=None, n_bootstrap=20).pk)
+    fit = study_services.study_refit(study_id=_study(team_a, models=None, n_bootstrap=20).pk)
     row = fit.params["per_size"][-1]
     assert set(row["cv_rmse"]) == {"exp_mixing_law", "poly2_ridge", "gp_rbf"}
     finite = {k: v for k, v in row["cv_rmse"].items() if v is not None}
@@ -83,13 +84,13 @@ def test_default_candidates_are_chosen_by_cross_validation(team_a: Any) -> None:
 def test_heatmap_when_epochs_vary_and_same_inputs_reuse_the_fit(team_a: Any) -> None:
     _runs(team_a, epochs=(1.0, 4.0))
     study = _study(team_a)
-    fit = services.study_refit(study_id=study.pk)
+    fit = study_services.study_refit(study_id=study.pk)
     surface = fit.params["heatmap"]
     assert surface["n"] == 1e9 and surface["epochs"][0] == 1.0 and surface["epochs"][-1] == 4.0
     assert len(surface["z"]) == len(surface["epochs"]) and len(surface["z"][0]) == len(surface["r"])
-    assert services.study_refit(study_id=study.pk).pk == fit.pk
+    assert study_services.study_refit(study_id=study.pk).pk == fit.pk
     TrainingRun.objects.filter(name__startswith="syn-1e+09-0.6").update(synthetic_epochs=2.0)
-    again = services.study_refit(study_id=study.pk)
+    again = study_services.study_refit(study_id=study.pk)
     assert again.version == 2  # r/epochs are part of the inputs hash, not only N, D and loss
 
 
@@ -101,7 +102,7 @@ def test_phi4_table3_knowledge_vs_reasoning_split(team_a: Any) -> None:
         run = TrainingRun.objects.get(name=f"syn-1e+09-{r}-1.0")
         run.config = {"benchmarks": {**scores, "MyPrivateEval": 3.0}}
         run.save()
-    fit = services.study_refit(study_id=_study(team_a).pk)
+    fit = study_services.study_refit(study_id=_study(team_a).pk)
     bench = fit.params["benchmarks"]
     assert bench["deltas"] == pytest.approx(deltas)
     assert bench["ignored"] == ["MyPrivateEval"]
@@ -114,10 +115,10 @@ def test_phi4_table3_knowledge_vs_reasoning_split(team_a: Any) -> None:
 def test_bad_values_fail_clearly_and_keep_the_current_fit(team_a: Any) -> None:
     _runs(team_a)
     study = _study(team_a)
-    good = services.study_refit(study_id=study.pk)
+    good = study_services.study_refit(study_id=study.pk)
     # The database already keeps synthetic_share in [0, 1]; a benchmark score is free-form JSON.
     TrainingRun.objects.filter(name="syn-1e+08-0.4-1.0").update(config={"benchmarks": {"MMLU": "high"}})
-    bad = services.study_refit(study_id=study.pk)
+    bad = study_services.study_refit(study_id=study.pk)
     assert bad.status == Fit.Status.FAILED
     run_id = TrainingRun.objects.get(name="syn-1e+08-0.4-1.0").pk
     assert (
@@ -127,7 +128,7 @@ def test_bad_values_fail_clearly_and_keep_the_current_fit(team_a: Any) -> None:
     good.refresh_from_db()
     assert good.status == Fit.Status.CURRENT
     TrainingRun.objects.filter(name="syn-1e+08-0.4-1.0").update(config={"benchmarks": [1]})
-    listed = services.study_refit(study_id=study.pk)
+    listed = study_services.study_refit(study_id=study.pk)
     assert (
         listed.status == Fit.Status.FAILED and "config.benchmarks must be an object" in listed.error_message
     )
@@ -138,7 +139,7 @@ def test_too_few_ratios_is_a_failed_fit_naming_the_sizes(team_a: Any) -> None:
         TrainingRun.objects.create(
             team=team_a, name=f"syn-{i}", parameters=1e8, synthetic_share=r, final_loss=3
         )
-    fit = services.study_refit(study_id=_study(team_a).pk)
+    fit = study_services.study_refit(study_id=_study(team_a).pk)
     assert fit.status == Fit.Status.FAILED
     assert "no model size has runs at 3 or more distinct synthetic shares" in fit.error_message
     assert "1e+08" in fit.error_message
@@ -147,7 +148,7 @@ def test_too_few_ratios_is_a_failed_fit_naming_the_sizes(team_a: Any) -> None:
 def test_study_page_shows_synthetic_figures(make_user: Any, team_a: Any) -> None:
     _runs(team_a, epochs=(1.0, 4.0))
     study = _study(team_a)
-    services.study_refit(study_id=study.pk)
+    study_services.study_refit(study_id=study.pk)
     client = Client()
     client.force_login(make_user(Role.VIEWER, team_a))
     page = client.get(f"/studies/{study.pk}/")

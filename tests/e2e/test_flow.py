@@ -9,7 +9,9 @@ import re
 
 import pytest
 
+from analytics.studies import services as study_services
 from tests.e2e.conftest import login, screenshot
+from tracker.accounts import services as account_services
 
 N_STEPS = 20_000
 SPIKE_STEP = 12_345
@@ -33,7 +35,7 @@ def _plots_rendered(page) -> int:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_upload_watch_open_zoom_and_study(page, make_user, team_a, celery_worker_process, tmp_path):
-    from analytics import services as analytics_services
+
     from tracker.demo import load_demo
     from tracker.models import MetricSeries, TrainingRun
 
@@ -88,20 +90,19 @@ def test_upload_watch_open_zoom_and_study(page, make_user, team_a, celery_worker
     demo = Team.objects.get(slug="demo-lab")
     from django.contrib.auth import get_user_model
 
-    from tracker import services as tracker_services
-    from tracker.models import Role
+    from core.roles import Role
 
-    tracker_services.membership_set(
+    account_services.membership_set(
         team=demo, user=get_user_model().objects.get(username="rita"), role=Role.VIEWER
     )
-    study = analytics_services.study_create(
+    study = study_services.study_create(
         team=demo,
         name="Loss vs N (datablations)",
         kind="power_law",
         run_filter={"external_id__startswith": "datablations:"},
         options={"variable": "N"},
     )
-    fit = analytics_services.study_refit(study_id=study.pk)
+    fit = study_services.study_refit(study_id=study.pk)
     assert fit.status == "current", fit.error_message
     page.goto(f"/studies/{study.pk}/")
     page.wait_for_function(

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core import outbox
 from tests.hardening.stack import RedisServer, app_broker, redis_start
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -29,13 +30,10 @@ def private_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisServer]:
     """A fresh redis-server of our own; this process publishes to it for the duration of the test."""
     from django.conf import settings
 
-    from ingestion import services
-
     if not settings.IS_POSTGRES:
         pytest.skip("needs DATABASE_URL=postgres://...")
     # The publish circuit breaker is per process: start every test with the broker presumed up.
-    monkeypatch.setattr(services, "_broker_down_until", 0.0)
-    monkeypatch.setattr(services, "_broker_suspect", False)
+    outbox.breaker.reset()
     server = redis_start()
     try:
         with app_broker(server.url(0)):

@@ -98,7 +98,7 @@ def redis_start() -> RedisServer:
 @contextmanager
 def app_broker(url: str) -> Iterator[None]:
     """Point this process's Celery app (the publishing side) at another broker, and back afterwards."""
-    from tracker.celery import app
+    from config.celery import app
 
     def reset() -> None:
         # kombu keeps pools in global registries keyed by connection: closing only ours would leave a closed
@@ -144,7 +144,7 @@ def worker_start(
         {
             "DATABASE_URL": database,
             "CELERY_BROKER_URL": broker_url,
-            "DJANGO_SETTINGS_MODULE": "tracker.settings",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
             **(extra_env or {}),
         }
     )
@@ -153,7 +153,7 @@ def worker_start(
         "-m",
         "celery",
         "-A",
-        "tracker",
+        "config",
         "worker",
         "-Q",
         env.get("CELERY_TASK_DEFAULT_QUEUE", "celery"),

@@ -14,8 +14,9 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from ingestion import services, tasks
+from ingestion import tasks
 from ingestion.models import IngestFile, WebhookDelivery
+from ingestion.services import jobs, webhooks
 from tests.conftest import wait_for
 from tests.hardening.conftest import SECRET
 from tests.hardening.stack import database_url, process_stop, run_finished, send_signed, worker_start
@@ -150,7 +151,7 @@ def test_database_connections_killed_under_a_worker_tasks_reconnect(
         extra_env={"ISOFLOP_TEST_INGEST_DELAY": "3", "ISOFLOP_RETRY_BACKOFF_MS": "200"},
     )
     try:
-        job = services.ingest_job_create(
+        job = jobs.ingest_job_create(
             team=team_a,
             user=make_user(role="editor", team=team_a),
             source="api",
@@ -179,7 +180,7 @@ def test_database_connections_killed_under_a_worker_tasks_reconnect(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-        services.webhook_receive(
+        webhooks.webhook_receive(
             integration=integration,
             delivery_id="after-kill",
             event_type="run.finished",
@@ -206,13 +207,13 @@ def test_poison_task_is_retried_n_times_then_parked_as_failed(private_redis, int
         },
     )
     try:
-        services.webhook_receive(
+        webhooks.webhook_receive(
             integration=integration,
             delivery_id="poison-1",
             event_type="run.finished",
             payload=run_finished("p", 1.0),
         )
-        services.webhook_receive(
+        webhooks.webhook_receive(
             integration=integration,
             delivery_id="fine-1",
             event_type="run.finished",

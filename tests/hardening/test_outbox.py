@@ -11,8 +11,10 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from ingestion import services, tasks
+from core.outbox import breaker
+from ingestion import tasks
 from ingestion.models import IngestFile, WebhookDelivery
+from ingestion.services import jobs, outbox, processing
 from ingestion.signatures import standard_signature
 from tests.hardening.conftest import SECRET
 from tests.hardening.stack import RedisServer, app_broker, free_port
@@ -66,19 +68,19 @@ def test_refused_broker_still_acks_and_sweep_publishes_later(
     assert (delivery.status, delivery.enqueued_at) == ("received", None)  # recorded, marked unpublished
     assert _drain(private_redis) == []
 
-    services._broker_down_until = 0.0  # the broker is back: no need to wait for the breaker's 5 s
-    swept = services.outbox_requeue(grace_seconds=60)
+    breaker.reset()  # the broker is back: no need to wait for the breaker's 5 s
+    swept = outbox.outbox_requeue(grace_seconds=60)
     assert (swept.deliveries, swept.files, swept.failed) == (1, 0, 0)
     delivery.refresh_from_db()
     assert delivery.enqueued_at is not None
     # A second sweep within the grace period publishes nothing more.
-    assert services.outbox_requeue(grace_seconds=60).deliveries == 0
+    assert outbox.outbox_requeue(grace_seconds=60).deliveries == 0
     first = _drain(private_redis)
-    assert first == [("ingestion.tasks.webhook_delivery_process", [delivery.pk])]
+    assert first == [("ingestion.webhook_delivery_process", [delivery.pk])]
     _run(first)
     run = TrainingRun.objects.get()
     assert (run.external_id, run.final_loss) == ("run-out", 3.25)
-    assert services.outbox_requeue(grace_seconds=0).deliveries == 0  # processed rows leave the outbox
+    assert outbox.outbox_requeue(grace_seconds=0).deliveries == 0  # processed rows leave the outbox
 
 
 def test_double_enqueue_is_harmless(client, integration, private_redis, django_capture_on_commit_callbacks):
@@ -86,10 +88,10 @@ def test_double_enqueue_is_harmless(client, integration, private_redis, django_c
         r, _ = _post(client, "dbl-1", "run-dbl", 1.5)
     assert r.status_code == 202
     # The message looks lost (grace 0): the sweep publishes the same row a second time.
-    assert services.outbox_requeue(grace_seconds=0).deliveries == 1
+    assert outbox.outbox_requeue(grace_seconds=0).deliveries == 1
     messages = _drain(private_redis)
     pk = WebhookDelivery.objects.get().pk
-    assert messages == [("ingestion.tasks.webhook_delivery_process", [pk])] * 2
+    assert messages == [("ingestion.webhook_delivery_process", [pk])] * 2
     _run(messages)
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("processed", 1)  # the second message claimed nothing
@@ -112,8 +114,8 @@ def test_paused_redis_does_not_stall_requests(
     assert first < 8, first
     assert second < 1, second
     assert set(WebhookDelivery.objects.values_list("enqueued_at", flat=True)) == {None}
-    services._broker_down_until = 0.0
-    assert services.outbox_requeue(grace_seconds=60).deliveries == 2
+    breaker.reset()
+    assert outbox.outbox_requeue(grace_seconds=60).deliveries == 2
     messages = _drain(private_redis)
     pks = set(WebhookDelivery.objects.values_list("pk", flat=True))
     # A publish that timed out may still land once Redis resumes: at least one message per row.
@@ -132,7 +134,7 @@ def test_upload_outbox_with_refused_broker(
     csv = b"step,loss\n0,4.0\n1,3.5\n"
     dead = f"redis://127.0.0.1:{free_port()}/0"
     with app_broker(dead), django_capture_on_commit_callbacks(execute=True):
-        job = services.ingest_job_create(
+        job = jobs.ingest_job_create(
             team=team_a,
             user=make_user(role="editor", team=team_a),
             source="api",
@@ -140,11 +142,11 @@ def test_upload_outbox_with_refused_broker(
         )
     file = IngestFile.objects.get(job=job)
     assert (file.status, file.enqueued_at) == ("queued", None)
-    services._broker_down_until = 0.0
-    swept = services.outbox_requeue(grace_seconds=60)
+    breaker.reset()
+    swept = outbox.outbox_requeue(grace_seconds=60)
     assert (swept.deliveries, swept.files) == (0, 1)
     messages = _drain(private_redis)
-    assert messages == [("ingestion.tasks.ingest_file_process", [file.pk])]
+    assert messages == [("ingestion.ingest_file_process", [file.pk])]
     _run(messages)
     file.refresh_from_db()
     assert (file.status, file.rows_done) == ("done", 2)
@@ -153,7 +155,7 @@ def test_upload_outbox_with_refused_broker(
 
 def test_file_that_exhausted_its_attempts_is_parked_not_rerun(make_user, team_a):
     # As if its worker had been killed on every attempt: redelivered with all attempts used up.
-    job = services.ingest_job_create(
+    job = jobs.ingest_job_create(
         team=team_a,
         user=make_user(role="editor", team=team_a),
         source="api",
@@ -162,7 +164,7 @@ def test_file_that_exhausted_its_attempts_is_parked_not_rerun(make_user, team_a)
     )
     IngestFile.objects.filter(job=job).update(status="running", attempts=settings.ISOFLOP_INGEST_MAX_ATTEMPTS)
     file = IngestFile.objects.get(job=job)
-    services.ingest_file_process(file_id=file.pk)
+    processing.ingest_file_process(file_id=file.pk)
     file.refresh_from_db()
     assert file.status == "failed"
     assert file.attempts == settings.ISOFLOP_INGEST_MAX_ATTEMPTS  # not claimed again
@@ -206,20 +208,20 @@ def test_file_abandoned_while_running_is_republished(make_user, team_a, private_
     from django.utils import timezone
 
     user = make_user(role="editor", team=team_a)
-    jobs = [
-        services.ingest_job_create(
+    created = [
+        jobs.ingest_job_create(
             team=team_a, user=user, source="api", uploads=[SimpleUploadedFile(name, body)], enqueue=False
         )
         for name, body in (("old.csv", b"step,loss\n0,4.0\n"), ("fresh.csv", b"step,loss\n0,3.0\n"))
     ]
-    long_ago = timezone.now() - timedelta(seconds=services.INGEST_FILE_TIME_LIMIT + 3600)
-    old, fresh = (IngestFile.objects.get(job=job) for job in jobs)
+    long_ago = timezone.now() - timedelta(seconds=processing.INGEST_FILE_TIME_LIMIT + 3600)
+    old, fresh = (IngestFile.objects.get(job=job) for job in created)
     IngestFile.objects.filter(pk=old.pk).update(status="running", attempts=1, started_at=long_ago)
     # Still within its time limit: its task may be alive, so it is left alone.
     IngestFile.objects.filter(pk=fresh.pk).update(status="running", attempts=1, started_at=timezone.now())
-    assert services.outbox_requeue(grace_seconds=60).files == 1
+    assert outbox.outbox_requeue(grace_seconds=60).files == 1
     messages = _drain(private_redis)
-    assert messages == [("ingestion.tasks.ingest_file_process", [old.pk])]
+    assert messages == [("ingestion.ingest_file_process", [old.pk])]
     _run(messages)
     assert list(IngestFile.objects.order_by("pk").values_list("status", "attempts")) == [
         ("done", 2),

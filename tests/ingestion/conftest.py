@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ingestion.services import processing, webhooks
 from ingestion.signatures import github_signature, standard_signature
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -53,16 +54,16 @@ def post_github(
 
 def process_deliveries() -> None:
     """Run queued delivery processing in this process (the worker path is covered by the worker tests)."""
-    from ingestion import services
+
     from ingestion.models import WebhookDelivery
 
     for pk in WebhookDelivery.objects.filter(status="received").order_by("pk").values_list("pk", flat=True):
-        services.webhook_delivery_process(delivery_pk=pk)
+        webhooks.webhook_delivery_process(delivery_pk=pk)
 
 
 def process_job(job) -> None:
     """Run every queued file of a job (archive members included) in this process."""
-    from ingestion import services
+
     from ingestion.models import IngestFile
 
     for _ in range(10):
@@ -70,5 +71,5 @@ def process_job(job) -> None:
         if not queued:
             break
         for pk in queued:
-            services.ingest_file_process(file_id=pk)
+            processing.ingest_file_process(file_id=pk)
     job.refresh_from_db()

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from django.db import connection, transaction
 
-from ingestion.copy import SeriesPoints, binary_copy_payload, points_insert_new, points_upsert
 from tracker.models import MetricPoint, MetricSeries, TrainingRun
+from tracker.runs.series.copy import SeriesPoints, binary_copy_payload, points_insert_new, points_upsert
 
 
 @pytest.fixture

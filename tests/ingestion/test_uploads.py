@@ -10,6 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ingestion.models import IngestFile, IngestJob
+from ingestion.services import processing
 from tests.ingestion.conftest import process_job
 from tracker.models import MetricPoint, MetricSeries, SourceDocument, TrainingRun
 
@@ -107,7 +108,8 @@ def test_same_file_twice_changes_nothing(editor_client, team_a):
 
 def test_same_file_in_another_team_is_ingested_there(client, make_user, team_a, team_b):
     user = make_user(role="editor", team=team_a)
-    from tracker.models import Membership, Role
+    from core.roles import Role
+    from tracker.models import Membership
 
     Membership.objects.create(user=user, team=team_b, role=Role.EDITOR)
     client.force_login(user)
@@ -117,14 +119,12 @@ def test_same_file_in_another_team_is_ingested_there(client, make_user, team_a, 
 
 
 def test_manifest_processed_after_log_still_joins_one_run(editor_client, team_a):
-    from ingestion import services
-
     r = editor_client.post(
         "/ingest/upload/", {"team": "lab-a", "files": _files({"run.yaml": MANIFEST, "t.csv": GOOD_CSV})}
     )
     job = IngestJob.objects.get(pk=int(r["Location"].rstrip("/").rsplit("/", 1)[-1]))
     for name in ("t.csv", "run.yaml"):  # the log first this time
-        services.ingest_file_process(file_id=IngestFile.objects.get(job=job, original_name=name).pk)
+        processing.ingest_file_process(file_id=IngestFile.objects.get(job=job, original_name=name).pk)
     run = TrainingRun.objects.get()
     assert (run.external_id, run.parameters, run.series.count()) == ("run-7", 4e8, 2)
 
@@ -250,7 +250,7 @@ def test_upload_page_needs_editor(client, make_user, team_a):
 
 
 def test_rest_api_auth_roles_and_team_scoping(client, make_user, team_a, team_b):
-    from tracker.services import api_token_create
+    from tracker.accounts.services import api_token_create
 
     editor = make_user(role="editor", team=team_a)
     viewer = make_user(role="viewer", team=team_a)
@@ -289,8 +289,8 @@ def test_tasks_are_queued_after_commit_and_refits_follow_new_runs(
     editor_client, team_a, django_capture_on_commit_callbacks
 ):
     from analytics.models import Study
-    from analytics.tasks import refit_study
-    from tracker.publish import publish
+    from analytics.tasks import study_refit
+    from core.outbox import publish
 
     study = Study.objects.create(team=team_a, name="s", kind="chinchilla")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -303,5 +303,7 @@ def test_tasks_are_queued_after_commit_and_refits_follow_new_runs(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         process_job(IngestJob.objects.get())
     assert MetricPoint.objects.count() == 6
-    refits = [cb for cb in callbacks if getattr(cb, "func", None) is publish and cb.args[0] is refit_study]
+    refits = [
+        cb for cb in callbacks if getattr(cb, "func", None) is publish and cb.args[0] == study_refit.name
+    ]
     assert [cb.args[1:] for cb in refits] == [(study.pk,)]

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ingestion.models import IngestFile, IngestJob, WebhookDelivery
+from ingestion.services import jobs
 from tests.conftest import ROOT, _worker_env, wait_for
 from tests.ingestion.conftest import post_standard
 from tracker.models import MetricPoint, MetricSeries, TrainingRun
@@ -77,7 +78,7 @@ def _start_worker(queue: str, log: Path, delay: float) -> subprocess.Popen[bytes
             "-m",
             "celery",
             "-A",
-            "tracker",
+            "config",
             "worker",
             "-Q",
             queue,
@@ -107,7 +108,7 @@ def _pool_children(pid: int) -> list[int]:
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_write_gives_exactly_one_complete_result(team_a, make_user):
-    from ingestion import services, tasks
+    from ingestion import tasks
 
     if not settings.IS_POSTGRES or settings.CELERY_BROKER_URL.startswith("filesystem://"):
         pytest.skip("needs PostgreSQL and a real broker")
@@ -116,7 +117,7 @@ def test_worker_killed_mid_write_gives_exactly_one_complete_result(team_a, make_
     # Every attempt sleeps 4 s after writing its rows and before committing: the kill lands in that window.
     proc = _start_worker(queue, log, delay=4.0)
     try:
-        job = services.ingest_job_create(
+        job = jobs.ingest_job_create(
             team=team_a,
             user=make_user(role="editor", team=team_a),
             source="api",

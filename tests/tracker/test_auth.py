@@ -6,8 +6,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tracker import services
-from tracker.models import ApiToken, Role, TrainingRun
+from core.roles import Role
+from tracker.accounts import services as account_services
+from tracker.models import ApiToken, TrainingRun
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def logged_in(user) -> Client:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url_name", ["home", "run-list", "model-list"])
+@pytest.mark.parametrize("url_name", ["home", "runs:list", "catalog:model-list"])
 def test_pages_redirect_anonymous_to_login(url_name):
     response = Client().get(reverse(url_name))
     assert response.status_code == 302
@@ -31,7 +32,7 @@ def test_pages_redirect_anonymous_to_login(url_name):
 
 @pytest.mark.django_db
 def test_api_without_credentials_is_401_json():
-    response = Client().get(reverse("api-me"))
+    response = Client().get(reverse("api:me"))
     assert response.status_code == 401
     assert "authentication required" in response.json()["error"]
 
@@ -44,21 +45,21 @@ def test_health_is_public():
 @pytest.mark.django_db
 def test_token_authenticates_and_revocation_stops_it(make_user):
     user = make_user(Role.EDITOR)
-    token, key = services.api_token_create(user=user, name="ci")
+    token, key = account_services.api_token_create(user=user, name="ci")
     assert token.key_hash != key and key.startswith("isf_")
-    response = Client().get(reverse("api-me"), HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = Client().get(reverse("api:me"), HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 200
     assert response.json() == {"username": user.username, "role": "editor", "teams": ["lab-a"]}
     assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
 
-    services.api_token_revoke(token=token)
-    response = Client().get(reverse("api-me"), HTTP_AUTHORIZATION=f"Bearer {key}")
+    account_services.api_token_revoke(token=token)
+    response = Client().get(reverse("api:me"), HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 401
 
 
 @pytest.mark.django_db
 def test_wrong_token_is_401(make_user):
-    response = Client().get(reverse("api-me"), HTTP_AUTHORIZATION="Bearer isf_not-a-real-token")
+    response = Client().get(reverse("api:me"), HTTP_AUTHORIZATION="Bearer isf_not-a-real-token")
     assert response.status_code == 401
 
 
@@ -66,8 +67,8 @@ def test_wrong_token_is_401(make_user):
 def test_viewer_sees_run_but_cannot_delete_it(make_user, run_a):
     viewer = make_user(Role.VIEWER)
     client = logged_in(viewer)
-    assert client.get(reverse("run-detail", args=[run_a.pk])).status_code == 200
-    response = client.post(reverse("run-delete", args=[run_a.pk]))
+    assert client.get(reverse("runs:detail", args=[run_a.pk])).status_code == 200
+    response = client.post(reverse("runs:delete", args=[run_a.pk]))
     assert response.status_code == 403
     assert TrainingRun.objects.filter(pk=run_a.pk).exists()
 
@@ -75,7 +76,7 @@ def test_viewer_sees_run_but_cannot_delete_it(make_user, run_a):
 @pytest.mark.django_db
 def test_editor_can_delete_run(make_user, run_a):
     editor = make_user(Role.EDITOR)
-    response = logged_in(editor).post(reverse("run-delete", args=[run_a.pk]))
+    response = logged_in(editor).post(reverse("runs:delete", args=[run_a.pk]))
     assert response.status_code == 302
     assert not TrainingRun.objects.filter(pk=run_a.pk).exists()
 
@@ -84,10 +85,10 @@ def test_editor_can_delete_run(make_user, run_a):
 def test_other_team_gets_404_for_every_verb(make_user, run_a, team_b):
     outsider = make_user(Role.ADMIN, team=team_b)
     client = logged_in(outsider)
-    assert client.get(reverse("run-detail", args=[run_a.pk])).status_code == 404
-    assert client.post(reverse("run-delete", args=[run_a.pk])).status_code == 404
+    assert client.get(reverse("runs:detail", args=[run_a.pk])).status_code == 404
+    assert client.post(reverse("runs:delete", args=[run_a.pk])).status_code == 404
     assert TrainingRun.objects.filter(pk=run_a.pk).exists()
-    listing = client.get(reverse("run-list")).content.decode()
+    listing = client.get(reverse("runs:list")).content.decode()
     assert "run-a" not in listing
 
 
@@ -95,7 +96,7 @@ def test_other_team_gets_404_for_every_verb(make_user, run_a, team_b):
 def test_user_without_team_sees_no_runs(make_user, run_a):
     loner = make_user(role=None)
     client = logged_in(loner)
-    assert client.get(reverse("run-detail", args=[run_a.pk])).status_code == 404
+    assert client.get(reverse("runs:detail", args=[run_a.pk])).status_code == 404
     assert "run-a" not in client.get(reverse("home")).content.decode()
 
 

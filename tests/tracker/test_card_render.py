@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tracker import services
-from tracker.card_render import render_card_html
+from tracker.catalog import services as catalog_services
+from tracker.catalog.card_render import render_card_html
 
 HOSTILE_CARD = """---
 license: llama3.1
@@ -52,9 +52,9 @@ def test_scripts_handlers_and_foreign_frames_are_removed():
 
 @pytest.mark.django_db
 def test_model_page_shows_the_sanitised_card(make_user):
-    model, _ = services.model_get_or_create(name="Evil 1B", card=HOSTILE_CARD)
+    model, _ = catalog_services.model_get_or_create(name="Evil 1B", card=HOSTILE_CARD)
     client = Client()
     client.force_login(make_user("viewer"))
-    page = client.get(f"/models/{model.pk}/").content.decode()
+    page = client.get(f"/catalog/models/{model.pk}/").content.decode()
     assert "<td>Params</td><td>1B</td>" in page
     assert "onerror" not in page and "attacker.example" not in page and "<script>fetch" not in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError, transaction
 
-from tracker import services
+from tracker.catalog import services as catalog_services
 from tracker.demo import load_demo
 from tracker.models import Fact, HardwarePrice, Model, Paper, SourceDocument, TrainingRun
 
@@ -15,26 +15,30 @@ PORIAN_CFG4_POINTS = 133
 
 @pytest.fixture
 def doc(db):
-    return services.source_document_get_or_create(
+    return catalog_services.source_document_get_or_create(
         kind=SourceDocument.Kind.UPLOAD, name="card.md", sha256="a" * 64
     )
 
 
 @pytest.fixture
 def other_doc(db):
-    return services.source_document_get_or_create(
+    return catalog_services.source_document_get_or_create(
         kind=SourceDocument.Kind.UPLOAD, name="paper.pdf", sha256="b" * 64
     )
 
 
 @pytest.mark.django_db
 def test_conflicting_facts_are_kept_and_flagged(doc, other_doc):
-    model, _ = services.model_get_or_create(name="M-8B")
-    first = services.fact_record(source=doc, model=model, name="parameters", value=8.0e9, line=12)
-    agreeing = services.fact_record(source=other_doc, model=model, name="parameters", value=8.03e9, line=3)
+    model, _ = catalog_services.model_get_or_create(name="M-8B")
+    first = catalog_services.fact_record(source=doc, model=model, name="parameters", value=8.0e9, line=12)
+    agreeing = catalog_services.fact_record(
+        source=other_doc, model=model, name="parameters", value=8.03e9, line=3
+    )
     assert not Fact.objects.get(pk=first.pk).conflicting and not agreeing.conflicting
-    third_doc = services.source_document_get_or_create(kind="upload", name="blog.md", sha256="c" * 64)
-    disagreeing = services.fact_record(source=third_doc, model=model, name="parameters", value=7.0e9, line=1)
+    third_doc = catalog_services.source_document_get_or_create(kind="upload", name="blog.md", sha256="c" * 64)
+    disagreeing = catalog_services.fact_record(
+        source=third_doc, model=model, name="parameters", value=7.0e9, line=1
+    )
     assert disagreeing.conflicting
     assert Fact.objects.filter(model=model, name="parameters").count() == 3
     assert set(Fact.objects.filter(conflicting=True).values_list("pk", flat=True)) == {
@@ -47,9 +51,9 @@ def test_conflicting_facts_are_kept_and_flagged(doc, other_doc):
 
 @pytest.mark.django_db
 def test_same_fact_from_same_place_twice_changes_nothing(doc):
-    model, _ = services.model_get_or_create(name="M-1B")
-    a = services.fact_record(source=doc, model=model, name="training_tokens", value=1e12, line=7)
-    b = services.fact_record(source=doc, model=model, name="training_tokens", value=1e12, line=7)
+    model, _ = catalog_services.model_get_or_create(name="M-1B")
+    a = catalog_services.fact_record(source=doc, model=model, name="training_tokens", value=1e12, line=7)
+    b = catalog_services.fact_record(source=doc, model=model, name="training_tokens", value=1e12, line=7)
     assert a.pk == b.pk
     assert Fact.objects.count() == 1
     assert a.location == "line 7"
@@ -57,31 +61,33 @@ def test_same_fact_from_same_place_twice_changes_nothing(doc):
 
 @pytest.mark.django_db
 def test_fact_rejects_nan_and_bad_confidence(doc):
-    model, _ = services.model_get_or_create(name="M")
+    model, _ = catalog_services.model_get_or_create(name="M")
     with pytest.raises(ValueError, match="non-finite"):
-        services.fact_record(source=doc, model=model, name="parameters", value=float("nan"))
+        catalog_services.fact_record(source=doc, model=model, name="parameters", value=float("nan"))
     with pytest.raises(ValueError, match="confidence"):
-        services.fact_record(source=doc, model=model, name="parameters", value=1.0, confidence=1.5)
+        catalog_services.fact_record(source=doc, model=model, name="parameters", value=1.0, confidence=1.5)
     assert Fact.objects.count() == 0
 
 
 @pytest.mark.django_db
 def test_fact_bounds_are_checked_by_the_database(doc):
-    model, _ = services.model_get_or_create(name="M")
+    model, _ = catalog_services.model_get_or_create(name="M")
     with pytest.raises(IntegrityError), transaction.atomic():
         Fact.objects.create(model=model, name="x", value=1, lower=2, upper=1, source=doc)
 
 
 @pytest.mark.django_db
 def test_paper_dedup_by_arxiv_doi_and_title():
-    p1, created = services.paper_upsert(
+    p1, created = catalog_services.paper_upsert(
         title="Training Compute-Optimal Large Language Models", arxiv_id="2203.15556"
     )
     assert created
-    p2, created = services.paper_upsert(title="Training compute-optimal large language models!", doi="10.1/x")
+    p2, created = catalog_services.paper_upsert(
+        title="Training compute-optimal large language models!", doi="10.1/x"
+    )
     assert not created and p2.pk == p1.pk
     assert Paper.objects.get(pk=p1.pk).doi == "10.1/x"  # gap filled
-    p3, created = services.paper_upsert(title="Another title", arxiv_id="2203.15556")
+    p3, created = catalog_services.paper_upsert(title="Another title", arxiv_id="2203.15556")
     assert not created and p3.pk == p1.pk
     assert Paper.objects.get(pk=p1.pk).title == "Training Compute-Optimal Large Language Models"
 

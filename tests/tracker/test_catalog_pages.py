@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from django.conf import settings
 
-from tracker import services
+from tracker.catalog import services as catalog_services
 from tracker.demo import load_demo
 from tracker.models import Fact, Hardware, HardwarePrice, Model, Paper, SourceDocument, Tag
 
@@ -55,17 +55,17 @@ def _row(response, name: str):
 def _papers() -> dict[str, Paper]:
     moe = Tag.objects.create(name="moe")
     scaling = Tag.objects.create(name="scaling")
-    title_hit, _ = services.paper_upsert(
+    title_hit, _ = catalog_services.paper_upsert(
         title="Scaling Laws for Routed Language Models",
         abstract="We study mixture-of-experts routing.",
         published=date(2022, 2, 1),
     )
-    abstract_hit, _ = services.paper_upsert(
+    abstract_hit, _ = catalog_services.paper_upsert(
         title="Training Compute-Optimal Large Language Models",
         abstract="We revisit scaling laws and find that model size and tokens should grow equally.",
         published=date(2022, 3, 29),
     )
-    unrelated, _ = services.paper_upsert(
+    unrelated, _ = catalog_services.paper_upsert(
         title="Attention Is All You Need",
         abstract="The Transformer architecture.",
         published=date(2017, 6, 12),
@@ -81,7 +81,7 @@ def _papers() -> dict[str, Paper]:
 @needs_postgres
 def test_search_ranks_a_title_match_above_an_abstract_only_match(viewer_client):
     papers = _papers()
-    response = viewer_client.get("/papers/", {"q": "scaling laws"})
+    response = viewer_client.get("/catalog/papers/", {"q": "scaling laws"})
     assert response.status_code == 200
     found = [p.pk for p in response.context["page"].object_list]
     assert found == [papers["title"].pk, papers["abstract"].pk]
@@ -92,38 +92,40 @@ def test_search_ranks_a_title_match_above_an_abstract_only_match(viewer_client):
 @needs_postgres
 def test_search_uses_websearch_syntax_and_stemming(viewer_client):
     papers = _papers()
-    excluded = viewer_client.get("/papers/", {"q": '"scaling laws" -routed'})
+    excluded = viewer_client.get("/catalog/papers/", {"q": '"scaling laws" -routed'})
     assert [p.pk for p in excluded.context["page"].object_list] == [papers["abstract"].pk]
-    stemmed = viewer_client.get("/papers/", {"q": "route"})  # matches "Routed" and "routing"
+    stemmed = viewer_client.get("/catalog/papers/", {"q": "route"})  # matches "Routed" and "routing"
     assert [p.pk for p in stemmed.context["page"].object_list] == [papers["title"].pk]
 
 
 @needs_postgres
 def test_search_covers_full_text_and_is_kept_current_on_update(viewer_client):
-    paper, _ = services.paper_upsert(title="A PDF", full_text="appendix mentions chinchilla optimal ratios")
-    assert [p.pk for p in viewer_client.get("/papers/", {"q": "chinchilla"}).context["page"].object_list] == [
-        paper.pk
-    ]
+    paper, _ = catalog_services.paper_upsert(
+        title="A PDF", full_text="appendix mentions chinchilla optimal ratios"
+    )
+    assert [
+        p.pk for p in viewer_client.get("/catalog/papers/", {"q": "chinchilla"}).context["page"].object_list
+    ] == [paper.pk]
     Paper.objects.filter(pk=paper.pk).update(full_text="nothing relevant")
-    assert list(viewer_client.get("/papers/", {"q": "chinchilla"}).context["page"].object_list) == []
+    assert list(viewer_client.get("/catalog/papers/", {"q": "chinchilla"}).context["page"].object_list) == []
 
 
 def test_tag_filter_lists_only_tagged_papers(viewer_client):
     papers = _papers()
-    response = viewer_client.get("/papers/", {"tag": "moe"})
+    response = viewer_client.get("/catalog/papers/", {"tag": "moe"})
     assert [p.pk for p in response.context["page"].object_list] == [papers["title"].pk]
-    scaling = viewer_client.get("/papers/", {"tag": "scaling"})
+    scaling = viewer_client.get("/catalog/papers/", {"tag": "scaling"})
     assert [p.pk for p in scaling.context["page"].object_list] == [papers["abstract"].pk, papers["title"].pk]
-    missing = viewer_client.get("/papers/", {"tag": "no-such-tag"})
+    missing = viewer_client.get("/catalog/papers/", {"tag": "no-such-tag"})
     assert missing.status_code == 200
     assert "No papers match with tag “no-such-tag”" in missing.text
 
 
 def test_papers_paginate_25_per_page(viewer_client):
     for i in range(30):
-        services.paper_upsert(title=f"Paper number {i:02d}", published=date(2020, 1, 1 + i % 28))
-    first = viewer_client.get("/papers/")
-    second = viewer_client.get("/papers/", {"page": "2"})
+        catalog_services.paper_upsert(title=f"Paper number {i:02d}", published=date(2020, 1, 1 + i % 28))
+    first = viewer_client.get("/catalog/papers/")
+    second = viewer_client.get("/catalog/papers/", {"page": "2"})
     assert len(first.context["page"].object_list) == 25
     assert len(second.context["page"].object_list) == 5
     assert "page 2 of 2" in second.text
@@ -140,30 +142,30 @@ def test_papers_paginate_25_per_page(viewer_client):
 )
 def test_bad_paper_params_answer_400_with_an_explanation(viewer_client, params, message):
     _papers()
-    response = viewer_client.get("/papers/", params)
+    response = viewer_client.get("/catalog/papers/", params)
     assert response.status_code == 400
     assert message in response.text
     assert "Traceback" not in response.text
 
 
 def test_paper_detail_lists_models_and_facts(viewer_client, demo):
-    paper, _ = services.paper_upsert(title="The Llama 3 Herd of Models", arxiv_id="2407.21783")
+    paper, _ = catalog_services.paper_upsert(title="The Llama 3 Herd of Models", arxiv_id="2407.21783")
     llama = Model.objects.get(name="Llama 3.1 405B")
     llama.papers.add(paper)
-    doc = services.source_document_get_or_create(kind="upload", name="llama3.pdf", sha256="d" * 64)
-    services.fact_record(source=doc, paper=paper, name="training_tokens", value=15.6e12, line=40)
-    response = viewer_client.get(f"/papers/{paper.pk}/")
+    doc = catalog_services.source_document_get_or_create(kind="upload", name="llama3.pdf", sha256="d" * 64)
+    catalog_services.fact_record(source=doc, paper=paper, name="training_tokens", value=15.6e12, line=40)
+    response = viewer_client.get(f"/catalog/papers/{paper.pk}/")
     assert response.status_code == 200
-    assert f'href="/models/{llama.pk}/"' in response.text
+    assert f'href="/catalog/models/{llama.pk}/"' in response.text
     assert "training_tokens" in response.text and "llama3.pdf" in response.text and "line 40" in response.text
-    assert viewer_client.get("/papers/999999/").status_code == 404
+    assert viewer_client.get("/catalog/papers/999999/").status_code == 404
 
 
 # ---- models -----------------------------------------------------------------------------------------------
 
 
 def test_model_table_numbers_are_exact(viewer_client, demo):
-    response = viewer_client.get("/models/")
+    response = viewer_client.get("/catalog/models/")
     assert response.status_code == 200
     llama = _row(response, "Llama 3.1 405B")
     assert llama.tokens_per_parameter == pytest.approx(15e12 / 405e9, rel=1e-12)
@@ -179,25 +181,25 @@ def test_model_table_numbers_are_exact(viewer_client, demo):
 
 
 def test_model_table_sorts_and_rejects_unknown_sort(viewer_client, demo):
-    by_compute = viewer_client.get("/models/", {"sort": "compute"})
+    by_compute = viewer_client.get("/catalog/models/", {"sort": "compute"})
     assert [r.model.name for r in by_compute.context["rows"]] == [
         "Llama 3.1 405B",
         "Llama 3.1 70B",
         "DeepSeek-V3",
         "Llama 3.1 8B",
     ]
-    bad = viewer_client.get("/models/", {"sort": "drop table"})
+    bad = viewer_client.get("/catalog/models/", {"sort": "drop table"})
     assert bad.status_code == 400
     assert "sort: &#x27;drop table&#x27; is not one of release, name, params" in bad.text
 
 
 def test_model_detail_shows_every_fact_with_source_and_conflict(viewer_client, demo):
     model = Model.objects.get(name="Llama 3.1 405B")
-    blog = services.source_document_get_or_create(kind="upload", name="blog-post.md", sha256="e" * 64)
-    services.fact_record(
+    blog = catalog_services.source_document_get_or_create(kind="upload", name="blog-post.md", sha256="e" * 64)
+    catalog_services.fact_record(
         source=blog, model=model, name="gpu_hours", value=39.3e6, line=7, excerpt="39.3M hours"
     )
-    response = viewer_client.get(f"/models/{model.pk}/")
+    response = viewer_client.get(f"/catalog/models/{model.pk}/")
     assert response.status_code == 200
     facts = list(Fact.objects.filter(model=model))
     assert len(facts) == 3 and len(response.context["facts"]) == 3
@@ -206,14 +208,14 @@ def test_model_detail_shows_every_fact_with_source_and_conflict(viewer_client, d
     assert response.text.count('<tr class="conflict">') == 2  # both gpu_hours facts disagree
     assert response.text.count("<strong>conflicts</strong>") == 2
     assert "data/reference/llama31_deepseekv3_training_cost.csv" in response.text
-    assert viewer_client.get("/models/999999/").status_code == 404
+    assert viewer_client.get("/catalog/models/999999/").status_code == 404
 
 
 # ---- timeline ---------------------------------------------------------------------------------------------
 
 
 def test_timeline_colours_by_organization_or_family_and_compute_is_log(viewer_client, demo):
-    by_org = viewer_client.get("/timeline/")
+    by_org = viewer_client.get("/catalog/timeline/")
     fig = _figure(by_org, "fig-timeline")
     assert [t["name"] for t in fig["data"]] == ["DeepSeek", "Meta"]
     assert fig["data"][1]["x"] == ["2024-07-23"] * 3
@@ -221,12 +223,12 @@ def test_timeline_colours_by_organization_or_family_and_compute_is_log(viewer_cl
     compute = _figure(by_org, "fig-compute")
     assert compute["layout"]["yaxis"]["type"] == "log"
     assert compute["data"][0]["y"] == [pytest.approx(6 * 37e9 * 14.8e12)]
-    by_family = viewer_client.get("/timeline/", {"color": "family"})
+    by_family = viewer_client.get("/catalog/timeline/", {"color": "family"})
     assert [t["name"] for t in _figure(by_family, "fig-timeline")["data"]] == ["DeepSeek-V3", "Llama 3.1"]
     assert 'src="/static/plotly/plotly.min.js"' in by_org.text
     # Hover HTML is escaped inside the <script> element, exactly as json_script would.
     assert "\\u003Cb\\u003ELlama 3.1 405B\\u003C/b\\u003E" in by_org.text and "<b>Llama" not in by_org.text
-    bad = viewer_client.get("/timeline/", {"color": "rainbow"})
+    bad = viewer_client.get("/catalog/timeline/", {"color": "rainbow"})
     assert (
         bad.status_code == 400 and "color: &#x27;rainbow&#x27; is not one of organization, family" in bad.text
     )
@@ -236,7 +238,7 @@ def test_timeline_colours_by_organization_or_family_and_compute_is_log(viewer_cl
 
 
 def test_costs_match_the_reference(viewer_client, demo):
-    response = viewer_client.get("/costs/")
+    response = viewer_client.get("/catalog/costs/")
     assert response.status_code == 200
     dsv3 = _row(response, "DeepSeek-V3")
     assert dsv3.cost.usd == pytest.approx(5.576e6, rel=1e-12)
@@ -256,7 +258,7 @@ def test_what_if_price_and_pue_recompute_without_saving(viewer_client, demo):
     h800 = Hardware.objects.get(name="H800")
     before = list(HardwarePrice.objects.values_list("pk", "usd_per_gpu_hour"))
     response = viewer_client.get(
-        "/costs/", {f"price_{h100.pk}": "2", f"price_{h800.pk}": "3", "pue": "1.0", "grid": "0.5"}
+        "/catalog/costs/", {f"price_{h100.pk}": "2", f"price_{h800.pk}": "3", "pue": "1.0", "grid": "0.5"}
     )
     assert response.status_code == 200
     llama = _row(response, "Llama 3.1 405B")
@@ -280,7 +282,7 @@ def test_what_if_price_and_pue_recompute_without_saving(viewer_client, demo):
     ],
 )
 def test_bad_what_if_input_answers_400_with_an_explanation(viewer_client, demo, params, message):
-    response = viewer_client.get("/costs/", params)
+    response = viewer_client.get("/catalog/costs/", params)
     assert response.status_code == 400
     assert message in response.text
     assert "Traceback" not in response.text
@@ -290,18 +292,18 @@ def test_viewer_cannot_save_a_price(viewer_client, demo):
     h100 = Hardware.objects.get(name="H100-80GB")
     count = HardwarePrice.objects.count()
     response = viewer_client.post(
-        "/costs/prices/", {"hardware": h100.pk, "usd_per_gpu_hour": "2.5", "valid_from": "2024-07-01"}
+        "/catalog/costs/prices/", {"hardware": h100.pk, "usd_per_gpu_hour": "2.5", "valid_from": "2024-07-01"}
     )
     assert response.status_code == 403
     assert HardwarePrice.objects.count() == count
     assert not HardwarePrice.objects.filter(valid_from=date(2024, 7, 1)).exists()
-    assert "Save a dated price" not in viewer_client.get("/costs/").text
+    assert "Save a dated price" not in viewer_client.get("/catalog/costs/").text
 
 
 def test_editor_saves_a_dated_price_that_then_applies(editor_client, demo):
     h100 = Hardware.objects.get(name="H100-80GB")
     response = editor_client.post(
-        "/costs/prices/",
+        "/catalog/costs/prices/",
         {
             "hardware": h100.pk,
             "usd_per_gpu_hour": "2.5",
@@ -312,7 +314,7 @@ def test_editor_saves_a_dated_price_that_then_applies(editor_client, demo):
     assert response.status_code == 302
     price = HardwarePrice.objects.get(hardware=h100, valid_from=date(2024, 7, 1))
     assert float(price.usd_per_gpu_hour) == 2.5 and price.provider == "cloud list"
-    page = editor_client.get("/costs/")
+    page = editor_client.get("/catalog/costs/")
     assert _row(page, "Llama 3.1 405B").cost.usd == pytest.approx(77.1e6, rel=1e-12)
     assert "Save a dated price" in page.text
 
@@ -321,7 +323,7 @@ def test_editor_bad_price_is_explained_and_not_saved(editor_client, demo):
     h100 = Hardware.objects.get(name="H100-80GB")
     count = HardwarePrice.objects.count()
     response = editor_client.post(
-        "/costs/prices/",
+        "/catalog/costs/prices/",
         {"hardware": h100.pk, "usd_per_gpu_hour": "-1", "valid_from": "not a date"},
         follow=True,
     )
@@ -337,10 +339,10 @@ def test_editor_bad_price_is_explained_and_not_saved(editor_client, demo):
     ("url", "text"),
     [
         ("/", "No papers yet. Upload an arXiv feed"),
-        ("/papers/", "No papers yet. Upload an arXiv feed, a BibTeX file or a PDF"),
-        ("/models/", "No models yet. Upload a Hugging Face model card"),
-        ("/timeline/", "No models with a release date yet."),
-        ("/costs/", "No model has known GPU hours yet, so there is nothing to cost."),
+        ("/catalog/papers/", "No papers yet. Upload an arXiv feed, a BibTeX file or a PDF"),
+        ("/catalog/models/", "No models yet. Upload a Hugging Face model card"),
+        ("/catalog/timeline/", "No models with a release date yet."),
+        ("/catalog/costs/", "No model has known GPU hours yet, so there is nothing to cost."),
     ],
 )
 def test_empty_pages_explain_themselves(viewer_client, url, text):
@@ -350,20 +352,20 @@ def test_empty_pages_explain_themselves(viewer_client, url, text):
 
 
 def test_pages_need_login(client, demo):
-    for url in ("/papers/", "/models/", "/timeline/", "/costs/"):
+    for url in ("/catalog/papers/", "/catalog/models/", "/catalog/timeline/", "/catalog/costs/"):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/login/")
-    assert client.post("/costs/prices/", {}).status_code == 302
+    assert client.post("/catalog/costs/prices/", {}).status_code == 302
     assert SourceDocument.objects.filter(kind="manual").count() == 0
 
 
 def test_nav_links_every_area(viewer_client):
     text = viewer_client.get("/").text
     for href in (
-        "/papers/",
-        "/models/",
-        "/timeline/",
-        "/costs/",
+        "/catalog/papers/",
+        "/catalog/models/",
+        "/catalog/timeline/",
+        "/catalog/costs/",
         "/runs/",
         "/studies/",
         "/ingest/jobs/",
@@ -377,7 +379,7 @@ def test_nav_links_every_area(viewer_client):
 @pytest.mark.parametrize("q", ['"unbalanced & | !(', "the", "::*<>'"])
 def test_search_syntax_never_errors(viewer_client, q):
     _papers()
-    response = viewer_client.get("/papers/", {"q": q})
+    response = viewer_client.get("/catalog/papers/", {"q": q})
     assert response.status_code == 200
     assert "No papers match" in response.text
 
@@ -386,5 +388,5 @@ def test_embedded_fallback_search_ranks_title_matches_first(viewer_client, setti
     # The embedded SQLite default has no tsvector; its substring fallback still puts title matches first.
     settings.IS_POSTGRES = False
     papers = _papers()
-    response = viewer_client.get("/papers/", {"q": "scaling laws"})
+    response = viewer_client.get("/catalog/papers/", {"q": "scaling laws"})
     assert [p.pk for p in response.context["page"].object_list] == [papers["title"].pk, papers["abstract"].pk]

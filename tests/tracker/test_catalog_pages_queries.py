@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from django.conf import settings
 
-from tracker import services
+from tracker.catalog import services as catalog_services
 from tracker.demo import load_demo
 from tracker.models import Model, Tag
 
@@ -23,28 +23,28 @@ def fast_passwords(settings):
 # Every request also loads the session and the user: 2 queries before the view runs.
 PINNED = {
     "/": 9,  # counts (papers, models, runs), recent papers, models, runs, role
-    "/papers/": 6,  # tags, count, page, prefetch tags
-    "/papers/?q=scaling": 6,
-    "/models/": 6,  # count, page, prices, power/emission facts
-    "/timeline/": 3,
-    "/costs/": 10,  # hardware + prices, role, price-form choices, count, page, prices, facts
+    "/catalog/papers/": 6,  # tags, count, page, prefetch tags
+    "/catalog/papers/?q=scaling": 6,
+    "/catalog/models/": 6,  # count, page, prices, power/emission facts
+    "/catalog/timeline/": 3,
+    "/catalog/costs/": 10,  # hardware + prices, role, price-form choices, count, page, prices, facts
 }
 
 
 @pytest.fixture
 def catalog(db):
     load_demo()
-    org = services.organization_get_or_create(name="Other Lab")
-    hw = services.hardware_get_or_create(name="A100", tdp_watts=400.0)
-    services.hardware_price_set(hardware=hw, usd_per_gpu_hour=1.5, valid_from=date(2020, 1, 1))
-    doc = services.source_document_get_or_create(kind="upload", name="cards.md", sha256="f" * 64)
+    org = catalog_services.organization_get_or_create(name="Other Lab")
+    hw = catalog_services.hardware_get_or_create(name="A100", tdp_watts=400.0)
+    catalog_services.hardware_price_set(hardware=hw, usd_per_gpu_hour=1.5, valid_from=date(2020, 1, 1))
+    doc = catalog_services.source_document_get_or_create(kind="upload", name="cards.md", sha256="f" * 64)
     tags = [Tag.objects.create(name=f"tag{i}") for i in range(3)]
     for i in range(12):
-        paper, _ = services.paper_upsert(
+        paper, _ = catalog_services.paper_upsert(
             title=f"Scaling study {i}", abstract="scaling laws", published=date(2023, 1, 1)
         )
         paper.tags.add(*tags[: i % 3 + 1])
-        model, _ = services.model_get_or_create(
+        model, _ = catalog_services.model_get_or_create(
             name=f"Other {i}B",
             family="Other",
             organization=org,
@@ -55,8 +55,8 @@ def catalog(db):
             hardware=hw,
         )
         model.papers.add(paper)
-        services.fact_record(source=doc, model=model, name="power_watts", value=350.0, line=i + 1)
-        services.fact_record(
+        catalog_services.fact_record(source=doc, model=model, name="power_watts", value=350.0, line=i + 1)
+        catalog_services.fact_record(
             source=doc, model=model, name="co2_eq_emissions", value=1e6, unit="g", line=i + 100
         )
 
@@ -73,14 +73,14 @@ def test_model_detail_query_count_is_pinned(client, make_user, catalog, django_a
     client.force_login(make_user("viewer"))
     model = Model.objects.get(name="Other 3B")
     with django_assert_num_queries(7):  # model, facts, papers, prices, power/emission facts
-        response = client.get(f"/models/{model.pk}/")
+        response = client.get(f"/catalog/models/{model.pk}/")
     assert response.status_code == 200
     assert "350.0 W per GPU" in response.text or "350.0 W" in response.text
 
 
 def test_per_model_power_fact_overrides_hardware_tdp(client, make_user, catalog):
     client.force_login(make_user("viewer"))
-    response = client.get("/costs/")
+    response = client.get("/catalog/costs/")
     row = next(r for r in response.context["rows"] if r.model.name == "Other 3B")
     assert row.cost.power_watts == 350.0  # the card's fact, not the A100's 400 W TDP
     assert row.cost.energy_kwh == pytest.approx(4e5 * 350 * 1.1 / 1000, rel=1e-12)

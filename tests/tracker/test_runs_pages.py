@@ -10,8 +10,9 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from core.roles import Role
 from tests.tracker.test_series_curves import make_series
-from tracker.models import MetricSeries, Role, TrainingRun
+from tracker.models import MetricSeries, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -51,24 +52,24 @@ def embedded(content: bytes, element_id: str):
 def test_run_detail_embeds_downsampled_curve(two_runs, client_a):
     run = two_runs[0]
     loss = run.series.get(name="loss")
-    response = client_a.get(reverse("run-detail", args=[run.pk]), {"series": loss.pk})
+    response = client_a.get(reverse("runs:detail", args=[run.pk]), {"series": loss.pk})
     assert response.status_code == 200
     data = embedded(response.content, "curve-data")
     assert data["total"] == 3000 and data["shown"] == len(data["steps"]) <= 2000
     assert f"{data['shown']} of 3000 points shown".encode() in response.content
-    assert reverse("series-csv", args=[run.pk, loss.pk]).encode() in response.content
+    assert reverse("runs:series-csv", args=[run.pk, loss.pk]).encode() in response.content
     assert b"plotly/plotly.min.js" in response.content and b"js/curves.js" in response.content
 
 
 def test_run_detail_defaults_to_first_series_raw_when_short(two_runs, client_a):
     run = two_runs[0]
-    response = client_a.get(reverse("run-detail", args=[run.pk]))
+    response = client_a.get(reverse("runs:detail", args=[run.pk]))
     data = embedded(response.content, "curve-data")
     # series are ordered by name: "loss" comes first
     assert data["total"] == 3000
     lr = run.series.get(name="lr")
     data = embedded(
-        client_a.get(reverse("run-detail", args=[run.pk]), {"series": lr.pk}).content, "curve-data"
+        client_a.get(reverse("runs:detail", args=[run.pk]), {"series": lr.pk}).content, "curve-data"
     )
     assert data["steps"] == list(range(0, 20, 2)) and data["values"] == [1e-3] * 10
     assert data["shown"] == data["total"] == 10
@@ -78,12 +79,12 @@ def test_run_detail_query_count_is_pinned(two_runs, client_a, django_assert_num_
     run = two_runs[0]
     # session, user, run, series list, bounded raw fetch, SAVEPOINT, SET LOCAL jit, M4 query, RELEASE
     with django_assert_num_queries(9):
-        assert client_a.get(reverse("run-detail", args=[run.pk])).status_code == 200
+        assert client_a.get(reverse("runs:detail", args=[run.pk])).status_code == 200
 
 
 def test_run_without_series_explains_itself(team_a, client_a):
     run = TrainingRun.objects.create(team=team_a, name="bare")
-    response = client_a.get(reverse("run-detail", args=[run.pk]))
+    response = client_a.get(reverse("runs:detail", args=[run.pk]))
     assert response.status_code == 200
     assert b"This run has no metric series yet" in response.content
     assert b'id="curve-data"' not in response.content
@@ -92,12 +93,12 @@ def test_run_without_series_explains_itself(team_a, client_a):
 def test_series_without_points_explains_itself(team_a, client_a):
     run = TrainingRun.objects.create(team=team_a, name="pending")
     MetricSeries.objects.create(run=run, name="loss")
-    response = client_a.get(reverse("run-detail", args=[run.pk]))
+    response = client_a.get(reverse("runs:detail", args=[run.pk]))
     assert "has no points yet" in response.content.decode()
 
 
 def test_unknown_series_param_is_404_with_message(two_runs, client_a):
-    response = client_a.get(reverse("run-detail", args=[two_runs[0].pk]), {"series": "nope"})
+    response = client_a.get(reverse("runs:detail", args=[two_runs[0].pk]), {"series": "nope"})
     assert response.status_code == 404
     assert b"This run has no metric series with id" in response.content
     assert b"Traceback" not in response.content
@@ -105,7 +106,7 @@ def test_unknown_series_param_is_404_with_message(two_runs, client_a):
 
 def test_compare_overlays_same_metric(two_runs, client_a):
     ids = ",".join(str(r.pk) for r in two_runs)
-    response = client_a.get(reverse("run-compare"), {"ids": ids, "metric": "loss"})
+    response = client_a.get(reverse("runs:compare"), {"ids": ids, "metric": "loss"})
     assert response.status_code == 200
     traces = embedded(response.content, "compare-data")
     assert [t["name"] for t in traces] == ["small", "large"]
@@ -117,7 +118,7 @@ def test_compare_overlays_same_metric(two_runs, client_a):
 def test_compare_with_metric_missing_says_so(two_runs, team_a, client_a):
     other = TrainingRun.objects.create(team=team_a, name="no-metrics")
     ids = f"{two_runs[0].pk},{other.pk}"
-    response = client_a.get(reverse("run-compare"), {"ids": ids, "metric": "lr"})
+    response = client_a.get(reverse("runs:compare"), {"ids": ids, "metric": "lr"})
     assert response.status_code == 200
     assert [t["name"] for t in embedded(response.content, "compare-data")] == [two_runs[0].name]
     assert "no metric “lr”" in response.content.decode()
@@ -132,7 +133,7 @@ def test_compare_with_metric_missing_says_so(two_runs, team_a, client_a):
     ],
 )
 def test_compare_bad_ids_are_400(client_a, ids, message):
-    response = client_a.get(reverse("run-compare"), {"ids": ids})
+    response = client_a.get(reverse("runs:compare"), {"ids": ids})
     assert response.status_code == 400
     assert message in response.content.decode()
     assert b'id="compare-data"' not in response.content
@@ -143,12 +144,12 @@ def test_compare_with_another_teams_run_is_404(two_runs, make_user, team_b):
     make_series(foreign, "loss", np.arange(5), np.arange(5.0))
     client = Client()
     client.force_login(make_user(Role.VIEWER))
-    response = client.get(reverse("run-compare"), {"ids": f"{two_runs[0].pk},{foreign.pk}"})
+    response = client.get(reverse("runs:compare"), {"ids": f"{two_runs[0].pk},{foreign.pk}"})
     assert response.status_code == 404
     assert b"secret-run" not in response.content
 
 
 def test_run_list_offers_comparison(two_runs, client_a):
-    response = client_a.get(reverse("run-list"))
+    response = client_a.get(reverse("runs:list"))
     assert response.content.count(b'class="compare-pick"') == 2
-    assert reverse("run-compare").encode() in response.content
+    assert reverse("runs:compare").encode() in response.content

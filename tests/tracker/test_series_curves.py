@@ -9,9 +9,10 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from analytics.downsample import m4_downsample
-from tracker import selectors_series, services
-from tracker.models import MetricPoint, MetricSeries, Role, TrainingRun
+from core.roles import Role
+from tracker.models import MetricPoint, MetricSeries, TrainingRun
+from tracker.runs.series import reads, rollups
+from tracker.runs.series.downsample import m4_downsample
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def make_series(
         ],
         batch_size=5000,
     )
-    services.series_summary_refresh(series_id=series.pk)
+    rollups.series_summary_refresh(series_id=series.pk)
     series.refresh_from_db()
     return series
 
@@ -63,7 +64,7 @@ def viewer_client(make_user):
 
 
 def data_url(series: MetricSeries) -> str:
-    return reverse("series-data", args=[series.run_id, series.pk])
+    return reverse("runs:series-data", args=[series.run_id, series.pk])
 
 
 def test_database_is_postgres():
@@ -74,7 +75,7 @@ def test_database_is_postgres():
 def test_sql_m4_equals_numpy_reference_full_and_zoomed(spiky):
     series, steps, values, _ = spiky
     for x0, x1, points in [(None, None, 2000), (1234, 55_555, 400), (100, 100_095, 8), (7, 99_999, 1000)]:
-        window = selectors_series.series_window(series=series, x0=x0, x1=x1, points=points)
+        window = reads.series_window(series=series, x0=x0, x1=x1, points=points)
         lo = int(steps[0]) if x0 is None else x0
         hi = int(steps[-1]) if x1 is None else x1
         ref_s, ref_v = m4_downsample(steps, values, points // 4, x0=lo, x1=hi)
@@ -150,7 +151,7 @@ def test_full_view_is_served_from_cache_until_series_changes(spiky, viewer_clien
     with django_assert_num_queries(4):  # session, user, run, series: the curve itself comes from the cache
         assert viewer_client.get(data_url(series)).json() == first
     MetricPoint.objects.create(series=series, step=200_000, value=99.0)
-    services.series_summary_refresh(series_id=series.pk)
+    rollups.series_summary_refresh(series_id=series.pk)
     after = viewer_client.get(data_url(series)).json()
     assert after["total"] == 20_001 and after["steps"][-1] == 200_000 and after["values"][-1] == 99.0
 
@@ -159,7 +160,7 @@ def test_csv_export_is_full_resolution_and_exact(run_a, viewer_client):
     series = make_series(
         run_a, "grad norm", np.array([1, 2, 10]), np.array([0.5, 2.25, 1e-7]), wall=[1700000000.5, None, 3.0]
     )
-    response = viewer_client.get(reverse("series-csv", args=[run_a.pk, series.pk]))
+    response = viewer_client.get(reverse("runs:series-csv", args=[run_a.pk, series.pk]))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"] == 'attachment; filename="run-a-grad-norm.csv"'
@@ -169,7 +170,7 @@ def test_csv_export_is_full_resolution_and_exact(run_a, viewer_client):
 
 def test_csv_export_of_large_series_has_every_row(spiky, viewer_client):
     series, steps, values, _ = spiky
-    response = viewer_client.get(reverse("series-csv", args=[series.run_id, series.pk]))
+    response = viewer_client.get(reverse("runs:series-csv", args=[series.run_id, series.pk]))
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert len(lines) == 20_001
     got = np.array([[float(x) for x in line.split(",")[:2]] for line in lines[1:]])
@@ -182,7 +183,7 @@ def test_other_team_gets_404_for_data_and_csv(spiky, make_user, team_b):
     outsider = Client()
     outsider.force_login(make_user(Role.ADMIN, team=team_b))
     assert outsider.get(data_url(series)).status_code == 404
-    response = outsider.get(reverse("series-csv", args=[series.run_id, series.pk]))
+    response = outsider.get(reverse("runs:series-csv", args=[series.run_id, series.pk]))
     assert response.status_code == 404
     assert b"step,value" not in response.content
 
@@ -190,5 +191,5 @@ def test_other_team_gets_404_for_data_and_csv(spiky, make_user, team_b):
 def test_series_of_another_run_is_404(spiky, team_a, viewer_client):
     series, *_ = spiky
     other = TrainingRun.objects.create(team=team_a, name="run-other")
-    assert viewer_client.get(reverse("series-data", args=[other.pk, series.pk])).status_code == 404
-    assert viewer_client.get(reverse("series-csv", args=[other.pk, series.pk])).status_code == 404
+    assert viewer_client.get(reverse("runs:series-data", args=[other.pk, series.pk])).status_code == 404
+    assert viewer_client.get(reverse("runs:series-csv", args=[other.pk, series.pk])).status_code == 404

@@ -10,10 +10,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from analytics.downsample import m4_downsample, rollup_level_for_window
-from ingestion.copy import COLUMNS, SeriesPoints, binary_copy_payload
-from tracker import selectors_series, services
-from tracker.models import MetricSeries, MetricSeriesRollup, Role, TrainingRun
+from core.roles import Role
+from tracker.models import MetricSeries, MetricSeriesRollup, TrainingRun
+from tracker.runs.series import reads, rollups
+from tracker.runs.series.copy import COLUMNS, SeriesPoints, binary_copy_payload
+from tracker.runs.series.downsample import m4_downsample, rollup_level_for_window
 
 pytestmark = pytest.mark.django_db
 
@@ -72,13 +73,13 @@ def long_series(run_a):
     values[N // 3] = np.nan
     series = MetricSeries.objects.create(run=run_a, name="loss")
     copy_points(series.pk, steps, values)
-    services.series_summary_refresh(series_id=series.pk)
+    rollups.series_summary_refresh(series_id=series.pk)
     series.refresh_from_db()
     return series, steps, values, steps[spikes]
 
 
 def data_url(series: MetricSeries) -> str:
-    return reverse("series-data", args=[series.run_id, series.pk])
+    return reverse("runs:series-data", args=[series.run_id, series.pk])
 
 
 def same_values(got: list, expected: np.ndarray) -> None:
@@ -87,15 +88,15 @@ def same_values(got: list, expected: np.ndarray) -> None:
 
 
 def test_levels_for_a_million_steps():
-    assert services.rollup_levels_for_range(min_step=0, max_step=999_999) == (5, 12)
-    assert services.rollup_levels_for_range(min_step=5, max_step=5 + 16_383) == (0, 7)
-    assert services.rollup_levels_for_range(min_step=0, max_step=32_767) == (1, 8)
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=999_999) == (5, 12)
+    assert rollups.rollup_levels_for_range(min_step=5, max_step=5 + 16_383) == (0, 7)
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=32_767) == (1, 8)
 
 
 def test_refresh_builds_every_level_equal_to_numpy_cells(long_series):
     series, steps, values, _ = long_series
     span = int(steps[-1] - steps[0] + 1)
-    assert (series.rollup_min_level, series.rollup_max_level) == services.rollup_levels_for_range(
+    assert (series.rollup_min_level, series.rollup_max_level) == rollups.rollup_levels_for_range(
         min_step=int(steps[0]), max_step=int(steps[-1])
     )
     assert (series.rollup_min_level, series.rollup_max_level, span) == (4, 11, 374_998)
@@ -143,7 +144,7 @@ def test_rollup_window_equals_numpy_m4_of_its_cells(long_series, x0, x1, points)
     )
     assert level is not None
     with CaptureQueriesContext(connection) as ctx:
-        window = selectors_series.series_window(series=series, x0=x0, x1=x1, points=points)
+        window = reads.series_window(series=series, x0=x0, x1=x1, points=points)
     assert len(ctx.captured_queries) == 1 and "tracker_metricseriesrollup" in ctx.captured_queries[0]["sql"]
     ref_s, ref_v = m4_downsample(steps, values, points // 4, x0=lo, x1=hi, shift=level)
     assert window.steps == ref_s.tolist()
@@ -189,7 +190,7 @@ def test_window_below_one_sixteenth_is_bucketed_from_raw_points(long_series):
     series, steps, values, _ = long_series
     x0, x1 = 180_000, 191_999  # 750 finest cells < 2 per bucket for 500 buckets
     with CaptureQueriesContext(connection) as ctx:
-        window = selectors_series.series_window(series=series, x0=x0, x1=x1, points=2000)
+        window = reads.series_window(series=series, x0=x0, x1=x1, points=2000)
     sql = " ".join(q["sql"] for q in ctx.captured_queries)
     assert "tracker_metricseriesrollup" not in sql
     ref_s, ref_v = m4_downsample(steps, values, 500, x0=x0, x1=x1)
@@ -209,7 +210,7 @@ def test_missing_rollup_is_built_by_the_first_reader(run_a, viewer_client, djang
     body = viewer_client.get(data_url(series)).json()
     assert 123_450 in body["steps"] and body["total"] == 60_000
     series.refresh_from_db()
-    assert series.rollup_signature == services.series_rollup_signature(series)
+    assert series.rollup_signature == rollups.series_rollup_signature(series)
     assert MetricSeriesRollup.objects.filter(series=series, level=series.rollup_min_level).count() == (
         np.unique(steps >> series.rollup_min_level).size
     )
@@ -227,7 +228,7 @@ def test_stale_rollup_is_rebuilt_after_appending_points(long_series, viewer_clie
     copy_points(series.pk, new_steps, new_values)
     all_steps, all_values = np.r_[steps, new_steps], np.r_[values, new_values]
     summary_set_like_ingestion(series, all_steps, all_values)  # no refresh call, like the ingestion fast path
-    window = selectors_series.series_window(series=series)
+    window = reads.series_window(series=series)
     assert window.total == N + 10
     assert int(new_steps[4]) in window.steps and window.steps[-1] == int(new_steps[-1])
     level = rollup_level_for_window(
@@ -241,7 +242,7 @@ def test_stale_rollup_is_rebuilt_after_appending_points(long_series, viewer_clie
     assert window.steps == ref_s.tolist()
     same_values(window.values, ref_v)
     series.refresh_from_db()
-    assert series.rollup_signature == services.series_rollup_signature(series)
+    assert series.rollup_signature == rollups.series_rollup_signature(series)
     assert MetricSeriesRollup.objects.filter(series=series).count() > old_rows
 
 
@@ -257,17 +258,17 @@ def test_refresh_rebuilds_after_a_value_is_replaced(long_series):
         )
     before = MetricSeriesRollup.objects.get(series=series, level=level, bucket=cell)
     assert before.max_value < 7.5  # stale until refreshed
-    services.series_summary_refresh(series_id=series.pk)
+    rollups.series_summary_refresh(series_id=series.pk)
     after = MetricSeriesRollup.objects.get(series=series, level=level, bucket=cell)
     assert (after.max_step, after.max_value) == (target, 7.5)
 
 
 def test_short_series_gets_no_rollup(run_a):
     series = MetricSeries.objects.create(run=run_a, name="lr")
-    steps = np.arange(services.ROLLUP_MIN_POINTS - 1, dtype=np.int64)
+    steps = np.arange(rollups.ROLLUP_MIN_POINTS - 1, dtype=np.int64)
     copy_points(series.pk, steps, np.ones(steps.size))
-    services.series_summary_refresh(series_id=series.pk)
+    rollups.series_summary_refresh(series_id=series.pk)
     series.refresh_from_db()
-    assert series.n_points == services.ROLLUP_MIN_POINTS - 1
+    assert series.n_points == rollups.ROLLUP_MIN_POINTS - 1
     assert series.rollup_min_level is None and series.rollup_max_level is None
     assert not MetricSeriesRollup.objects.filter(series=series).exists()

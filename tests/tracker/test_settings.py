@@ -1,6 +1,6 @@
 import pytest
 
-from tracker.env import ConfigError, env_bool, env_int, env_list
+from config.env import ConfigError, env_bool, env_int, env_list
 
 
 def test_env_helpers_parse_and_fail_loudly(monkeypatch):

@@ -1,0 +1,297 @@
+"""Writes for reports: request (validated, queued after commit), build (claimed, all files or none),
+the weekly digest and the outbox sweep for lost publishes."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from analytics.fitting.errors import FitError
+from analytics.models import Fit, Report, ReportFile
+from analytics.reports.exports import ExportError, export_bibtex, export_csv, export_json
+from analytics.reports.html import ReportFigure, ReportTable, Section, build_html_report
+from analytics.reports.pdf import PdfRenderError, render_pdf
+from analytics.reports.scopes import (
+    RUN_COLUMNS,
+    SCOPES,
+    ReportData,
+    ReportRequestError,
+    ReportScopeError,
+    report_data,
+)
+from analytics.studies.selectors import fit_figures
+from core.auth import has_role
+from core.outbox import publish, publish_on_commit
+from core.roles import Role
+from tracker.models import Team
+
+logger = logging.getLogger(__name__)
+
+REPORT_BUILD_TASK = "analytics.report_build"
+__all__ = ["ReportRequestError", "report_build", "report_digest_weekly", "report_request", "reports_requeue"]
+
+REPORT_FORMATS = tuple(Report.Format.values)
+CONTENT_TYPES = {
+    "pdf": "application/pdf",
+    "html": "text/html; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "bib": "application/x-bibtex; charset=utf-8",
+}
+# A report still "running" this long after its claim lost its worker: another worker may reclaim it.
+STALE_CLAIM = timedelta(minutes=20)
+RUN_SCATTER_MIN = 1
+
+
+def report_request(
+    *, user: Any, team: Team, scope: str, params: dict[str, Any], formats: list[str]
+) -> Report:
+    """Validate and queue a report; it is built by the worker after this transaction commits.
+
+    Editors and admins may request reports; viewers may list and download them (PermissionDenied otherwise).
+    """
+    if not has_role(user, team, Role.EDITOR):
+        raise PermissionDenied("requesting reports needs the editor role in this team")
+    spec = SCOPES.get(scope)
+    if spec is None:
+        raise ReportRequestError(f"unknown scope {scope!r}; choose one of {list(SCOPES)}")
+    bad = sorted(set(formats) - set(REPORT_FORMATS))
+    if bad or not formats:
+        raise ReportRequestError(
+            f"formats must be a non-empty subset of {list(REPORT_FORMATS)}, got {formats}"
+        )
+    report = Report(team=team, created_by=user, scope=scope, params=spec.clean_params(params))
+    report.formats = [f for f in REPORT_FORMATS if f in formats]
+    try:
+        report_data(report)  # refuse now what the worker could only fail on later
+    except ReportScopeError as exc:
+        raise ReportRequestError(str(exc)) from exc
+    report.save()
+    _enqueue_build(report.pk)
+    return report
+
+
+def _enqueue_build(report_id: int) -> None:
+    publish_on_commit(REPORT_BUILD_TASK, report_id)
+
+
+def _progress(report_id: int, progress: int, stage: str) -> None:
+    Report.objects.filter(pk=report_id, status=Report.Status.RUNNING).update(progress=progress, stage=stage)
+
+
+def _run_figure(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    usable = sorted(
+        (r for r in runs if r["parameters"] and r["final_loss"] is not None), key=lambda r: r["parameters"]
+    )
+    if len(usable) < RUN_SCATTER_MIN:
+        return None
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": [r["parameters"] for r in usable],
+                "y": [r["final_loss"] for r in usable],
+                "text": [r["name"] for r in usable],
+                "name": "runs",
+                "marker": {"size": 10},
+            }
+        ],
+        "layout": {
+            "title": {"text": "Final loss vs parameters"},
+            "xaxis": {"title": {"text": "parameters N"}, "type": "log"},
+            "yaxis": {"title": {"text": "final loss"}},
+        },
+    }
+
+
+def _report_figures(data: ReportData) -> list[ReportFigure]:
+    figures: list[ReportFigure] = []
+    fit = data.fit
+    if data.study is not None and fit is not None and fit.status != Fit.Status.FAILED:
+        for i, fig in enumerate(fit_figures(data.study, fit)):
+            title = ((fig.get("layout") or {}).get("title") or {}).get("text") or f"Figure {i + 1}"
+            figures.append(ReportFigure(title, fig))
+    if data.counts is not None:
+        names = list(data.counts)
+        figures.append(
+            ReportFigure(
+                "New this period",
+                {"data": [{"type": "bar", "x": names, "y": [data.counts[n] for n in names]}], "layout": {}},
+            )
+        )
+    run_fig = _run_figure(data.runs)
+    if run_fig is not None:
+        figures.append(ReportFigure("Final loss vs parameters", run_fig))
+    return figures
+
+
+def _report_outputs(report: Report, data: ReportData) -> dict[str, bytes]:
+    tables = [ReportTable(t, cols, rows) for t, cols, rows in data.tables]
+    tables.append(ReportTable("Runs", RUN_COLUMNS, [[r[c] for c in RUN_COLUMNS] for r in data.runs]))
+    _progress(report.pk, 30, "building figures and HTML")
+    html = build_html_report(
+        data.title,
+        [Section("Summary", data.summary)],
+        _report_figures(data),
+        tables,
+        generated_at=timezone.now(),
+    )
+    out: dict[str, bytes] = {}
+    if "html" in report.formats:
+        out["html"] = html.encode()
+    if "pdf" in report.formats:
+        _progress(report.pk, 50, "rendering PDF")
+        out["pdf"] = render_pdf(html)
+    _progress(report.pk, 80, "exporting data")
+    if "csv" in report.formats:
+        out["csv"] = export_csv(data.runs, RUN_COLUMNS).encode()
+    if "json" in report.formats:
+        doc = {
+            "report": {"id": report.pk, "scope": report.scope, "params": report.params, "title": data.title},
+            "summary": data.summary,
+            "runs": data.runs,
+            "tables": [{"title": t, "columns": c, "rows": r} for t, c, r in data.tables],
+            "papers": data.papers,
+            "fit": None
+            if data.fit is None
+            else {
+                "version": data.fit.version,
+                "status": data.fit.status,
+                "method": data.fit.method,
+                "params": data.fit.params,
+                "ci": data.fit.ci,
+                "goodness": data.fit.goodness,
+            },
+        }
+        out["json"] = export_json(doc).encode()
+    if "bib" in report.formats:
+        out["bib"] = export_bibtex(data.papers).encode()
+    return out
+
+
+def _report_dir(report_id: int) -> Path:
+    return Path(settings.MEDIA_ROOT) / "reports" / str(report_id)
+
+
+def _report_fail(report_id: int, message: str) -> None:
+    # No partial output stays listed or on disk: a failed report has no files at all.
+    shutil.rmtree(_report_dir(report_id), ignore_errors=True)
+    with transaction.atomic():
+        ReportFile.objects.filter(report_id=report_id).delete()
+        Report.objects.filter(pk=report_id).update(
+            status=Report.Status.FAILED, error=message, stage="failed", finished_at=timezone.now()
+        )
+
+
+def report_build(*, report_id: int) -> Report:
+    """Claim the report (conditional UPDATE), build every requested format, then list the files at once."""
+    now = timezone.now()
+    claimable = Q(status=Report.Status.QUEUED) | Q(
+        status=Report.Status.RUNNING, started_at__lt=now - STALE_CLAIM
+    )
+    claimed = (
+        Report.objects.filter(claimable, pk=report_id).update(
+            status=Report.Status.RUNNING, started_at=now, progress=5, stage="loading data", error=""
+        )
+        == 1
+    )
+    report = Report.objects.select_related("team").get(pk=report_id)
+    if not claimed:
+        return report  # done, failed, or being built by another worker right now
+    directory = _report_dir(report_id)
+    try:
+        data = report_data(report)
+        outputs = _report_outputs(report, data)
+        _progress(report_id, 90, "saving files")
+        shutil.rmtree(directory, ignore_errors=True)  # leftovers of a worker that died mid-build
+        directory.mkdir(parents=True)
+        rows = []
+        for fmt, content in outputs.items():
+            path = directory / f"report.{fmt}"
+            path.write_bytes(content)
+            rows.append(
+                ReportFile(
+                    report_id=report_id,
+                    format=fmt,
+                    path=str(path.relative_to(settings.MEDIA_ROOT)),
+                    size=len(content),
+                    sha256=hashlib.sha256(content).hexdigest(),
+                )
+            )
+        with transaction.atomic():
+            ReportFile.objects.filter(report_id=report_id).delete()
+            ReportFile.objects.bulk_create(rows)
+            Report.objects.filter(pk=report_id).update(
+                status=Report.Status.DONE, progress=100, stage="done", finished_at=timezone.now()
+            )
+    except OperationalError:
+        # The database went away: hand the report back so the task's retry can claim it again.
+        shutil.rmtree(directory, ignore_errors=True)
+        Report.objects.filter(pk=report_id).update(status=Report.Status.QUEUED, stage="retrying")
+        raise
+    except (ReportScopeError, PdfRenderError, ExportError, FitError, OSError, ValueError) as exc:
+        logger.warning("report %s failed: %s", report_id, exc)
+        _report_fail(report_id, f"{type(exc).__name__}: {exc}")
+    except SoftTimeLimitExceeded:
+        _report_fail(report_id, "the report took longer than the time limit")
+    report.refresh_from_db()
+    return report
+
+
+def iso_week_key(moment: datetime) -> str:
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def report_digest_weekly(*, now: datetime | None = None) -> list[int]:
+    """One catalog report per team per ISO week over the last 7 days; a second call that week adds none."""
+    now = now or timezone.now()
+    if timezone.is_naive(now):
+        raise ValueError("now must be timezone-aware")
+    key = iso_week_key(now)
+    params = {"since": (now - timedelta(days=7)).isoformat(), "until": now.isoformat()}
+    created = []
+    for team in Team.objects.order_by("pk"):
+        if Report.objects.filter(team=team, digest_key=key).exists():
+            continue
+        try:
+            with transaction.atomic():
+                report = Report.objects.create(
+                    team=team,
+                    scope=Report.Scope.CATALOG,
+                    params=params,
+                    formats=["html", "csv", "json", "bib"],
+                    digest_key=key,
+                    stage="weekly digest",
+                )
+        except IntegrityError:
+            continue  # another beat/worker created this team's digest for the week first
+        _enqueue_build(report.pk)
+        created.append(report.pk)
+    return created
+
+
+REPORT_REQUEUE_GRACE = timedelta(minutes=2)
+
+
+def reports_requeue(*, now: datetime | None = None) -> list[int]:
+    """Outbox sweep for reports: re-publish reports still queued after the grace period (a lost publish)."""
+    cutoff = (now or timezone.now()) - REPORT_REQUEUE_GRACE
+    ids = list(
+        Report.objects.filter(status=Report.Status.QUEUED, created_at__lt=cutoff).values_list("pk", flat=True)
+    )
+    for report_id in ids:
+        publish(REPORT_BUILD_TASK, report_id)  # building claims the report first, so a duplicate is harmless
+    return ids

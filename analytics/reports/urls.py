@@ -1,0 +1,16 @@
+from django.urls import path
+
+from analytics.reports import views
+
+app_name = "reports"
+urlpatterns = [
+    path("", views.report_list, name="list"),
+    path("<int:report_id>/progress/", views.report_progress, name="progress"),
+    path("<int:report_id>/download/<str:fmt>/", views.report_download, name="download"),
+]
+
+# Mounted at /api/ (namespace "api") by config.urls.
+api_patterns = [
+    path("reports/", views.api_reports, name="reports"),
+    path("reports/<int:report_id>/", views.api_report, name="report"),
+]

@@ -1,0 +1,1 @@
+"""One module per study kind, each defining `SPEC` (see analytics.studies.base.StudyKind)."""

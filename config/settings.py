@@ -1,0 +1,208 @@
+"""Isoflop settings: one module, read from the environment with an embedded default.
+
+Embedded default (no external service): SQLite in var/ and Celery's filesystem broker in var/broker.
+CI and docker-compose set DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+import plotly
+from celery.schedules import crontab
+
+from config.env import ConfigError, env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("ISOFLOP_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# The "django-insecure-" prefix makes `check --deploy` flag the development key (security.W009).
+_DEV_SECRET = "django-insecure-isoflop-development-key-never-use-in-production-0123456789"  # noqa: S105
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET)
+if env_bool("DJANGO_SECURE", False) and SECRET_KEY == _DEV_SECRET:
+    raise ConfigError("DJANGO_SECRET_KEY must be set when DJANGO_SECURE=1 (production settings)")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "core",
+    "tracker",
+    "ingestion",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tracker.accounts.middleware.ApiTokenMiddleware",
+    "tracker.accounts.middleware.IsoflopLoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'isoflop.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the worker write concurrently: WAL + immediate transactions + a busy timeout.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# plotly.js is served from the plotly package itself: no CDN.
+STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
+MEDIA_ROOT = Path(env_str("ISOFLOP_MEDIA_ROOT", str(VAR_DIR / "media")))
+
+# Uploads: files are streamed to disk; the hard per-file limit is enforced by ingestion.
+ISOFLOP_MAX_UPLOAD_BYTES = env_int("ISOFLOP_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
+ISOFLOP_MAX_UNPACKED_BYTES = env_int("ISOFLOP_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+ISOFLOP_WEBHOOK_TOLERANCE_SECONDS = env_int("ISOFLOP_WEBHOOK_TOLERANCE_SECONDS", 300)
+
+# Celery: embedded filesystem broker by default, Redis/RabbitMQ via CELERY_BROKER_URL.
+_BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("out", "processed", "control"):
+        (_BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "out"),
+        "data_folder_out": str(_BROKER_DIR / "out"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "control_folder": str(_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A paused or unreachable Redis must fail a publish within seconds instead of hanging the request: the
+    # committed row is the outbox, and the outbox sweep below re-publishes what did not get through.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_timeout": env_int("CELERY_REDIS_SOCKET_TIMEOUT", 2),
+        "socket_connect_timeout": env_int("CELERY_REDIS_CONNECT_TIMEOUT", 2),
+        "socket_keepalive": True,
+        "retry_on_timeout": False,
+        "health_check_interval": 10,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# One quick reconnect (a stale pooled connection after a broker restart), then give up: the outbox retries.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_ACCEPT_CONTENT = ["json"]
+# Every task declares its own soft and hard limits (core.tasks); this only bounds a task that forgot to.
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+# Outbox: rows still waiting after the grace period (their message was lost or never published) are
+# re-published; processing is claimed in the database, so a second message for a row is harmless.
+ISOFLOP_OUTBOX_GRACE_SECONDS = env_int("ISOFLOP_OUTBOX_GRACE_SECONDS", 120)
+ISOFLOP_OUTBOX_SWEEP_SECONDS = env_int("ISOFLOP_OUTBOX_SWEEP_SECONDS", 30)
+# Poison tasks: transient errors are retried with exponential backoff, then the row is parked as failed.
+ISOFLOP_INGEST_MAX_ATTEMPTS = env_int("ISOFLOP_INGEST_MAX_ATTEMPTS", 6)
+ISOFLOP_RETRY_BACKOFF_MS = env_int("ISOFLOP_RETRY_BACKOFF_MS", 1000)
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "ingestion-outbox-sweep": {
+        "task": "ingestion.outbox_requeue",
+        "schedule": float(ISOFLOP_OUTBOX_SWEEP_SECONDS),
+    },
+    "reports-outbox-sweep": {
+        "task": "analytics.reports_requeue",
+        "schedule": float(ISOFLOP_OUTBOX_SWEEP_SECONDS),
+    },
+    # Monday 06:00 UTC: a catalog report per team for the past 7 days (idempotent per team per ISO week).
+    "weekly-digest": {
+        "task": "analytics.report_digest_weekly",
+        "schedule": crontab(minute=0, hour=6, day_of_week=1),
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if env_bool("DJANGO_SECURE", False):
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,31 @@
+"""Every area is mounted under its own prefix with its own namespace (see README "Where to find things")."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from analytics.reports import urls as report_urls
+from core.health import health
+from ingestion import urls as ingestion_urls
+from tracker import views as tracker_views
+
+api_patterns = [
+    path("me/", tracker_views.api_me, name="me"),
+    *ingestion_urls.api_patterns,
+    *report_urls.api_patterns,
+]
+
+urlpatterns = [
+    path("", tracker_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("health/", health, name="health"),
+    path("admin/", admin.site.urls),
+    path("catalog/", include("tracker.catalog.urls")),
+    path("runs/", include("tracker.runs.urls")),
+    path("ingest/", include("ingestion.urls")),
+    path("hooks/", include((ingestion_urls.hook_patterns, "hooks"))),
+    path("studies/", include("analytics.studies.urls")),
+    path("reports/", include("analytics.reports.urls")),
+    path("api/", include((api_patterns, "api"))),
+]

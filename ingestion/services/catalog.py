@@ -1,0 +1,270 @@
+"""Mapping parsed records onto the catalog and a team's runs (the caller holds the transaction)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ingestion.parsers.records import (
+    FactRecord,
+    MetricSeriesRecord,
+    ModelCardRecord,
+    PaperRecord,
+    ParsedDocument,
+    PowerSummary,
+    RunLogRecord,
+    RunManifestRecord,
+)
+from tracker.catalog import services as catalog_services
+from tracker.models import MetricPoint, MetricSeries, Model, SourceDocument, Tag, Team, TrainingRun
+from tracker.runs.series.copy import SeriesPoints, points_insert_new, points_upsert
+
+
+def document_store(*, parsed: ParsedDocument, team: Team, user: Any, document: SourceDocument) -> int:
+    """Write one parsed document into the catalog (caller holds the transaction). Returns rows written."""
+    if parsed.kind == "papers":
+        for rec in parsed.papers:
+            paper_store(record=rec, source=document)
+        return len(parsed.papers)
+    if parsed.kind == "model_card" and parsed.model_card is not None:
+        return model_card_store(record=parsed.model_card, source=document)
+    if parsed.kind == "run_log" and parsed.run_log is not None:
+        log = parsed.run_log
+        labels = sorted({s.run for s in log.series})
+        if len(labels) <= 1:
+            run = run_for_document(
+                team=team, user=user, document=document, manifest=log.manifest or parsed.manifest
+            )
+            return run_log_store(run=run, record=log, source=document)
+        # A long-format file holding several runs: one run per label, each keyed by (document, label).
+        rows = 0
+        for label in labels:
+            run = run_for_document(team=team, user=user, document=document, manifest=None, label=label)
+            rows += series_store(run=run, series=[s for s in log.series if s.run == label], source=document)
+        return rows
+    if parsed.kind == "manifest" and parsed.manifest is not None:
+        run_for_document(team=team, user=user, document=document, manifest=parsed.manifest)
+        return 1
+    raise ValueError(f"parsed document of kind {parsed.kind!r} carries no records")
+
+
+def paper_store(*, record: PaperRecord, source: SourceDocument) -> Any:
+    paper, _ = catalog_services.paper_upsert(
+        title=record.title,
+        arxiv_id=record.arxiv_id or None,
+        doi=record.doi or None,
+        source=source,
+        abstract=record.abstract,
+        authors=list(record.authors),
+        published=record.published,
+        venue=record.venue,
+        url=record.url,
+        full_text=record.full_text,
+        bibtex=record.bibtex,
+    )
+    for tag in record.tags:
+        obj, _ = Tag.objects.get_or_create(name=tag[:64])
+        paper.tags.add(obj)
+    return paper
+
+
+# Model fields a card may fill when they are still empty (facts themselves are always kept).
+_MODEL_FACT_FIELDS = ("parameters", "active_parameters", "training_tokens", "gpu_hours")
+_GPU_COUNT_PREFIX = re.compile(r"^\s*\d+\s*[x\u00d7]\s*", re.I)
+
+
+def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
+    model, _ = catalog_services.model_get_or_create(name=record.name[:200])
+    changed = []
+    if not model.license and record.license:
+        model.license = record.license[:100]
+        changed.append("license")
+    if not model.card and record.body:
+        model.card = record.body
+        changed.append("card")
+    extra = {
+        "base_model": record.base_model,
+        "datasets": record.datasets,
+        "tags": record.tags,
+        "results": record.results,
+        **record.metadata,
+    }
+    merged = {**{k: v for k, v in extra.items() if v}, **model.metadata}
+    if merged != model.metadata:
+        model.metadata = merged
+        changed.append("metadata")
+    for fact in record.facts:
+        if fact.subject and fact.subject != model.name:
+            # A card covering several sizes: the fact belongs to the named sibling, not the card's model.
+            subject, _ = catalog_services.model_get_or_create(name=fact.subject[:200])
+            _fact_store(fact, subject, source)
+            continue
+        _fact_store(fact, model, source)
+        if fact.name in _MODEL_FACT_FIELDS and fact.value is not None and getattr(model, fact.name) is None:
+            setattr(model, fact.name, fact.value)
+            changed.append(fact.name)
+        if fact.name == "hardware" and fact.text_value and model.hardware_id is None:
+            # "8 x A100-40GB" names the accelerator after the count.
+            hw_name = _GPU_COUNT_PREFIX.sub("", fact.text_value).strip()[:100]
+            if hw_name:
+                model.hardware = catalog_services.hardware_get_or_create(name=hw_name)
+                changed.append("hardware")
+        if fact.name == "release_date" and fact.text_value and model.release_date is None:
+            released = _iso_date(fact.text_value)
+            if released is not None:  # a partial date ("2024") stays a fact only
+                model.release_date = released
+                changed.append("release_date")
+    if changed:
+        model.save(update_fields=sorted(set(changed)))
+    return 1 + len(record.facts)
+
+
+def _iso_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def _fact_store(fact: FactRecord, model: Model, source: SourceDocument) -> None:
+    catalog_services.fact_record(
+        source=source,
+        model=model,
+        name=fact.name,
+        value=fact.value,
+        unit=fact.unit,
+        text_value=fact.text_value,
+        lower=fact.lower,
+        upper=fact.upper,
+        confidence=fact.confidence,
+        location=fact.location,
+        line=fact.line,
+        excerpt=fact.excerpt,
+    )
+
+
+def _manifest_fields(manifest: RunManifestRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for key in (
+        "parameters",
+        "tokens",
+        "unique_tokens",
+        "gpu_count",
+        "gpu_hours",
+        "synthetic_share",
+        "synthetic_epochs",
+    ):
+        value = getattr(manifest, key)
+        if value is not None:
+            fields[key] = value
+    if manifest.precision:
+        fields["precision"] = manifest.precision
+    if manifest.data_sources:
+        fields["data_sources"] = dict(manifest.data_sources)
+    if manifest.config:
+        fields["config"] = dict(manifest.config)
+    if manifest.hardware:
+        fields["hardware"] = catalog_services.hardware_get_or_create(name=manifest.hardware[:100])
+    if manifest.model:
+        fields["model"], _ = catalog_services.model_get_or_create(name=manifest.model[:200])
+    if manifest.name:
+        fields["name"] = manifest.name[:300]
+    return fields
+
+
+def run_upsert(
+    *,
+    team: Team,
+    external_id: str,
+    user: Any = None,
+    source: SourceDocument | None = None,
+    manifest: RunManifestRecord | None = None,
+    **extra: Any,
+) -> TrainingRun:
+    """Create or update the team's run with this sender id; given fields overwrite, missing ones stay."""
+    fields = {**(_manifest_fields(manifest) if manifest else {}), **extra}
+    run = TrainingRun.objects.select_for_update().filter(team=team, external_id=external_id).first()
+    if run is None:
+        fields.setdefault("name", external_id)
+        return TrainingRun.objects.create(
+            team=team, external_id=external_id, created_by=user, source=source, **fields
+        )
+    for key, value in fields.items():
+        setattr(run, key, value)
+    if fields:
+        run.save(update_fields=list(fields))
+    return run
+
+
+def run_for_document(
+    *,
+    team: Team,
+    user: Any,
+    document: SourceDocument,
+    manifest: RunManifestRecord | None,
+    label: str = "",
+) -> TrainingRun:
+    if manifest is not None and manifest.external_id:
+        return run_upsert(
+            team=team, external_id=manifest.external_id[:200], user=user, source=document, manifest=manifest
+        )
+    fields = _manifest_fields(manifest) if manifest else {}
+    name = label[:300] if label else fields.get("name", document.name[:300])
+    fields["name"] = name
+    # Keyed by the source document: storing the same document again rewrites its run instead of adding one.
+    runs = TrainingRun.objects.filter(team=team, source=document)
+    run = runs.filter(name=name).first() if label else runs.first()
+    if run is not None:
+        run.series.all().delete()
+        for key, value in fields.items():
+            setattr(run, key, value)
+        run.save()
+        return run
+    return TrainingRun.objects.create(team=team, created_by=user, source=document, **fields)
+
+
+def _power_store(run: TrainingRun, power: PowerSummary) -> None:
+    run.energy_kwh = power.energy_kwh
+    run.gpu_hours = power.gpu_hours
+    if power.gpu_count and not run.gpu_count:
+        run.gpu_count = power.gpu_count
+    if power.gpu_name and run.hardware_id is None:
+        run.hardware = catalog_services.hardware_get_or_create(name=power.gpu_name[:100])
+    if power.start is not None and run.started_at is None:
+        run.started_at = datetime.fromtimestamp(power.start, tz=UTC)
+    if power.end is not None and run.finished_at is None:
+        run.finished_at = datetime.fromtimestamp(power.end, tz=UTC)
+    run.save(update_fields=["energy_kwh", "gpu_hours", "gpu_count", "hardware", "started_at", "finished_at"])
+
+
+def run_log_store(*, run: TrainingRun, record: RunLogRecord, source: SourceDocument | None) -> int:
+    """Series and points of one run log. New series take the COPY fast path; existing ones are upserted."""
+    if record.power is not None:
+        _power_store(run, record.power)
+    return series_store(run=run, series=record.series, source=source)
+
+
+def series_store(
+    *, run: TrainingRun, series: Iterable[MetricSeriesRecord], source: SourceDocument | None
+) -> int:
+    fresh: list[SeriesPoints] = []
+    overlapping: list[SeriesPoints] = []
+    for rec in series:
+        obj, created = MetricSeries.objects.get_or_create(
+            run=run,
+            name=rec.name[:200],
+            defaults={"source": source, "first_line": rec.first_line, "last_line": rec.last_line},
+        )
+        pts = SeriesPoints.from_lists(
+            series_id=obj.pk, steps=rec.steps, values=rec.values, wall_times=rec.wall_times
+        )
+        has_points = not created and MetricPoint.objects.filter(series_id=obj.pk).exists()
+        (overlapping if has_points else fresh).append(pts)
+    rows = 0
+    if fresh:
+        rows += points_insert_new(batches=fresh)
+    if overlapping:
+        rows += points_upsert(batches=overlapping)
+    return rows

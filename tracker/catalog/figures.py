@@ -1,0 +1,140 @@
+"""Plotly figure dicts for the catalog pages (pure: plain data in, {"data", "layout"} out; no Django)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+COLOR_BY_CHOICES = ("organization", "family")
+
+
+@dataclass(frozen=True)
+class ModelPoint:
+    name: str
+    release_date: date
+    organization: str
+    family: str
+    parameters: float | None
+    active_parameters: float | None
+    training_tokens: float | None
+    training_flops: float | None
+
+
+@dataclass(frozen=True)
+class CostBar:
+    name: str
+    usd: float | None
+    energy_kwh: float | None
+
+
+def si(value: float | None) -> str:
+    if value is None:
+        return "unknown"
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _hover(p: ModelPoint) -> str:
+    active = f" ({si(p.active_parameters)} active)" if p.active_parameters else ""
+    compute = f"<br>6ND {p.training_flops:.3g} FLOP" if p.training_flops else ""
+    return (
+        f"<b>{p.name}</b><br>{p.organization or 'unknown organization'} · {p.family or 'no family'}"
+        f"<br>params {si(p.parameters)}{active}<br>tokens {si(p.training_tokens)}{compute}"
+    )
+
+
+def _group(points: Sequence[ModelPoint], color_by: str) -> dict[str, list[ModelPoint]]:
+    if color_by not in COLOR_BY_CHOICES:
+        raise ValueError(f"color_by must be one of {COLOR_BY_CHOICES}, not {color_by!r}")
+    groups: dict[str, list[ModelPoint]] = {}
+    for p in points:
+        key = (p.organization if color_by == "organization" else p.family) or "(none)"
+        groups.setdefault(key, []).append(p)
+    return dict(sorted(groups.items()))
+
+
+def _dated_traces(
+    points: Sequence[ModelPoint], color_by: str, y: Callable[[ModelPoint], float | None]
+) -> list[dict[str, Any]]:
+    """One marker trace per organization or family: release date on x, y(point) on y, hover text."""
+    return [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": key,
+            "x": [p.release_date.isoformat() for p in group],
+            "y": [y(p) for p in group],
+            "text": [_hover(p) for p in group],
+            "hovertemplate": "%{text}<extra></extra>",
+        }
+        for key, group in _group(points, color_by).items()
+    ]
+
+
+def timeline_figure(points: Sequence[ModelPoint], *, color_by: str = "organization") -> dict[str, Any]:
+    """Release date vs parameter count (log), one trace per organization or family."""
+    # Models without a parameter count still appear on the timeline, pinned to the axis floor.
+    return {
+        "data": _dated_traces(points, color_by, lambda p: p.parameters),
+        "layout": {
+            "title": {"text": f"Model releases by {color_by}"},
+            "xaxis": {"title": {"text": "release date"}, "type": "date"},
+            "yaxis": {"title": {"text": "parameters"}, "type": "log"},
+            "hovermode": "closest",
+            "margin": {"t": 50, "r": 20},
+        },
+    }
+
+
+def compute_figure(points: Sequence[ModelPoint], *, color_by: str = "organization") -> dict[str, Any]:
+    """Training compute 6ND (active parameters for mixture-of-experts) over time on a log axis."""
+    return {
+        "data": _dated_traces([p for p in points if p.training_flops], color_by, lambda p: p.training_flops),
+        "layout": {
+            "title": {"text": "Training compute over time (C = 6ND)"},
+            "xaxis": {"title": {"text": "release date"}, "type": "date"},
+            "yaxis": {"title": {"text": "training FLOP"}, "type": "log", "exponentformat": "power"},
+            "hovermode": "closest",
+            "margin": {"t": 50, "r": 20},
+        },
+    }
+
+
+def cost_figure(bars: Sequence[CostBar]) -> dict[str, Any]:
+    """Estimated cost (USD) and energy (kWh) per model; models without a number are left out of that trace."""
+    priced = [b for b in bars if b.usd is not None]
+    powered = [b for b in bars if b.energy_kwh is not None]
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "name": "cost (USD)",
+                # Separate offset groups keep bars on two y-axes side by side instead of overdrawn.
+                "offsetgroup": "cost",
+                "x": [b.name for b in priced],
+                "y": [b.usd for b in priced],
+                "hovertemplate": "%{x}: $%{y:,.0f}<extra></extra>",
+            },
+            {
+                "type": "bar",
+                "name": "energy (kWh)",
+                "offsetgroup": "energy",
+                "x": [b.name for b in powered],
+                "y": [b.energy_kwh for b in powered],
+                "yaxis": "y2",
+                "hovertemplate": "%{x}: %{y:,.0f} kWh<extra></extra>",
+            },
+        ],
+        "layout": {
+            "title": {"text": "Estimated training cost and energy"},
+            "barmode": "group",
+            "yaxis": {"title": {"text": "USD"}, "type": "log"},
+            "yaxis2": {"title": {"text": "kWh"}, "type": "log", "overlaying": "y", "side": "right"},
+            "margin": {"t": 50},
+            "legend": {"orientation": "h"},
+        },
+    }

@@ -1,0 +1,234 @@
+"""The shared catalog: papers, models, facts with provenance, hardware and dated prices."""
+
+from __future__ import annotations
+
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import Q
+
+from tracker.accounts.models import Team
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    url = models.URLField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceDocument(models.Model):
+    """A file, webhook delivery or published table that numbers were read from."""
+
+    class Kind(models.TextChoices):
+        UPLOAD = "upload", "Uploaded file"
+        WEBHOOK = "webhook", "Webhook delivery"
+        REFERENCE = "reference", "Published reference data"
+        MANUAL = "manual", "Entered by hand"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=500, help_text="file name, delivery id or citation")
+    sha256 = models.CharField(max_length=64, db_index=True, blank=True)
+    media_type = models.CharField(max_length=100, blank=True)
+    url = models.URLField(blank=True, max_length=1000)
+    size_bytes = models.BigIntegerField(default=0)
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="documents")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "sha256", "team"],
+                condition=~Q(sha256="") & Q(team__isnull=False),
+                name="sourcedocument_unique_team_content",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "sha256"],
+                condition=~Q(sha256="") & Q(team__isnull=True),
+                name="sourcedocument_unique_shared_content",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Paper(models.Model):
+    arxiv_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    doi = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    title = models.TextField()
+    normalized_title = models.CharField(max_length=500, db_index=True)
+    abstract = models.TextField(blank=True)
+    authors = models.JSONField(default=list, blank=True)
+    published = models.DateField(null=True, blank=True)
+    venue = models.CharField(max_length=300, blank=True)
+    url = models.URLField(blank=True, max_length=1000)
+    full_text = models.TextField(blank=True)
+    bibtex = models.TextField(blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="papers")
+    source = models.ForeignKey(SourceDocument, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Weighted tsvector (title A, abstract B, full text C) kept by a PostgreSQL trigger (migration 0002) and
+    # GIN-indexed there; whatever Django writes is replaced by the trigger. Unused (NULL) on SQLite.
+    search = SearchVectorField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-published", "title"]
+        indexes = [
+            models.Index(fields=["-published", "title"], name="paper_published_title_idx"),
+            models.Index(fields=["-created_at"], name="paper_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Hardware(models.Model):
+    name = models.CharField(max_length=100, unique=True, help_text="e.g. H100-SXM5-80GB")
+    vendor = models.CharField(max_length=100, blank=True)
+    tdp_watts = models.FloatField(null=True, blank=True)
+    memory_gb = models.FloatField(null=True, blank=True)
+    peak_bf16_tflops = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "hardware"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HardwarePrice(models.Model):
+    """A dated price: the price in force on a day is the latest one with valid_from on or before it."""
+
+    hardware = models.ForeignKey(Hardware, on_delete=models.CASCADE, related_name="prices")
+    usd_per_gpu_hour = models.DecimalField(max_digits=10, decimal_places=4)
+    valid_from = models.DateField()
+    provider = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    source = models.ForeignKey(SourceDocument, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["hardware", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hardware", "valid_from", "provider"], name="hardwareprice_unique_day_provider"
+            ),
+            models.CheckConstraint(condition=Q(usd_per_gpu_hour__gte=0), name="hardwareprice_nonnegative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hardware} ${self.usd_per_gpu_hour}/h from {self.valid_from}"
+
+
+class Model(models.Model):
+    """A released (or internal) language model."""
+
+    name = models.CharField(max_length=200, unique=True)
+    family = models.CharField(max_length=100, db_index=True, blank=True)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="models"
+    )
+    release_date = models.DateField(null=True, blank=True)
+    parameters = models.FloatField(null=True, blank=True, help_text="N, total parameters")
+    active_parameters = models.FloatField(
+        null=True, blank=True, help_text="per token, for mixture-of-experts"
+    )
+    training_tokens = models.FloatField(null=True, blank=True, help_text="D")
+    gpu_hours = models.FloatField(null=True, blank=True)
+    hardware = models.ForeignKey(Hardware, null=True, blank=True, on_delete=models.SET_NULL)
+    papers = models.ManyToManyField(Paper, blank=True, related_name="models")
+    license = models.CharField(max_length=100, blank=True)
+    card = models.TextField(blank=True, help_text="model card text (rendered sanitised)")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-release_date", "name"]
+        indexes = [models.Index(fields=["-release_date", "name"], name="model_release_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tokens_per_parameter(self) -> float | None:
+        if self.parameters and self.training_tokens:
+            return self.training_tokens / self.parameters
+        return None
+
+    @property
+    def training_flops(self) -> float | None:
+        """C ~= 6 N D, with active parameters for mixture-of-experts models."""
+        n = self.active_parameters or self.parameters
+        if n and self.training_tokens:
+            return 6.0 * n * self.training_tokens
+        return None
+
+
+class Fact(models.Model):
+    """One number with its provenance.
+
+    Facts are never overwritten: disagreeing facts are all kept and flagged `conflicting`.
+    """
+
+    model = models.ForeignKey(Model, null=True, blank=True, on_delete=models.CASCADE, related_name="facts")
+    paper = models.ForeignKey(Paper, null=True, blank=True, on_delete=models.CASCADE, related_name="facts")
+    name = models.CharField(
+        max_length=64, db_index=True, help_text="parameters, training_tokens, gpu_hours, …"
+    )
+    value = models.FloatField(null=True, blank=True)
+    text_value = models.CharField(max_length=300, blank=True)
+    unit = models.CharField(max_length=32, blank=True)
+    lower = models.FloatField(null=True, blank=True)
+    upper = models.FloatField(null=True, blank=True)
+    confidence = models.FloatField(default=1.0)
+    source = models.ForeignKey(SourceDocument, on_delete=models.PROTECT, related_name="facts")
+    location = models.CharField(max_length=200, blank=True, help_text="line 12, table 3 row 2, …")
+    line = models.PositiveIntegerField(null=True, blank=True)
+    excerpt = models.CharField(max_length=500, blank=True)
+    conflicting = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-confidence"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="fact_confidence_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(lower__isnull=True) | Q(upper__isnull=True) | Q(lower__lte=models.F("upper")),
+                name="fact_bounds_ordered",
+            ),
+            models.UniqueConstraint(
+                fields=["model", "name", "source", "location"],
+                condition=Q(model__isnull=False),
+                name="fact_unique_model_source_location",
+            ),
+            models.UniqueConstraint(
+                fields=["paper", "name", "source", "location"],
+                condition=Q(model__isnull=True, paper__isnull=False),
+                name="fact_unique_paper_source_location",
+            ),
+            models.CheckConstraint(
+                condition=Q(model__isnull=False) | Q(paper__isnull=False), name="fact_has_subject"
+            ),
+        ]
+        indexes = [models.Index(fields=["model", "name"])]
+
+    def __str__(self) -> str:
+        shown = self.value if self.value is not None else self.text_value
+        return f"{self.name}={shown}{self.unit}"

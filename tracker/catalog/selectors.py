@@ -1,0 +1,306 @@
+"""Reads for the catalog pages: home, papers, models, timeline, costs.
+
+Every page reads in a fixed number of queries (pinned by tests): lists are paginated, relations are
+select_related/prefetched, and cost numbers are computed in Python from one price query.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models.functions import Coalesce
+from django.http import Http404
+
+from tracker.catalog import costs
+from tracker.catalog.figures import ModelPoint, si
+from tracker.catalog.models import Fact, Hardware, HardwarePrice, Model, Paper, Tag
+
+PAPERS_PER_PAGE = 25
+MODELS_PER_PAGE = 100
+COST_ROWS_PER_PAGE = 50  # a readable bar chart; also keeps the page well inside its latency budget
+MAX_QUERY_CHARS = 200
+UNKNOWN = "\u2013"  # an en dash, not a zero
+
+# Per-model power facts (W per GPU) override the hardware TDP; model cards name them differently.
+POWER_FACT_NAMES = ("power_watts", "tdp_watts", "gpu_power_watts", "power_w_per_gpu")
+EMISSION_FACT_NAMES = ("co2_tonnes", "co2_eq_emissions", "co2_emissions")
+
+MODEL_SORTS: dict[str, tuple[Any, ...]] = {
+    "release": (F("release_date").desc(nulls_last=True), "name"),
+    "name": ("name",),
+    "params": (F("parameters").desc(nulls_last=True), "name"),
+    "tokens": (F("training_tokens").desc(nulls_last=True), "name"),
+    "gpu_hours": (F("gpu_hours").desc(nulls_last=True), "name"),
+    "compute": (F("compute").desc(nulls_last=True), "name"),
+}
+
+# Wide text columns that list pages never show.
+PAPER_HEAVY = ("full_text", "bibtex", "search")
+MODEL_HEAVY = ("card", "metadata")
+
+
+class BadQuery(ValueError):
+    """A query parameter the page cannot use; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class ReportedEmission:
+    tonnes: float | None
+    value: float
+    unit: str
+    source: str
+    location: str
+
+
+@dataclass
+class ModelRow:
+    model: Model
+    cost: costs.CostEstimate
+    reported_emissions: list[ReportedEmission] = field(default_factory=list)
+
+    @property
+    def tokens_per_parameter(self) -> float | None:
+        return self.model.tokens_per_parameter
+
+    @property
+    def training_flops(self) -> float | None:
+        return self.model.training_flops
+
+    # Display strings: UNKNOWN marks an unknown number so that it is never mistaken for zero.
+    @property
+    def parameters_display(self) -> str:
+        m = self.model
+        if m.parameters is None:
+            return UNKNOWN
+        return (
+            f"{si(m.parameters)} ({si(m.active_parameters)} active)"
+            if m.active_parameters
+            else si(m.parameters)
+        )
+
+    @property
+    def tokens_display(self) -> str:
+        return UNKNOWN if self.model.training_tokens is None else si(self.model.training_tokens)
+
+    @property
+    def tokens_per_parameter_display(self) -> str:
+        tpp = self.tokens_per_parameter
+        return UNKNOWN if tpp is None else f"{tpp:.1f}"
+
+    @property
+    def flops_display(self) -> str:
+        c = self.training_flops
+        return UNKNOWN if c is None else f"{c:.3g}"
+
+    @property
+    def gpu_hours_display(self) -> str:
+        return UNKNOWN if self.model.gpu_hours is None else si(self.model.gpu_hours)
+
+    @property
+    def usd_display(self) -> str:
+        return "no price" if self.cost.usd is None else f"${self.cost.usd:,.0f}"
+
+    @property
+    def energy_display(self) -> str:
+        kwh = self.cost.energy_kwh
+        return "no power known" if kwh is None else f"{kwh / 1e6:,.2f} GWh"
+
+    @property
+    def co2_display(self) -> str:
+        t = self.cost.co2_tonnes
+        return UNKNOWN if t is None else f"{t:,.0f} t"
+
+
+def page_number(raw: str | None, paginator: Paginator) -> Page:
+    if raw in (None, ""):
+        return paginator.page(1)
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadQuery(f"page: {raw!r} is not a page number (use 1, 2, 3, …)")
+    number = int(raw)
+    if number > paginator.num_pages:
+        raise BadQuery(f"page: {number} is past the last page ({paginator.num_pages})")
+    return paginator.page(number)
+
+
+# ---- papers ---------------------------------------------------------------------------------------------
+
+
+def paper_search(*, q: str = "", tag: str = "") -> QuerySet[Paper]:
+    """Papers matching a websearch query (ranked: title > abstract > full text) and/or a tag."""
+    q = q.strip()
+    if len(q) > MAX_QUERY_CHARS:
+        raise BadQuery(f"q: the search is {len(q)} characters long; at most {MAX_QUERY_CHARS} are allowed")
+    papers = Paper.objects.defer(*PAPER_HEAVY).prefetch_related("tags")
+    if tag:
+        papers = papers.filter(tags__name=tag)
+    if not q:
+        return papers.order_by(F("published").desc(nulls_last=True), "title", "pk")
+    query = SearchQuery(q, search_type="websearch", config="english")
+    return (
+        papers.filter(search=query)
+        .annotate(rank=SearchRank(F("search"), query))
+        .order_by("-rank", F("published").desc(nulls_last=True), "pk")
+    )
+
+
+def paper_page(*, q: str = "", tag: str = "", page: str | None = None) -> Page:
+    return page_number(page, Paginator(paper_search(q=q, tag=tag), PAPERS_PER_PAGE))
+
+
+def tag_list(limit: int = 40) -> list[Tag]:
+    return list(Tag.objects.annotate(n=Count("papers")).filter(n__gt=0).order_by("-n", "name")[:limit])
+
+
+def paper_detail(paper_id: int) -> Paper:
+    paper = (
+        Paper.objects.defer("search")
+        .select_related("source")
+        .prefetch_related(
+            "tags",
+            Prefetch("models", queryset=Model.objects.defer(*MODEL_HEAVY).select_related("organization")),
+            Prefetch("facts", queryset=Fact.objects.select_related("source").order_by("name", "-confidence")),
+        )
+        .filter(pk=paper_id)
+        .first()
+    )
+    if paper is None:
+        raise Http404("No such paper")
+    return paper
+
+
+# ---- models and costs -----------------------------------------------------------------------------------
+
+
+def prices_by_hardware() -> dict[int, list[costs.PricePoint]]:
+    prices: dict[int, list[costs.PricePoint]] = defaultdict(list)
+    for hw_id, usd, valid_from, provider in HardwarePrice.objects.values_list(
+        "hardware_id", "usd_per_gpu_hour", "valid_from", "provider"
+    ):
+        prices[hw_id].append(costs.PricePoint(float(usd), valid_from, provider))
+    return prices
+
+
+def _model_facts_of_interest(
+    model_ids: Iterable[int],
+) -> tuple[dict[int, float], dict[int, list[ReportedEmission]]]:
+    """Per-model power (highest confidence first) and reported emissions, in one query."""
+    power: dict[int, float] = {}
+    emissions: dict[int, list[ReportedEmission]] = defaultdict(list)
+    rows = (
+        Fact.objects.filter(model_id__in=list(model_ids), name__in=POWER_FACT_NAMES + EMISSION_FACT_NAMES)
+        .filter(value__isnull=False)
+        .order_by("model_id", "-confidence", "pk")
+        .values_list("model_id", "name", "value", "unit", "source__name", "location")
+    )
+    for model_id, name, value, unit, source, location in rows:
+        if name in POWER_FACT_NAMES:
+            power.setdefault(model_id, value)
+        else:
+            emissions[model_id].append(
+                ReportedEmission(costs.emissions_in_tonnes(value, unit or "t"), value, unit, source, location)
+            )
+    return power, emissions
+
+
+def _model_rows(
+    models: list[Model],
+    *,
+    overrides: dict[int, float] | None = None,
+    pue: float = costs.DEFAULT_PUE,
+    grid: float = costs.DEFAULT_GRID_KG_PER_KWH,
+) -> list[ModelRow]:
+    overrides = overrides or {}
+    prices = prices_by_hardware()
+    power, emissions = _model_facts_of_interest(m.pk for m in models)
+    rows = []
+    for m in models:
+        watts = power.get(m.pk) or (m.hardware.tdp_watts if m.hardware else None)
+        estimate = costs.estimate(
+            gpu_hours=m.gpu_hours,
+            release_date=m.release_date,
+            prices=prices.get(m.hardware_id, []) if m.hardware_id else [],
+            power_watts=watts,
+            what_if_usd_per_gpu_hour=overrides.get(m.hardware_id) if m.hardware_id else None,
+            pue=pue,
+            grid_kg_per_kwh=grid,
+        )
+        if m.hardware_id is None and m.gpu_hours is not None:
+            estimate = costs.CostEstimate(None, None, "no hardware known", None, None, None)
+        rows.append(ModelRow(m, estimate, emissions.get(m.pk, [])))
+    return rows
+
+
+def _model_queryset() -> QuerySet[Model]:
+    return (
+        Model.objects.defer(*MODEL_HEAVY)
+        .select_related("organization", "hardware")
+        .annotate(compute=6.0 * Coalesce("active_parameters", "parameters") * F("training_tokens"))
+    )
+
+
+def model_table(*, sort: str = "release", page: str | None = None) -> tuple[Page, list[ModelRow]]:
+    if sort not in MODEL_SORTS:
+        raise BadQuery(f"sort: {sort!r} is not one of {', '.join(MODEL_SORTS)}")
+    models = _model_queryset().order_by(*MODEL_SORTS[sort])
+    current = page_number(page, Paginator(models, MODELS_PER_PAGE))
+    return current, _model_rows(list(current.object_list))
+
+
+def model_detail(model_id: int) -> tuple[ModelRow, list[Fact], list[Paper]]:
+    model = _model_queryset().defer(None).filter(pk=model_id).first()  # the detail page shows the card
+    if model is None:
+        raise Http404("No such model")
+    facts = list(model.facts.select_related("source").order_by("name", "-confidence", "pk"))
+    papers = list(model.papers.defer(*PAPER_HEAVY).order_by(F("published").desc(nulls_last=True), "title"))
+    return _model_rows([model])[0], facts, papers
+
+
+def cost_table(
+    *,
+    overrides: dict[int, float],
+    pue: float,
+    grid: float,
+    page: str | None = None,
+) -> tuple[Page, list[ModelRow]]:
+    """Models with known GPU hours, most expensive (by hours) first."""
+    models = _model_queryset().filter(gpu_hours__isnull=False).order_by(F("gpu_hours").desc(), "name")
+    current = page_number(page, Paginator(models, COST_ROWS_PER_PAGE))
+    return current, _model_rows(list(current.object_list), overrides=overrides, pue=pue, grid=grid)
+
+
+def hardware_with_prices() -> list[Hardware]:
+    return list(
+        Hardware.objects.prefetch_related(
+            Prefetch("prices", queryset=HardwarePrice.objects.order_by("-valid_from", "provider"))
+        ).order_by("name")
+    )
+
+
+# ---- timeline -------------------------------------------------------------------------------------------
+
+
+def timeline_points() -> list[ModelPoint]:
+    rows = (
+        Model.objects.filter(release_date__isnull=False)
+        .order_by("release_date", "name")
+        .values_list(
+            "name",
+            "release_date",
+            "organization__name",
+            "family",
+            "parameters",
+            "active_parameters",
+            "training_tokens",
+        )
+    )
+    points = []
+    for name, released, org, family, n, n_active, d in rows:
+        flops = 6.0 * (n_active or n) * d if (n_active or n) and d else None
+        points.append(ModelPoint(name, released, org or "", family, n, n_active, d, flops))
+    return points

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from tracker.catalog import views
+
+app_name = "catalog"
+urlpatterns = [
+    path("papers/", views.paper_list, name="paper-list"),
+    path("papers/<int:paper_id>/", views.paper_detail, name="paper-detail"),
+    path("models/", views.model_list, name="model-list"),
+    path("models/<int:model_id>/", views.model_detail, name="model-detail"),
+    path("timeline/", views.timeline, name="timeline"),
+    path("costs/", views.cost_comparison, name="costs"),
+    path("costs/prices/", views.price_create, name="price-create"),
+]

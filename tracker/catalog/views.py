@@ -1,0 +1,170 @@
+"""Catalog pages: papers, models, timeline, costs. Thin: parse input, call selectors, render.
+
+A query parameter the page cannot use answers 400 with the page itself explaining what was wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from core.auth import can_edit_catalog, catalog_editor_required
+from tracker.catalog import costs, services
+from tracker.catalog import figures as figures_catalog
+from tracker.catalog import selectors as selectors_catalog
+from tracker.catalog.card_render import render_card_html
+from tracker.catalog.models import Hardware
+from tracker.catalog.selectors import BadQuery
+
+
+def _bad(request: HttpRequest, template: str, error: str, context: Mapping[str, Any]) -> HttpResponse:
+    return render(request, template, {**context, "error": error}, status=400)
+
+
+@require_GET
+def paper_list(request: HttpRequest) -> HttpResponse:
+    q, tag = request.GET.get("q", ""), request.GET.get("tag", "")
+    context: dict[str, Any] = {"q": q, "tag": tag, "tags": selectors_catalog.tag_list()}
+    try:
+        context["page"] = selectors_catalog.paper_page(q=q, tag=tag, page=request.GET.get("page"))
+    except BadQuery as exc:
+        return _bad(request, "tracker/paper_list.html", str(exc), context)
+    return render(request, "tracker/paper_list.html", context)
+
+
+@require_GET
+def paper_detail(request: HttpRequest, paper_id: int) -> HttpResponse:
+    return render(request, "tracker/paper_detail.html", {"paper": selectors_catalog.paper_detail(paper_id)})
+
+
+@require_GET
+def model_list(request: HttpRequest) -> HttpResponse:
+    sort = request.GET.get("sort", "release")
+    context: dict[str, Any] = {"sort": sort, "sorts": list(selectors_catalog.MODEL_SORTS)}
+    try:
+        context["page"], context["rows"] = selectors_catalog.model_table(
+            sort=sort, page=request.GET.get("page")
+        )
+    except BadQuery as exc:
+        return _bad(request, "tracker/model_list.html", str(exc), context)
+    return render(request, "tracker/model_list.html", context)
+
+
+@require_GET
+def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
+    row, facts, papers = selectors_catalog.model_detail(model_id)
+    return render(
+        request,
+        "tracker/model_detail.html",
+        {
+            "row": row,
+            "model": row.model,
+            "facts": facts,
+            "papers": papers,
+            "card_html": render_card_html(row.model.card) if row.model.card else "",
+        },
+    )
+
+
+@require_GET
+def timeline(request: HttpRequest) -> HttpResponse:
+    color_by = request.GET.get("color", "organization")
+    context: dict[str, Any] = {"color_by": color_by, "choices": figures_catalog.COLOR_BY_CHOICES}
+    if color_by not in figures_catalog.COLOR_BY_CHOICES:
+        error = f"color: {color_by!r} is not one of {', '.join(figures_catalog.COLOR_BY_CHOICES)}"
+        return _bad(request, "tracker/timeline.html", error, context)
+    points = selectors_catalog.timeline_points()
+    context |= {
+        "n_points": len(points),
+        "timeline_fig": figures_catalog.timeline_figure(points, color_by=color_by),
+        "compute_fig": figures_catalog.compute_figure(points, color_by=color_by),
+        "n_compute": sum(1 for p in points if p.training_flops),
+    }
+    return render(request, "tracker/timeline.html", context)
+
+
+def _cost_params(query: QueryDict) -> tuple[dict[int, float], float, float]:
+    """What-if inputs: price_<hardware id>=USD per GPU hour, pue, grid (kg CO2 per kWh)."""
+    overrides: dict[int, float] = {}
+    for key, raw in query.items():
+        if not key.startswith("price_") or not raw.strip():
+            continue
+        hw_id = key.removeprefix("price_")
+        if not hw_id.isdigit():
+            raise BadQuery(f"{key}: expected price_<hardware id>")
+        try:
+            overrides[int(hw_id)] = costs.parse_bounded(key, raw, *costs.PRICE_RANGE)
+        except ValueError as exc:
+            raise BadQuery(str(exc)) from None
+    try:
+        pue = costs.parse_bounded("pue", query.get("pue") or str(costs.DEFAULT_PUE), *costs.PUE_RANGE)
+        grid = costs.parse_bounded(
+            "grid", query.get("grid") or str(costs.DEFAULT_GRID_KG_PER_KWH), *costs.GRID_RANGE
+        )
+    except ValueError as exc:
+        raise BadQuery(str(exc)) from None
+    return overrides, pue, grid
+
+
+@require_GET
+def cost_comparison(request: HttpRequest) -> HttpResponse:
+    hardware = selectors_catalog.hardware_with_prices()
+    context: dict[str, Any] = {
+        "hardware": hardware,
+        "can_edit": can_edit_catalog(request.user),
+        "price_form": PriceForm(initial={"valid_from": timezone.localdate()}),
+        "pue": request.GET.get("pue") or costs.DEFAULT_PUE,
+        "grid": request.GET.get("grid") or costs.DEFAULT_GRID_KG_PER_KWH,
+    }
+    try:
+        overrides, pue, grid = _cost_params(request.GET)
+        page, rows = selectors_catalog.cost_table(
+            overrides=overrides, pue=pue, grid=grid, page=request.GET.get("page")
+        )
+    except BadQuery as exc:
+        return _bad(request, "tracker/costs.html", str(exc), context)
+    context |= {
+        "overrides": {str(k): v for k, v in overrides.items()},
+        "page": page,
+        "rows": rows,
+        "fig": figures_catalog.cost_figure(
+            [figures_catalog.CostBar(r.model.name, r.cost.usd, r.cost.energy_kwh) for r in rows]
+        ),
+    }
+    return render(request, "tracker/costs.html", context)
+
+
+class PriceForm(forms.Form):
+    hardware = forms.ModelChoiceField(queryset=Hardware.objects.order_by("name"))
+    usd_per_gpu_hour = forms.DecimalField(min_value=0, max_value=1000, max_digits=10, decimal_places=4)
+    valid_from = forms.DateField()
+    provider = forms.CharField(max_length=100, required=False)
+    note = forms.CharField(max_length=300, required=False)
+
+
+@require_POST
+@catalog_editor_required
+def price_create(request: HttpRequest) -> HttpResponse:
+    form = PriceForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        messages.error(request, f"Price not saved. {problems}")
+        return redirect(reverse("catalog:costs"))
+    data = form.cleaned_data
+    price = services.hardware_price_set(
+        hardware=data["hardware"],
+        usd_per_gpu_hour=data["usd_per_gpu_hour"],
+        valid_from=data["valid_from"],
+        provider=data["provider"],
+        note=data["note"],
+    )
+    messages.success(request, f"Saved {price}.")
+    return redirect(reverse("catalog:costs"))
