@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 from analytics.models import Study
@@ -11,7 +13,7 @@ from tracker.models import Team
 # Muennighoff et al. 2023's base law on the 182 datablations runs (data/reference/README.md).
 DATABLATIONS_BASE = {"a": 6.255414, "b": 7.3049974, "e": 0.6254804, "alpha": 0.3526596, "beta": 0.3526596}
 
-DEMO_STUDIES = [
+DEMO_STUDIES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("Datablations: loss vs N (power law)", "power_law", "datablations:", {"variable": "N"}),
     ("Datablations: Chinchilla Approach 3", "chinchilla", "datablations:", {"n_bootstrap": 20}),
     (

@@ -7,7 +7,7 @@ class IngestFileInline(admin.TabularInline):
     model = IngestFile
     fk_name = "job"
     extra = 0
-    fields = ["original_name", "status", "detected_format", "size", "rows_done", "errors"]
+    fields = ("original_name", "status", "detected_format", "size", "rows_done", "errors")
     readonly_fields = fields
     can_delete = False
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.workers import process_stop, worker_start
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "data" / "reference"
@@ -59,18 +59,6 @@ def team_b(db: Any) -> Any:
     return account_services.team_create(name="Lab B")
 
 
-def _worker_env() -> dict[str, str]:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    env = dict(os.environ)
-    env["DATABASE_URL"] = (
-        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    return env
-
-
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Iterator[subprocess.Popen[bytes]]:
     """A real `celery worker` process consuming this run's queue on the real broker, using the test database."""
@@ -85,49 +73,9 @@ def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Itera
 
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(queue)
-    log = open(Path(settings.VAR_DIR) / "test-worker.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            queue,
-            "--concurrency=2",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=_worker_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    ready = False
-    while time.monotonic() < deadline and proc.poll() is None:
-        if b"ready." in (Path(settings.VAR_DIR) / "test-worker.log").read_bytes():
-            ready = True
-            break
-        time.sleep(0.2)
-    if not ready:
-        proc.kill()
-        raise RuntimeError(
-            "celery worker did not start: " + (Path(settings.VAR_DIR) / "test-worker.log").read_text()
-        )
+    proc = worker_start(log=Path(settings.VAR_DIR) / "test-worker.log", queue=queue, name="test")
     yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    process_stop(proc)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:

@@ -110,7 +110,7 @@ class FactAdmin(admin.ModelAdmin):
 class MetricSeriesInline(admin.TabularInline):
     model = m.MetricSeries
     extra = 0
-    fields = ["name", "n_points", "min_step", "max_step", "last_value", "source"]
+    fields = ("name", "n_points", "min_step", "max_step", "last_value", "source")
     readonly_fields = fields
 
 

@@ -6,6 +6,7 @@ import csv
 import hashlib
 from dataclasses import dataclass
 from datetime import date
+from typing import TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,8 +25,18 @@ DEMO_USERS = [
     ("viewer", "isoflop-viewer", Role.VIEWER),
 ]
 
+
 # Release dates and sizes from the Llama 3.1 model card and the DeepSeek-V3 report (arXiv:2412.19437).
-DEMO_MODELS = {
+class DemoModel(TypedDict, total=False):
+    family: str
+    org: str
+    release: date
+    n: float
+    active: float
+    d: float
+
+
+DEMO_MODELS: dict[str, DemoModel] = {
     "Llama 3.1 8B": {
         "family": "Llama 3.1",
         "org": "Meta",
@@ -113,25 +124,25 @@ def load_demo() -> DemoSummary:
     for name, spec in DEMO_MODELS.items():
         model, _ = services.model_get_or_create(
             name=name,
-            family=str(spec["family"]),
-            organization=services.organization_get_or_create(name=str(spec["org"])),
-            release_date=spec["release"],  # type: ignore[arg-type]
-            parameters=float(spec["n"]),  # type: ignore[arg-type]
-            active_parameters=spec.get("active"),  # type: ignore[arg-type]
-            training_tokens=float(spec["d"]),  # type: ignore[arg-type]
+            family=spec["family"],
+            organization=services.organization_get_or_create(name=spec["org"]),
+            release_date=spec["release"],
+            parameters=spec["n"],
+            active_parameters=spec.get("active"),
+            training_tokens=spec["d"],
         )
         models[name] = model
 
     for line, row in _rows("llama31_deepseekv3_training_cost.csv"):
-        model = models.get(row["model"])
-        if model is None:
+        costed = models.get(row["model"])
+        if costed is None:
             continue
         hw = hardware[row["gpu_type"]]
         stage = row["stage"]
         location = f"line {line} ({stage})"
         services.fact_record(
             source=cost_doc,
-            model=model,
+            model=costed,
             name=f"gpu_hours_{stage}".replace(" ", "_").replace("-", "_")
             if stage != "total"
             else "gpu_hours",
@@ -142,13 +153,13 @@ def load_demo() -> DemoSummary:
             excerpt=f"{row['gpu_hours']} {row['gpu_type']} hours ({row['source']})",
         )
         if stage == "total":
-            model.gpu_hours = float(row["gpu_hours"])
-            model.hardware = hw
-            model.save(update_fields=["gpu_hours", "hardware"])
+            costed.gpu_hours = float(row["gpu_hours"])
+            costed.hardware = hw
+            costed.save(update_fields=["gpu_hours", "hardware"])
         if row["location_based_tCO2eq"]:
             services.fact_record(
                 source=cost_doc,
-                model=model,
+                model=costed,
                 name="co2_tonnes",
                 value=float(row["location_based_tCO2eq"]),
                 unit="tCO2eq",

@@ -16,7 +16,7 @@ from typing import Any
 import bibtexparser
 import numpy as np
 from bibtexparser.library import Library
-from bibtexparser.model import Entry, Field
+from bibtexparser.model import Block, Entry, Field
 
 # OWASP "CSV injection": spreadsheet apps evaluate cells starting with these as formulas.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -125,4 +125,5 @@ def export_bibtex(papers: Iterable[Mapping[str, Any]]) -> str:
             and re.fullmatch(r"[a-z_]+", name)
         ]
         entries.append(Entry(entry_type, key, fields))
-    return bibtexparser.write_string(Library(entries))
+    blocks: list[Block] = list(entries)
+    return bibtexparser.write_string(Library(blocks))

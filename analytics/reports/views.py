@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 
 from analytics.models import Report
@@ -80,7 +81,7 @@ def report_progress(request: HttpRequest, report_id: int) -> HttpResponse:
     return JsonResponse(selectors.report_progress(report))
 
 
-def report_download(request: HttpRequest, report_id: int, fmt: str) -> HttpResponse:
+def report_download(request: HttpRequest, report_id: int, fmt: str) -> HttpResponseBase:
     report = selectors.report_get(user=request.user, report_id=report_id)
     if (refused := _read_only(request)) is not None:
         return refused

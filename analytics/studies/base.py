@@ -62,6 +62,14 @@ def check_values(points: Sequence[StudyPoint], fields: tuple[str, ...]) -> list[
     return usable
 
 
+def column(points: Sequence[StudyPoint], name: str) -> list[float]:
+    """One field of points that `check_values` kept (so it is present and finite)."""
+    values = [getattr(p, name) for p in points]
+    if any(v is None for v in values):
+        raise FitError(f"{name} is missing for a point that should have been left out")
+    return [float(v) for v in values]
+
+
 def goodness(residuals: np.ndarray, r2: float, n_points: int, excluded: int) -> dict[str, Any]:
     return {
         "r2": float(r2),

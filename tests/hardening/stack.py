@@ -11,11 +11,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,24 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ingestion.signatures import standard_signature
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"{what}: not within {timeout}s")
+from tests.support import workers
+from tests.support.workers import database_url, free_port, process_stop, worker_env
+from tests.support.workers import wait_until as _wait
 
 
 @dataclass
@@ -119,74 +102,6 @@ def app_broker(url: str) -> Iterator[None]:
         app.conf.broker_url, app.conf.broker_write_url = old
 
 
-def database_url() -> str:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    password = db.get("PASSWORD") or ""
-    host = db.get("HOST") or "127.0.0.1"
-    return f"postgres://{db['USER']}:{password}@{host}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
-def worker_start(
-    *,
-    broker_url: str,
-    log: Path,
-    database: str,
-    extra_env: dict[str, str] | None = None,
-    concurrency: int = 2,
-    beat: bool = False,
-    name: str = "harden",
-) -> subprocess.Popen[bytes]:
-    """A real `celery worker` on the given broker and database; returns once it logged `ready.`."""
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": database,
-            "CELERY_BROKER_URL": broker_url,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            **(extra_env or {}),
-        }
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "-Q",
-        env.get("CELERY_TASK_DEFAULT_QUEUE", "celery"),
-        f"--concurrency={concurrency}",
-        "--loglevel=INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "-n",
-        f"{name}-{os.getpid()}-{free_port()}@%h",
-    ]
-    if beat:
-        cmd += ["-B", "--schedule", str(log.with_suffix(".beat-schedule"))]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    try:
-        _wait(lambda: b"ready." in log.read_bytes() or proc.poll() is not None, 60, "celery worker start")
-    except TimeoutError:
-        proc.kill()
-        raise
-    if proc.poll() is not None:
-        raise RuntimeError("celery worker exited: " + log.read_text(errors="replace")[-3000:])
-    return proc
-
-
-def process_stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @dataclass(frozen=True)
 class Sent:
     msg_id: str
@@ -230,3 +145,21 @@ def send_signed(
 
 def run_finished(external_id: str, loss: float) -> dict[str, Any]:
     return {"type": "run.finished", "data": {"external_id": external_id, "final_loss": loss}}
+
+
+def worker_start(
+    *,
+    broker_url: str,
+    log: Path,
+    database: str,
+    extra_env: dict[str, str] | None = None,
+    concurrency: int = 2,
+    beat: bool = False,
+    name: str = "harden",
+) -> subprocess.Popen[bytes]:
+    """A real `celery worker` on a private broker (tests.support.workers does the starting)."""
+    env = worker_env(database=database, broker_url=broker_url, **(extra_env or {}))
+    return workers.worker_start(log=log, env=env, concurrency=concurrency, beat=beat, name=name)
+
+
+__all__ = ["database_url", "free_port", "process_stop", "worker_start"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,8 +15,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ingestion.models import IngestFile, IngestJob, WebhookDelivery
 from ingestion.services import jobs
-from tests.conftest import ROOT, _worker_env, wait_for
+from tests.conftest import wait_for
 from tests.ingestion.conftest import post_standard
+from tests.support.workers import worker_env, worker_start
 from tracker.models import MetricPoint, MetricSeries, TrainingRun
 
 CSV = b"step,loss\n" + b"".join(b"%d,%f\n" % (s, 5.0 / (s + 1)) for s in range(2000))
@@ -70,34 +70,8 @@ def test_webhook_is_processed_by_worker(celery_worker_process, client, integrati
 
 
 def _start_worker(queue: str, log: Path, delay: float) -> subprocess.Popen[bytes]:
-    env = _worker_env()
-    env["ISOFLOP_TEST_INGEST_DELAY"] = str(delay)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            queue,
-            "--concurrency=1",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"kill-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_for(lambda: b"ready." in log.read_bytes() or proc.poll() is not None, timeout=60)
-    assert proc.poll() is None, log.read_text()
-    return proc
+    env = worker_env(ISOFLOP_TEST_INGEST_DELAY=str(delay))
+    return worker_start(log=log, env=env, queue=queue, concurrency=1, name="kill")
 
 
 def _pool_children(pid: int) -> list[int]:

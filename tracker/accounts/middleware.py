@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from tracker.accounts.models import ApiToken
@@ -38,9 +39,9 @@ class ApiTokenMiddleware:
 class IsoflopLoginRequiredMiddleware(LoginRequiredMiddleware):
     """Pages redirect to the login form; API paths answer 401 JSON instead of a redirect."""
 
-    def handle_no_permission(
-        self, request: HttpRequest, view_func: Callable[..., HttpResponse]
-    ) -> HttpResponse:
+    def handle_no_permission(  # type: ignore[override]  # a JSON 401 is not a redirect
+        self, request: HttpRequest, view_func: Callable[..., HttpResponseBase]
+    ) -> HttpResponseBase:
         if request.path.startswith("/api/"):
             return JsonResponse({"error": "authentication required (session or Bearer token)"}, status=401)
         return super().handle_no_permission(request, view_func)

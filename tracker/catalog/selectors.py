@@ -199,6 +199,8 @@ def _model_facts_of_interest(
         .values_list("model_id", "name", "value", "unit", "source__name", "location")
     )
     for model_id, name, value, unit, source, location in rows:
+        if value is None:  # excluded by the query; narrows the type
+            continue
         if name in POWER_FACT_NAMES:
             power.setdefault(model_id, value)
         else:
@@ -301,6 +303,9 @@ def timeline_points() -> list[ModelPoint]:
     )
     points = []
     for name, released, org, family, n, n_active, d in rows:
-        flops = 6.0 * (n_active or n) * d if (n_active or n) and d else None
+        if released is None:  # excluded by the query; narrows the type
+            continue
+        n_eff = n_active or n
+        flops = 6.0 * n_eff * d if n_eff and d else None
         points.append(ModelPoint(name, released, org or "", family, n, n_active, d, flops))
     return points

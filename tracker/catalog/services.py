@@ -150,7 +150,11 @@ def fact_record(
         siblings = Fact.objects.filter(model=model, paper=paper, name=name, value__isnull=False).exclude(
             pk=fact.pk
         )
-        disagreeing = [s.pk for s in siblings.only("pk", "value") if _values_disagree(s.value, value)]
+        disagreeing = [
+            s.pk
+            for s in siblings.only("pk", "value")
+            if s.value is not None and _values_disagree(s.value, value)
+        ]
         if disagreeing:
             Fact.objects.filter(pk__in=[*disagreeing, fact.pk]).update(conflicting=True)
             fact.conflicting = True

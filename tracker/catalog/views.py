@@ -94,7 +94,8 @@ def timeline(request: HttpRequest) -> HttpResponse:
 def _cost_params(query: QueryDict) -> tuple[dict[int, float], float, float]:
     """What-if inputs: price_<hardware id>=USD per GPU hour, pue, grid (kg CO2 per kWh)."""
     overrides: dict[int, float] = {}
-    for key, raw in query.items():
+    for key in query:
+        raw = query.get(key) or ""
         if not key.startswith("price_") or not raw.strip():
             continue
         hw_id = key.removeprefix("price_")
@@ -155,7 +156,9 @@ class PriceForm(forms.Form):
 def price_create(request: HttpRequest) -> HttpResponse:
     form = PriceForm(request.POST)
     if not form.is_valid():
-        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        problems = "; ".join(
+            f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in form.errors.items()
+        )
         messages.error(request, f"Price not saved. {problems}")
         return redirect(reverse("catalog:costs"))
     data = form.cleaned_data

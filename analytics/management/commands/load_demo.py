@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from analytics.demo import load_demo_studies
 from tracker.demo import DEMO_USERS, load_demo
@@ -8,7 +8,7 @@ from tracker.models import Team
 class Command(BaseCommand):
     help = "Load demo data from the public reference tables (idempotent); the worker refits studies."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-studies", action="store_true", help="skip the demo scaling-law studies")
 
     def handle(self, *args: object, **options: object) -> None:

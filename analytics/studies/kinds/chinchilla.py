@@ -12,6 +12,7 @@ from analytics.studies.base import (
     FitOutcome,
     StudyKind,
     check_values,
+    column,
     goodness,
     study_point_row,
 )
@@ -23,7 +24,7 @@ def fit(study: Study, points: Sequence[StudyPoint]) -> FitOutcome:
     pts = check_values(points, ("n", "d", "loss"))
     n_boot = int(study.options.get("n_bootstrap", DEFAULT_BOOTSTRAP))
     est = ChinchillaApproach3(n_bootstrap=n_boot, random_state=int(study.options.get("seed", 0)))
-    est.fit([p.n for p in pts], [p.d for p in pts], [p.loss for p in pts])
+    est.fit(column(pts, "n"), column(pts, "d"), column(pts, "loss"))
     res = est.result_
     ci = {
         "level": 0.95,

@@ -9,7 +9,7 @@ from analytics.fitting.chinchilla import PARAM_NAMES, ChinchillaParams
 from analytics.fitting.data_constrained import DataConstrainedFit
 from analytics.fitting.errors import FitError
 from analytics.models import Study
-from analytics.studies.base import FitOutcome, StudyKind, check_values, goodness, study_point_row
+from analytics.studies.base import FitOutcome, StudyKind, check_values, column, goodness, study_point_row
 from analytics.studies.points import StudyPoint, study_points
 
 
@@ -22,7 +22,7 @@ def fit(study: Study, points: Sequence[StudyPoint]) -> FitOutcome:
     pts = check_values(points, ("n", "d", "u", "loss"))
     res = (
         DataConstrainedFit(base=base)
-        .fit([p.n for p in pts], [p.d for p in pts], [p.u for p in pts], [p.loss for p in pts])
+        .fit(column(pts, "n"), column(pts, "d"), column(pts, "u"), column(pts, "loss"))
         .result_
     )
     residuals = [

@@ -9,7 +9,7 @@ import numpy as np
 from analytics.figures.isoflop import isoflop_figures
 from analytics.fitting.isoflop import IsoflopFit
 from analytics.models import Study
-from analytics.studies.base import FitOutcome, StudyKind, check_values, study_point_row
+from analytics.studies.base import FitOutcome, StudyKind, check_values, column, study_point_row
 from analytics.studies.points import StudyPoint, study_points
 
 
@@ -17,7 +17,7 @@ def fit(study: Study, points: Sequence[StudyPoint]) -> FitOutcome:
     total = len(points)
     pts = check_values(points, ("n", "budget", "loss"))
     est = IsoflopFit(window=int(study.options.get("window", 2)))
-    res = est.fit([p.budget for p in pts], [p.n for p in pts], [p.loss for p in pts]).result_
+    res = est.fit(column(pts, "budget"), column(pts, "n"), column(pts, "loss")).result_
     params = {
         "n_exponent": res.n_exponent,
         "n_coef": res.n_coef,

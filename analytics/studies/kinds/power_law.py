@@ -8,7 +8,7 @@ from analytics.figures.power_law import power_law_figures
 from analytics.fitting.errors import FitError
 from analytics.fitting.power_law import PowerLawFit
 from analytics.models import Study
-from analytics.studies.base import FitOutcome, StudyKind, check_values, goodness, study_point_row
+from analytics.studies.base import FitOutcome, StudyKind, check_values, column, goodness, study_point_row
 from analytics.studies.points import StudyPoint, study_points
 
 
@@ -18,8 +18,12 @@ def fit(study: Study, points: Sequence[StudyPoint]) -> FitOutcome:
     if variable not in ("N", "D", "C"):
         raise FitError(f"power_law option 'variable' must be N, D or C, got {variable!r}")
     pts = check_values(points, ("n", "d", "loss") if variable == "C" else (variable.lower(), "loss"))
-    xs = [6.0 * p.n * p.d if variable == "C" else getattr(p, variable.lower()) for p in pts]  # type: ignore[operator]
-    res = PowerLawFit(variable=variable).fit(xs, [p.loss for p in pts]).result_
+    xs = (
+        [6.0 * n * d for n, d in zip(column(pts, "n"), column(pts, "d"), strict=True)]
+        if variable == "C"
+        else column(pts, variable.lower())
+    )
+    res = PowerLawFit(variable=variable).fit(xs, column(pts, "loss")).result_
     residuals = [
         {"run_id": p.run_id, "run": p.run_name, "x": x, "observed": p.loss, "residual": float(r)}
         for p, x, r in zip(pts, xs, res.residuals, strict=True)

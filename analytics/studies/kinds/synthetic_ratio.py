@@ -139,8 +139,8 @@ def _fit_synthetic(study: Study, points: Sequence[SyntheticPoint], total: int) -
             skipped[f"{size:g}"] = f"{distinct} distinct synthetic shares (need {syn.MIN_DISTINCT_RATIOS})"
             continue
         fit = _ratio_fit(
-            [p.r for p in group],
-            [p.loss for p in group],
+            [_num(p.r) for p in group],
+            [_num(p.loss) for p in group],
             candidates,
             n_boot=n_boot,
             seed=seed,
@@ -218,7 +218,7 @@ def _surface(per_size: list[dict[str, Any]], by_size: dict[float, list[Synthetic
         return {}
     size = max(sizes, key=lambda n: (len(by_size[n]), n))
     group = by_size[size]
-    hm = syn.heatmap([p.r for p in group], [p.epochs for p in group], [p.loss for p in group])
+    hm = syn.heatmap([_num(p.r) for p in group], [p.epochs for p in group], [_num(p.loss) for p in group])
     return {
         "n": size,
         "model": hm.model_name,
@@ -226,6 +226,13 @@ def _surface(per_size: list[dict[str, Any]], by_size: dict[float, list[Synthetic
         "epochs": hm.epochs_grid.tolist(),
         "z": hm.z.tolist(),
     }
+
+
+def _num(value: float | None) -> float:
+    """A value `_check_synthetic` guaranteed to be present."""
+    if value is None:
+        raise FitError("a synthetic-ratio point lost a value it was checked to have")
+    return float(value)
 
 
 def fit(study: Study, points: Sequence[SyntheticPoint]) -> FitOutcome:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analytics.figures.synthetic_ratio import CATEGORY_COLOURS
 from analytics.fitting.synthetic import (
     MixtureRecord,
     heatmap,
@@ -20,9 +21,9 @@ from analytics.fitting.synthetic import (
     select_model,
 )
 from analytics.reports.exports import export_csv, export_json
-from analytics.reports.synthetic_study import CATEGORY_COLOURS, synthetic_study_report
+from analytics.reports.synthetic_study import synthetic_study_report
 
-REF = Path(__file__).resolve().parents[2] / "data" / "reference"
+REF = Path(__file__).resolve().parents[3] / "data" / "reference"
 POLY = {"poly2": make_polynomial(2)}
 
 

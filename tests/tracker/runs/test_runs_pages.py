@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from core.roles import Role
-from tests.tracker.test_series_curves import make_series
+from tests.tracker.runs.series.test_curves import make_series
 from tracker.models import MetricSeries, TrainingRun
 
 pytestmark = pytest.mark.django_db
