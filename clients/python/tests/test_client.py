@@ -91,3 +91,17 @@ def test_failed_download_leaves_no_file(client: isoflop.Client, tmp_path: Path) 
         client.export_series(run["id"], "nope", tmp_path / "x.csv")
     assert info.value.status == 404
     assert list(tmp_path.glob("*x.csv*")) == []
+
+
+def test_metrics_body_is_the_same_json_as_one_dumps() -> None:
+    import json
+
+    from isoflop.client import encode_series
+
+    series = {
+        'a/"é': {"steps": [1, 2], "values": [1.5, None], "wall_times": [1.0, 2.0]},
+        "b": {"steps": [], "values": []},
+    }
+    assert encode_series(series) == json.dumps({"series": series}, separators=(",", ":")).encode()
+    with pytest.raises(ValueError):
+        encode_series({"x": {"steps": [1], "values": [float("nan")]}})  # NaN must have become null before

@@ -141,7 +141,7 @@ class Client:
         retry_for: float | None = None,
     ) -> MetricsAccepted:
         """POST one columnar batch. The same key twice stores the points once (the answer says duplicate)."""
-        content = json.dumps({"series": series}, separators=(",", ":"), allow_nan=False).encode()
+        content = encode_series(series)
         return cast(
             MetricsAccepted,
             self._json(
@@ -316,6 +316,19 @@ def _copy(response: httpx.Response, fh: BinaryIO) -> int:
     except httpx.TransportError as exc:
         raise TransportError(f"download interrupted after {n} bytes: {exc}") from exc
     return n
+
+
+def encode_series(series: Mapping[str, Any]) -> bytes:
+    """The metrics body as compact JSON, one column at a time.
+
+    Same bytes as one json.dumps, but the encoder (C code holding the GIL) runs per list, so the training
+    thread waits at most for one list's encoding (~ms), not for a whole 10,000-point batch."""
+    dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+    parts = []
+    for name, col in series.items():
+        fields = ",".join(f"{dumps(field)}:{dumps(values)}" for field, values in col.items())
+        parts.append(f"{dumps(name)}:{{{fields}}}")
+    return ('{"series":{' + ",".join(parts) + "}}").encode()
 
 
 def _cursor(cursor: str | None) -> dict[str, str]:
