@@ -61,6 +61,9 @@ class Store:
         self.max_points = 100_000
         self.metrics_delay = 0.0
         self.uploaded: list[tuple[str, bytes]] = []
+        # False: count points instead of keeping them (the benchmark sends millions).
+        self.keep_points = True
+        self.counts: dict[int, dict[str, int]] = {}
         self._next = 1
 
     def next_id(self) -> int:
@@ -226,6 +229,10 @@ class Store:
                         "last_value": max(pts)[1],
                     }
                 )
+            for name, n in sorted(self.counts.get(run["id"], {}).items()):
+                series.append(
+                    {"name": name, "n_points": n, "min_step": None, "max_step": None, "last_value": None}
+                )
         return 200, {**run, "series": series}
 
     def metrics(self, run_id: str, *, headers: Any, body: bytes, **_: Any) -> tuple[int, Any]:
@@ -239,7 +246,7 @@ class Store:
         series = data.get("series")
         if not isinstance(series, dict):
             raise HttpError(400, "invalid", "series must be an object")
-        rows: list[tuple[str, list[tuple[int, float | None, float | None]]]] = []
+        rows: list[tuple[str, list[Any], list[Any], list[Any]]] = []
         for name, col in series.items():
             steps, values = col.get("steps"), col.get("values")
             walls = col.get("wall_times") or [None] * len(steps or [])
@@ -253,8 +260,8 @@ class Store:
                 )
             if not all(type(s) is int for s in steps):
                 raise HttpError(400, "invalid", f"series {name!r}: steps must be integers")
-            rows.append((name, list(zip(steps, values, walls, strict=True))))
-        n = sum(len(r) for _, r in rows)
+            rows.append((name, steps, values, walls))
+        n = sum(len(r[1]) for r in rows)
         if n > self.max_points:
             raise HttpError(413, "too_many_points", f"{n} points; at most {self.max_points} per request")
         with self.lock:
@@ -262,9 +269,14 @@ class Store:
             if key is not None and (run["id"], key) in self.keys:
                 self.duplicate_requests += 1
                 return 200, {"accepted": self.keys[(run["id"], key)], "duplicate": True}
-            store = self.points[run["id"]]
-            for name, pts in rows:
-                store.setdefault(name, []).extend(pts)
+            if self.keep_points:
+                store = self.points[run["id"]]
+                for name, steps, values, walls in rows:
+                    store.setdefault(name, []).extend(zip(steps, values, walls, strict=True))
+            else:
+                counts = self.counts.setdefault(run["id"], {})
+                for name, steps, _values, _walls in rows:
+                    counts[name] = counts.get(name, 0) + len(steps)
             if key is not None:
                 self.keys[(run["id"], key)] = n
         return 200, {"accepted": n, "duplicate": False}
@@ -518,8 +530,10 @@ class FakeServer:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--count-only", action="store_true", help="count points instead of keeping them")
     args = parser.parse_args()
     server = FakeServer(port=args.port).start()
+    server.store.keep_points = not args.count_only
     print(f"PORT {server.port}", flush=True)
     threading.Event().wait()
 
