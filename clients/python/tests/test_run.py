@@ -252,3 +252,26 @@ def test_exit_without_finish_flushes_and_finishes(server: FakeServer, body: str,
     run = server.store.only_run()
     assert run["status"] == status, err
     server.store.assert_exactly_once(run["id"], range(250), ["loss"])
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_neither_logs_nor_finishes_the_parents_run(server: FakeServer) -> None:
+    import os
+
+    run = start_run(server)
+    run.log({"loss": 1.0}, step=0)
+    pid = os.fork()
+    if pid == 0:  # child: like a fork-started data loader worker touching the run
+        code = 0
+        try:
+            run.log({"loss": 9.0}, step=1)
+            run.finish(status="failed")
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    run.log({"loss": 2.0}, step=1)
+    run.finish()
+    assert server.store.run(run.id)["status"] == "finished"
+    assert [v for _, v, _ in server.store.series(run.id, "loss")] == [1.0, 2.0]

@@ -38,7 +38,7 @@ from typing import Any
 from ._config import require_online, resolve
 from ._rank import process_rank
 from ._retry import Backoff
-from .client import Client
+from .client import MAX_POINTS_PER_REQUEST, Client
 from .errors import APIError, IsoflopError, SpoolError, is_transient
 from .spool import SpoolWriter, send_batch, sync_one
 
@@ -114,6 +114,7 @@ class Run:
         self._spill_reason: str | None = None
         self._closing = False
         self._closed = False
+        self._forked = False
         self._bad_keys: set[str] = set()
         self._stats = {"points_sent": 0, "points_spooled": 0, "points_dropped": 0, "batches": 0, "retries": 0}
         self._thread = threading.Thread(target=self._sender, name=f"isoflop-sender-{self.name}", daemon=True)
@@ -126,6 +127,8 @@ class Run:
         Values are converted with float() in the background; NaN and inf are sent as null. Blocks only when
         `max_buffer_points` points are waiting (see the module docstring)."""
         if self._closed:
+            if self._forked:
+                return  # a forked child (e.g. a data loader worker) has no sender: its logs are dropped
             raise IsoflopError(f"run {self.name!r} is finished; log() after finish() is not recorded")
         if step is None:
             step = self._next_step
@@ -293,7 +296,8 @@ class Run:
         buffer = self._buffer
         if not buffer or (not force and self._in - self._out < self.options.batch_points):
             return None
-        max_points, max_bytes = self.options.batch_points, self.options.batch_bytes
+        max_points = min(self.options.batch_points, MAX_POINTS_PER_REQUEST)
+        max_bytes = self.options.batch_bytes
         columns: dict[Any, tuple[list[int], list[float | None], list[float]]] = {}
         popped = points = size = 0
         isfinite = math.isfinite
@@ -499,6 +503,16 @@ def _install_hooks() -> None:
 
     sys.excepthook = hook
     atexit.register(_finish_all)
+
+
+def _forget_runs_in_child() -> None:
+    # The sender thread does not survive fork(); the parent still owns the run and its spool.
+    for run in _live_runs:
+        run._closed = run._forked = True
+    _live_runs.clear()
+
+
+os.register_at_fork(after_in_child=_forget_runs_in_child)
 
 
 def _finish_all() -> None:
