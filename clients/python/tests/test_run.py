@@ -275,3 +275,18 @@ def test_a_forked_child_neither_logs_nor_finishes_the_parents_run(server: FakeSe
     run.finish()
     assert server.store.run(run.id)["status"] == "finished"
     assert [v for _, v, _ in server.store.series(run.id, "loss")] == [1.0, 2.0]
+
+
+def test_a_finish_the_server_keeps_refusing_is_kept_in_the_spool(server: FakeServer) -> None:
+    run = start_run(server)
+    for step in range(100):
+        run.log({"loss": 1.0}, step=step)
+    server.store.fail(r"/finish/$", times=10_000, status=503)
+    run.finish(final_loss=0.5, timeout=0.5)
+    assert server.store.run(run.id)["status"] == "running"
+    assert run.spool_dir is not None
+    server.store.faults.clear()
+    [result] = isoflop.sync(run.spool_dir, base_url=server.url, token=TOKEN)
+    assert result.finished and result.points_sent == 0  # the metrics had gone online already
+    assert (server.store.run(run.id)["status"], server.store.run(run.id)["final_loss"]) == ("finished", 0.5)
+    server.store.assert_exactly_once(run.id, range(100), ["loss"])

@@ -190,6 +190,7 @@ class Run:
                 self.status = str(out.get("status", status))
             except IsoflopError as exc:
                 self._spill(f"finishing the run failed ({exc})")
+                self._open_spool()
         if self._spool is not None:
             self._spool.write_finish(body)
             self._spool.close()
@@ -454,7 +455,8 @@ def init(
     own_client = False
     if settings.mode == "online" and client is None:
         url, secret = require_online(settings)
-        client = Client(url, secret, timeout=options.request_timeout)
+        backoff = Backoff(options.retry_base, options.retry_cap)
+        client = Client(url, secret, timeout=options.request_timeout, backoff=backoff)
         own_client = True
     run = Run(
         body=body,
