@@ -203,3 +203,16 @@ def test_console_script_is_installed() -> None:
     assert exe is not None
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"isoflop-sdk {isoflop.__version__}"
+
+
+def test_progress_bar_draws_only_when_enabled() -> None:
+    from isoflop._progress import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(2_000_000, "Uploading", stream=stream, enabled=True)
+    bar.update(2_000_000)
+    bar.close()
+    assert "Uploading [##############################] 100% 2.0 MB/2.0 MB" in stream.getvalue()
+    quiet = io.StringIO()
+    ProgressBar(10, stream=quiet).update(5)  # StringIO is not a terminal
+    assert quiet.getvalue() == ""
