@@ -18,6 +18,3 @@ def kind_get(kind: str) -> StudyKind:
     except KeyError:
         raise FitError(f"unknown study kind {kind!r}; known: {', '.join(KINDS)}") from None
 
-
-def kind_choices() -> list[tuple[str, str]]:
-    return [(spec.kind, spec.label) for spec in KINDS.values()]

@@ -33,10 +33,6 @@ def study_get(*, user: Any, study_id: int) -> Study:
     return Study.objects.select_related("team").get_visible_or_404(user, study_id)
 
 
-def study_kind_label(study: Study) -> str:
-    return kind_get(study.kind).label
-
-
 def fit_figures(study: Study, fit: Fit | None) -> list[Figure]:
     """The kind's figures for a fit (none for a failed fit or an empty result)."""
     if fit is None or fit.status == Fit.Status.FAILED or not fit.params:
