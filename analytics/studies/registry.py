@@ -17,4 +17,3 @@ def kind_get(kind: str) -> StudyKind:
         return KINDS[kind]
     except KeyError:
         raise FitError(f"unknown study kind {kind!r}; known: {', '.join(KINDS)}") from None
-
