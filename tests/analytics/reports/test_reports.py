@@ -238,7 +238,7 @@ def test_catalog_report_counts_the_window(make_user: Any, team_a: Any, team_b: A
 def test_real_worker_builds_pdf_with_visible_plot(
     celery_worker_process: Any, make_user: Any, team_a: Any, tmp_path: Path
 ) -> None:
-    from tests.analytics.test_report_pdf import TRACE_RGB, count_near, page_one_png
+    from tests.analytics.reports.test_report_pdf import TRACE_RGB, count_near, page_one_png
 
     runs = _runs(team_a)
     editor = make_user(Role.EDITOR, team_a)
