@@ -301,7 +301,10 @@ def _check_expansion(root: yaml.Node, *, filename: str, line_offset: int) -> Non
 def load_yaml_mapping(text: str, *, filename: str, line_offset: int = 0) -> Any:
     """``yaml.safe_load`` with the expansion of aliases bounded; errors (a ``!!python/object`` tag included)
     become a ParseError with a line."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters up front
+        raise ParseError(f"bad YAML: {exc}".splitlines()[0][:200], filename=filename) from None
     try:
         root = loader.get_single_node()
         if root is None:
