@@ -38,7 +38,7 @@ def _timestamp(text: str) -> float:
     if "." in iso:  # nanosecond fractions: fromisoformat takes at most 6 digits
         head, _, frac = iso.partition(".")
         digits = len(frac) - len(frac.lstrip("0123456789"))
-        iso = f"{head}.{frac[:min(digits, 6)]}{frac[digits:]}"
+        iso = f"{head}.{frac[: min(digits, 6)]}{frac[digits:]}"
     try:
         stamp = datetime.fromisoformat(iso)
     except ValueError:

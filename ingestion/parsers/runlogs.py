@@ -789,83 +789,25 @@ def parse_mlflow_metric(text: str, *, filename: str, name: str | None = None) ->
     return _finish([acc], errors, "mlflow", filename)
 
 
-# --- Megatron / NeMo and generic key-value step logs -------------------------------------------------
-
-MEGATRON_RE = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?iteration\s+(\d+)\s*/\s*\d+\s*\|")
-KV_STEP_RE = re.compile(r"(?:^|[\s,|\[])(?:global_)?step\s*[:=]\s*(\d+)\b", re.IGNORECASE)
-_KV_RE = re.compile(
-    r"([A-Za-z_][\w./-]*(?: [A-Za-z_][\w./-]*)*)\s*[:=]\s*"
-    r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?))(?![\w.])",
-    re.IGNORECASE,
-)
-_MEGATRON_SKIP = frozenset({"iteration", "number of skipped iterations", "number of nan iterations"})
+# --- text logs (implemented in ingestion.parsers.textlogs) --------------------------------------------
 
 
 def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
-    """Megatron-LM / NeMo ``iteration N/ M | lm loss: ... |`` lines; other lines are ignored."""
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
-    for line, raw in enumerate(text.splitlines(), start=1):
-        m = MEGATRON_RE.match(raw)
-        if not m:
-            continue
-        step = int(m.group(1))
-        for part in raw[m.end() :].split("|"):
-            key, sep, value = part.rpartition(":")
-            key = key.strip()
-            if not sep or not key or key in _MEGATRON_SKIP:
-                continue
-            try:
-                v = float(value)
-            except ValueError:
-                continue
-            _add_text_point(accs, errors, key=key, step=step, value=v, raw=value.strip(), line=line)
-    return _finish(accs.values(), errors, "megatron", filename)
+    from ingestion.parsers import textlogs
+
+    return textlogs.parse_megatron(text, filename=filename)
 
 
 def parse_kv_log(text: str, *, filename: str) -> RunLogRecord:
-    """Generic ``step: 10 loss: 2.31 lr: 3e-4`` / ``step=10 loss=2.31`` lines; lines without a step are
-    ignored."""
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
-    for line, raw in enumerate(text.splitlines(), start=1):
-        m = KV_STEP_RE.search(raw)
-        if not m:
-            continue
-        step = int(m.group(1))
-        for km in _KV_RE.finditer(raw):
-            key = km.group(1).strip()
-            if key.lower() in ("step", "global_step"):
-                continue
-            # "epoch 1 step: 10 loss: 2.3" -> the key regex may swallow preceding words; keep the last one.
-            key = key.rsplit(" ", 1)[-1] if " " in key else key
-            v = float(km.group(2))
-            _add_text_point(accs, errors, key=key, step=step, value=v, raw=km.group(2), line=line)
-    return _finish(accs.values(), errors, "kv_log", filename)
+    from ingestion.parsers import textlogs
 
-
-def _add_text_point(
-    accs: dict[tuple[str, str], _Acc],
-    errors: _Errors,
-    *,
-    key: str,
-    step: int,
-    value: float,
-    raw: str,
-    line: int,
-) -> None:
-    """One point of a text log; a non-finite value is a row error and the point is skipped."""
-    if value - value != 0.0:
-        errors.add(line, f"non-finite value {raw!r} for {key!r}")
-        return
-    acc = accs.get(("", key))
-    if acc is None:
-        acc = accs["", key] = _Acc(key)
-    acc.add(step, value, None, line)
+    return textlogs.parse_kv_log(text, filename=filename)
 
 
 def parse_text_log(data: bytes, *, filename: str) -> RunLogRecord:
+    """Any training stdout log, by its content (Megatron/NeMo, HF Trainer, nanoGPT/llm.c, key-value)."""
+    from ingestion.parsers import textlogs
+
     text = decode_utf8(data, filename=filename)
-    if any(MEGATRON_RE.match(line) for line in text.splitlines()[:2000]):
-        return parse_megatron(text, filename=filename)
-    return parse_kv_log(text, filename=filename)
+    fmt = textlogs.sniff(text.splitlines()[:5000]) or "kv_log"
+    return textlogs.parse_text(fmt, text, filename=filename)
