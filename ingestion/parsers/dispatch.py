@@ -263,6 +263,8 @@ def parse_document(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_B
             return parse_document(inner_name, inner, max_bytes=max_bytes)
         except ParseError as exc:
             raise exc.with_filename(filename) from None
+    if fmt in ("unknown", "xml"):
+        raise _refusal(filename, text, fmt)
     _check_extension(filename, fmt)
     if fmt == "archive":
         raise ParseError("is an archive: unpack it with iter_archive_members first", filename=filename)
