@@ -584,9 +584,10 @@ def _add_json_row(
         for sub_name, sub_raw in pairs:
             if sub_name in _JSON_SKIP:
                 continue
-            v = _point_value(sub_raw)
-            if v is None:
+            sub_v = _point_value(sub_raw)
+            if sub_v is None:
                 continue
+            v = sub_v
             if v - v != 0.0:
                 errors.add(line, f"non-finite value {sub_raw!r} for {sub_name!r}")
                 continue
@@ -630,7 +631,7 @@ def parse_jsonl(text: str, *, filename: str) -> RunLogRecord:
     return _finish(accs.values(), errors, "jsonl", filename)
 
 
-def parse_metric_points(obj: list[dict], *, filename: str) -> list[MetricSeriesRecord]:
+def parse_metric_points(obj: list[dict[str, Any]], *, filename: str) -> list[MetricSeriesRecord]:
     """Webhook ``run.metrics`` batch: ``[{"step": 10, "metrics": {"loss": 2.3}}]`` or
     ``[{"step": 10, "name": "loss", "value": 2.3}]`` (mixable). ``line`` is the 1-based item index.
 
