@@ -209,8 +209,7 @@ def explain_csv_header(header: list[str]) -> str:
 
 
 def parse_csv(text: str, *, filename: str) -> RunLogRecord:
-    lines = text.splitlines()
-    if not lines:
+    if not text.strip():
         raise ParseError("empty CSV", filename=filename)
     head = split_header(text)
     check_series_count(len(head) - 1, filename=filename, line=1)
@@ -222,11 +221,11 @@ def parse_csv(text: str, *, filename: str) -> RunLogRecord:
 
         return wandb.parse_wandb_csv(text, filename=filename, fmt=kind)
     if kind == "tensorboard_csv":
-        return _parse_tensorboard_csv(lines, filename)
+        return _parse_tensorboard_csv(text.splitlines(), filename)
     fast = _fast_wide(text, filename)
     if fast is not None:
         return fast
-    reader = csv.reader(lines)
+    reader = csv.reader(text.splitlines())
     try:
         header = [c.strip() for c in next(reader)]
     except csv.Error as exc:
