@@ -163,8 +163,9 @@ _HF_DICT_RE = re.compile(r"\{'[\w/.-]+': [^{}\n]*\}")
 _HF_KEYS = frozenset(
     {"loss", "learning_rate", "epoch", "eval_loss", "train_runtime", "grad_norm", "train_loss"}
 )
-# tqdm's counter: "| 10/4854 [00:16<2:14:42,  1.67s/it]".
-_TQDM_RE = re.compile(r"\|\s*(\d+)/(\d+) \[")
+# tqdm's bar: "{desc}: 10%|#   | 10/4854 [00:16<2:14:42,  1.67s/it]". The Trainer's own bars (training and
+# evaluation) have no description; "Map: 100%|...|" and "Loading checkpoint shards: ..." do.
+_TQDM_RE = re.compile(r"(:\s*)?\d{1,3}%\|[^|\n]*\|\s*(\d+)/(\d+) \[")
 
 
 def _hf_dict(text: str) -> dict[str, object] | None:
@@ -186,25 +187,29 @@ def looks_like_hf_trainer_log(lines: list[str]) -> bool:
 
 
 class _Bars:
-    """tqdm bars seen so far, by total. The training bar never restarts; evaluation bars restart each time."""
+    """The Trainer's progress bars seen so far. The training bar is the one being drawn when the first
+    training dict was printed; evaluation bars (drawn just before ``eval_*`` dicts) restart every time."""
 
     def __init__(self) -> None:
         self.last: dict[int, int] = {}
         self.restarted: set[int] = set()
-        self.updates: dict[int, int] = {}
+        self.latest: int | None = None  # total of the bar drawn most recently
+        self.training: int | None = None
 
     def see(self, n: int, total: int) -> None:
         if total in self.last and n < self.last[total]:
             self.restarted.add(total)
         self.last[total] = n
-        self.updates[total] = self.updates.get(total, 0) + 1
+        self.latest = total
 
-    def training_step(self) -> int | None:
+    def step_for(self, keys: set[str]) -> int | None:
+        evaluation = all(k.startswith(("eval_", "test_")) for k in keys - {"epoch", "step"})
+        if self.training is None and not evaluation and self.latest is not None:
+            self.training = self.latest
+        if self.training is not None:
+            return self.last[self.training]
         steady = [t for t in self.last if t not in self.restarted and t > 1]
-        if not steady:
-            return None
-        best = max(steady, key=lambda t: (self.updates[t], t))
-        return self.last[best]
+        return self.last[max(steady)] if steady else None
 
 
 def parse_hf_trainer_log(text: str, *, filename: str) -> RunLogRecord:
@@ -228,14 +233,15 @@ def parse_hf_trainer_log(text: str, *, filename: str) -> RunLogRecord:
         events.sort(key=lambda e: e[0])
         for _pos, m, is_dict in events:
             if not is_dict:
-                bars.see(int(m.group(1)), int(m.group(2)))
+                if not m.group(1):  # a described bar (dataset map, checkpoint loading) is not the Trainer's
+                    bars.see(int(m.group(2)), int(m.group(3)))
                 continue
             obj = _hf_dict(m.group(0))
             if not obj or not (_HF_KEYS & set(obj) or any(k.startswith(("eval_", "train_")) for k in obj)):
                 continue
             ordinal += 1
             own = obj.get("step")
-            bar_step = bars.training_step()
+            bar_step = bars.step_for(set(obj))
             if isinstance(own, int) and not isinstance(own, bool) and own >= 0:
                 step = own
             elif bar_step is not None:

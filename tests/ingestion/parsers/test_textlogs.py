@@ -207,3 +207,18 @@ def test_epoch_only_log_is_refused_with_reasons():
 )
 def test_detection_by_content(text, fmt):
     assert detect_format("upload", text.encode()) == fmt
+
+
+def test_hf_trainer_stdout_ignores_described_bars_and_long_eval_bars():
+    text = (
+        "Map: 100%|██████████| 5000/5000 [00:01<00:00, 4000 examples/s]\n"
+        "Loading checkpoint shards: 100%|██████████| 3/3 [00:02<00:00,  1.07it/s]\n"
+        "  1%|          | 5/400 [00:08<10:00,  1.6s/it]{'loss': 2.5, 'learning_rate': 1e-05, 'epoch': 0.01}\n"
+        "\n  0%|          | 0/900 [00:00<?, ?it/s]\r 50%|█████     | 450/900 [00:05<00:05, 90it/s]"
+        "\r100%|██████████| 900/900 [00:10<00:00, 90it/s]\n"
+        "{'eval_loss': 2.4, 'eval_runtime': 10.0, 'epoch': 0.01}\n"
+        "  3%|▎         | 10/400 [00:20<10:00,  1.6s/it]{'loss': 2.2, 'learning_rate': 2e-05, 'epoch': 0.03}\n"
+    )
+    series = _series(parse_document("train.log", text.encode()))
+    assert series["loss"].steps == [5, 10]
+    assert series["eval_loss"].steps == [5]
