@@ -89,6 +89,10 @@ class _Points:
 MEGATRON_ITER_RE = re.compile(r"^iteration\s+(\d+)\s*/\s*(\d+)\s*\|")
 MEGATRON_VALID_RE = re.compile(r"^validation loss at (?:iteration\s+(\d+)|the end of training)[^|]*\|", re.I)
 NEMO_ITER_RE = re.compile(r"^Training epoch (\d+), iteration (\d+)\s*/\s*(\d+)\s*\|")
+# NeMo 1.x / Lightning bar: "Epoch 0: 100%|##| 10/10 [00:05<00:00, reduced_train_loss=10.3, global_step=9.0]"
+PTL_BAR_RE = re.compile(r"Epoch \d+:.*\[[^\]]*?<[^\]]*?,\s*([^\]]*global_step=[^\]]*)\]")
+_PTL_PAIR_RE = re.compile(r"([A-Za-z_][\w/.-]*)=([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)\b")
+_PTL_SKIP = frozenset({"global_step", "v_num", "epoch", "step"})
 # Counters and flags Megatron prints beside the metrics; not metrics themselves.
 _MEGATRON_SKIP = frozenset(
     {"iteration", "number of skipped iterations", "number of nan iterations", "global_step", "epoch"}
@@ -116,7 +120,7 @@ def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
     nemo = False
     last_step = 0
     for line, raw in enumerate(text.splitlines(), start=1):
-        if "iteration" not in raw and "validation" not in raw:
+        if "iteration" not in raw and "validation" not in raw and "global_step=" not in raw:
             continue
         prefix, rest = strip_prefix(raw)
         m = MEGATRON_ITER_RE.match(rest)
@@ -142,8 +146,25 @@ def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
         m = MEGATRON_VALID_RE.match(rest)
         if m:
             step = int(m.group(1)) if m.group(1) else last_step
+            # "... at the end of training for test data |" / "... on test set |": keep test apart from val
+            label = "test" if "test" in m.group(0).lower() else "validation"
             for key, value in _pipe_pairs(rest[m.end() :]):
-                points.add(f"validation {key}", step, value, line, _prefix_time(prefix))
+                points.add(f"{label} {key}", step, value, line, _prefix_time(prefix))
+            continue
+        m = PTL_BAR_RE.search(rest)
+        if m:
+            pairs = dict(_PTL_PAIR_RE.findall(m.group(1)))
+            try:
+                step = int(float(pairs["global_step"]))
+            except (KeyError, ValueError, OverflowError):
+                continue
+            if step < 0:
+                continue
+            nemo = True
+            last_step = step
+            for key, value in pairs.items():
+                if key not in _PTL_SKIP:
+                    points.add(key, step, value, line)
     return points.finish("nemo" if nemo else "megatron", filename)
 
 
@@ -153,13 +174,15 @@ def looks_like_megatron(lines: list[str]) -> bool:
             rest = strip_prefix(raw)[1]
             if MEGATRON_ITER_RE.match(rest) or NEMO_ITER_RE.match(rest):
                 return True
+        elif "global_step=" in raw and PTL_BAR_RE.search(raw):
+            return True
     return False
 
 
 # --- Hugging Face Trainer stdout --------------------------------------------------------------------------
 
 # The dict the Trainer prints at each logging step: {'loss': 2.1, 'grad_norm': ..., 'epoch': 0.1}.
-_HF_DICT_RE = re.compile(r"\{'[\w/.-]+': [^{}\n]*\}")
+_HF_DICT_RE = re.compile(r"\{'[\w/.-]+': (?:[^{}()\n]|\([^()\n]*\))*\}")
 _HF_KEYS = frozenset(
     {"loss", "learning_rate", "epoch", "eval_loss", "train_runtime", "grad_norm", "train_loss"}
 )
@@ -168,9 +191,13 @@ _HF_KEYS = frozenset(
 _TQDM_RE = re.compile(r"(:\s*)?\d{1,3}%\|[^|\n]*\|\s*(\d+)/(\d+) \[")
 
 
+# Metrics computed with NumPy print as np.float64(0.85) in recent Trainer output.
+_NUMPY_SCALAR_RE = re.compile(r"\b(?:np|numpy)\.\w+\(([^()]*)\)")
+
+
 def _hf_dict(text: str) -> dict[str, object] | None:
     try:
-        obj = ast.literal_eval(text)
+        obj = ast.literal_eval(_NUMPY_SCALAR_RE.sub(r"\1", text))
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
@@ -263,6 +290,7 @@ _NANOGPT_RE = re.compile(r"^(?:iter|step) (\d+): ((?:train |val )?loss [-+\d.eEn
 _MODDED_RE = re.compile(r"^step:(\d+)/\d+ ((?:train|val)_loss:.*)$")
 # build-nanogpt: "step 0 | loss: 10.93 | lr: 6.0e-05 | norm: 27.0 | time: 17830.71ms | tokens/sec: 29403.65"
 _BUILD_RE = re.compile(r"^step\s+(\d+)\s*[|,]\s*(loss:.*)$")
+_SEGMENT_SPLIT_RE = re.compile(r"\s*\|\s*|,\s+")
 # llm.c main.log: "s:0 trl:11.0 lr:0.000001 norm:15.37" / "s:0 tel:10.98"
 _LLMC_LOG_RE = re.compile(r"^s:(\d+) ((?:trl|tel|trf|tef|eval):.*)$")
 # llm.c stdout: "step    1/74 | train loss 11.009 | norm 15.37 | lr 1.00e-06 | (42.6 ms | 12345 tok/s)"
@@ -284,6 +312,14 @@ def _space_segments(rest: str, points: _Points, step: int, line: int) -> None:
                 points.errors.add(line, f"mfu {m.group(2)}% is nanoGPT's 'not measured yet' marker")
                 continue
             points.add(name, step, m.group(2), line)
+
+
+def _mixed_segments(rest: str, points: _Points, step: int, line: int) -> None:
+    """Segments split on '|' or ', ', each "key: value" or "key value" (build-nanogpt: "lr 6.0e-05")."""
+    for segment in _SEGMENT_SPLIT_RE.split(rest):
+        pair = _COLON_PAIR_RE.fullmatch(segment.strip()) or _SPACE_PAIR_RE.match(segment.strip())
+        if pair:
+            points.add(pair.group(1).strip(), step, pair.group(2), line)
 
 
 def _colon_pairs(rest: str, points: _Points, step: int, line: int) -> None:
@@ -316,7 +352,7 @@ def parse_step_log(text: str, *, filename: str) -> RunLogRecord:
         if m:
             kinds.add("nanogpt")
             last_step = int(m.group(1))
-            _colon_pairs(m.group(2), points, last_step, line)
+            _mixed_segments(m.group(2), points, last_step, line)
             continue
         m = _LLMC_LOG_RE.match(rest)
         if m:

@@ -222,3 +222,48 @@ def test_hf_trainer_stdout_ignores_described_bars_and_long_eval_bars():
     series = _series(parse_document("train.log", text.encode()))
     assert series["loss"].steps == [5, 10]
     assert series["eval_loss"].steps == [5]
+
+
+def test_megatron_test_set_results_do_not_overwrite_validation():
+    text = (
+        " iteration      100/     100 | lm loss: 6.5 |\n"
+        " validation loss at the end of training for val data | lm loss value: 6.0E+00 |\n"
+        " validation loss at the end of training for test data | lm loss value: 7.0E+00 |\n"
+    )
+    series = _series(parse_document("t.log", text.encode()))
+    assert (series["validation lm loss value"].values, series["test lm loss value"].values) == ([6.0], [7.0])
+
+
+def test_nemo1_lightning_bar_with_global_step():
+    text = (
+        "Epoch 0:  50%|█████     | 5/10 [00:02<00:02, reduced_train_loss=10.50, global_step=4.000, v_num=0]\r"
+        "Epoch 0: 100%|██████████| 10/10 [00:05<00:00, reduced_train_loss=10.30, global_step=9.000,"
+        " consumed_samples=80.0, val_loss=10.2, v_num=0]\n"
+    )
+    doc = parse_document("nemo_log.txt", text.encode())
+    assert doc.fmt == "nemo"
+    series = _series(doc)
+    assert (series["reduced_train_loss"].steps, series["reduced_train_loss"].values) == ([4, 9], [10.5, 10.3])
+    assert series["val_loss"].steps == [9]
+    assert not {"global_step", "v_num"} & set(series)
+
+
+def test_hf_trainer_dict_with_numpy_scalars():
+    text = " 10%| | 10/100 [00:01<00:09, 9.9it/s]{'eval_loss': 0.5, 'eval_accuracy': np.float64(0.85), 'epoch': 1.0}\n"
+    series = _series(parse_document("train.log", text.encode()))
+    assert series["eval_accuracy"].values == [0.85]
+
+
+def test_build_nanogpt_lines():
+    text = (
+        "step     0 | loss: 10.938573 | lr 6.0000e-05 | norm: 27.0159 | dt: 17830.71ms | tok/sec: 29403.65\n"
+    )
+    doc = parse_document("log.txt", text.encode())
+    assert doc.fmt == "nanogpt"
+    assert {s.name: s.values[0] for s in doc.run_log.series} == {
+        "loss": 10.938573,
+        "lr": 6e-05,
+        "norm": 27.0159,
+        "dt": 17830.71,
+        "tok/sec": 29403.65,
+    }
