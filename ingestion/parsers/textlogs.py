@@ -153,16 +153,16 @@ def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
             continue
         m = PTL_BAR_RE.search(rest)
         if m:
-            pairs = dict(_PTL_PAIR_RE.findall(m.group(1)))
+            bar: dict[str, str] = dict(_PTL_PAIR_RE.findall(m.group(1)))
             try:
-                step = int(float(pairs["global_step"]))
+                step = int(float(bar["global_step"]))
             except (KeyError, ValueError, OverflowError):
                 continue
             if step < 0:
                 continue
             nemo = True
             last_step = step
-            for key, value in pairs.items():
+            for key, value in bar.items():
                 if key not in _PTL_SKIP:
                     points.add(key, step, value, line)
     return points.finish("nemo" if nemo else "megatron", filename)
