@@ -16,6 +16,8 @@ from ingestion.parsers.manifest import load_yaml_mapping
 from ingestion.parsers.records import ParseError, RunManifestRecord
 
 _VALUE_FILE_RE = re.compile(r"(?:^|/)(?P<kind>params|tags)/(?P<key>[^/]+)$")
+# mlruns/<experiment>/<run id>/(metrics|params|tags)/...: every member names its run.
+_RUN_DIR_RE = re.compile(r"(?:^|/)(?P<run>[\w-]{8,64})/(?:metrics|params|tags)/")
 _RUN_META_KEYS = frozenset({"run_id", "run_uuid"})
 _EXPERIMENT_META_KEYS = frozenset({"experiment_id", "artifact_location"})
 _MAX_VALUE_CHARS = 5000
@@ -25,6 +27,17 @@ def value_file(filename: str) -> tuple[str, str] | None:
     """('params' | 'tags', key) for a path inside an MLflow run folder, else None."""
     m = _VALUE_FILE_RE.search(filename.replace("\\", "/"))
     return (m.group("kind"), m.group("key")) if m else None
+
+
+def run_id_from_path(filename: str) -> str | None:
+    """The run id in a member's path (``mlruns/0/<run id>/metrics/loss``), so all files of a run converge."""
+    m = _RUN_DIR_RE.search(filename.replace("\\", "/"))
+    return m.group("run") if m else None
+
+
+def run_manifest_for(filename: str) -> RunManifestRecord | None:
+    run_id = run_id_from_path(filename)
+    return RunManifestRecord(external_id=f"mlflow:{run_id}") if run_id else None
 
 
 def is_meta_yaml(filename: str) -> bool:
@@ -78,7 +91,8 @@ def parse_value_file(text: str, *, filename: str) -> RunManifestRecord:
         raise ParseError(
             f"MLflow {kind[:-1]} {key!r} is longer than {_MAX_VALUE_CHARS} characters", filename=filename
         )
-    record = RunManifestRecord(config={f"mlflow.{kind}": {key: value}})
+    record = run_manifest_for(filename) or RunManifestRecord()
+    record.config = {f"mlflow.{kind}": {key: value}}
     if kind == "tags" and key == "mlflow.runName":
         record.name = value[:500]
     return record

@@ -622,12 +622,39 @@ def parse_jsonl(text: str, *, filename: str) -> RunLogRecord:
                 parsed.append((line, json.loads(raw)))
             except (ValueError, RecursionError) as exc:
                 errors.add(line, f"bad JSON: {exc}")
+    samples: dict[str, list[tuple[float, float]]] = {}
     for line, obj in parsed:
         if not isinstance(obj, dict):
             errors.add(line, "JSON line is not an object")
             continue
+        if _json_step(obj)[0] is None and _add_power_row(obj, samples):
+            continue  # a W&B system-metrics event (wandb-events.jsonl): GPU power, no step
         _add_json_row(obj, line, accs, errors)
-    return _finish(accs.values(), errors, "jsonl", filename)
+    if samples and not any(a.steps for a in accs.values()):
+        from ingestion.parsers.power import summarize_power
+
+        power = summarize_power(samples, {}, list(errors), filename=filename)
+        return RunLogRecord(power=power, row_errors=sorted(errors, key=lambda e: e.line), fmt="jsonl")
+    record = _finish(accs.values(), errors, "jsonl", filename)
+    if samples:
+        from ingestion.parsers.power import summarize_power
+
+        record.power = summarize_power(samples, {}, list(errors), filename=filename)
+    return record
+
+
+def _add_power_row(obj: dict[str, Any], samples: dict[str, list[tuple[float, float]]]) -> bool:
+    """GPU power of a W&B event row (``system.gpu.0.powerWatts`` at ``_timestamp``); False if it has none."""
+    stamp = obj.get("_timestamp")
+    if not isinstance(stamp, int | float) or isinstance(stamp, bool) or not math.isfinite(stamp):
+        return False
+    found = False
+    for key, raw in obj.items():
+        m = WANDB_POWER_RE.search(key)
+        if m and isinstance(raw, int | float) and not isinstance(raw, bool) and 0.0 <= raw <= 100_000.0:
+            samples.setdefault(m.group("gpu"), []).append((float(stamp), float(raw)))
+            found = True
+    return found
 
 
 def parse_metric_points(obj: list[dict[str, Any]], *, filename: str) -> list[MetricSeriesRecord]:

@@ -141,8 +141,8 @@ def test_trainer_state_json_is_not_jsonl():
 def _mlflow_members():
     run = "mlruns/0/1e47c951822f47a595b32c1ae96e6c77"
     return {
-        f"{run}/meta.yaml": b"artifact_uri: file:///x\nexperiment_id: '0'\nrun_id: 1e47c951\nrun_name: loud-colt-529\n"
-        b"run_uuid: 1e47c951\nstart_time: 1748272535366\nstatus: 1\n",
+        f"{run}/meta.yaml": b"artifact_uri: file:///x\nexperiment_id: '0'\nrun_id: 1e47c951822f47a595b32c1ae96e6c77\n"
+        b"run_name: loud-colt-529\nrun_uuid: 1e47c951822f47a595b32c1ae96e6c77\nstatus: 1\n",
         f"{run}/metrics/rmse": b"1748272535374 0.79 0\n1748272535999 0.70 1\n",
         f"{run}/params/alpha": b"0.5",
         f"{run}/tags/mlflow.runName": b"loud-colt-529",
@@ -156,7 +156,7 @@ def test_mlflow_run_folder_members():
         "manifest",
         "mlflow_run_meta",
         "loud-colt-529",
-        "mlflow:1e47c951",
+        "mlflow:1e47c951822f47a595b32c1ae96e6c77",
     )
     assert (metric.fmt, metric.run_log.series[0].name, metric.run_log.series[0].steps) == (
         "mlflow",
@@ -165,6 +165,9 @@ def test_mlflow_run_folder_members():
     )
     assert param.manifest.config == {"mlflow.params": {"alpha": "0.5"}}
     assert tag.manifest.name == "loud-colt-529"
+    # every member names the run, so the catalog files them under one run whichever arrives first
+    run_ids = {meta.manifest.external_id, metric.run_log.manifest.external_id, param.manifest.external_id}
+    assert run_ids == {"mlflow:1e47c951822f47a595b32c1ae96e6c77"}
 
 
 def test_mlflow_experiment_meta_is_not_a_run_manifest():
@@ -218,3 +221,19 @@ def test_wandb_runs_table_is_refused_for_want_of_a_step():
     with pytest.raises(ParseError, match="no step column") as info:
         parse_document("wandb_export.csv", data)
     assert "Supported:" in str(info.value)
+
+
+def test_wandb_events_jsonl_gives_energy():
+    rows = [
+        {"system.gpu.0.powerWatts": 100.0, "system.gpu.0.gpu": 90, "_runtime": 0, "_timestamp": 1700000000.0},
+        {
+            "system.gpu.0.powerWatts": 300.0,
+            "system.gpu.0.gpu": 95,
+            "_runtime": 3600,
+            "_timestamp": 1700003600.0,
+        },
+    ]
+    doc = parse_document("wandb-events.jsonl", "\n".join(json.dumps(r) for r in rows).encode())
+    power = doc.run_log.power
+    assert (power.energy_kwh, power.gpu_hours, power.gpu_count) == (pytest.approx(0.2), 1.0, 1)
+    assert doc.run_log.series == []
