@@ -303,9 +303,9 @@ def parse_document(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_B
     if fmt in ("json_points", "json"):
         return _run_log(runlogs.parse_json_points(text, filename=filename))
     if fmt == "mlflow":
-        record = runlogs.parse_mlflow_metric(text, filename=filename)
-        record.manifest = mlflow.run_manifest_for(filename)
-        return _run_log(record)
+        metric = runlogs.parse_mlflow_metric(text, filename=filename)
+        metric.manifest = mlflow.run_manifest_for(filename)
+        return _run_log(metric)
     raise _refusal(filename, text, fmt)
 
 
