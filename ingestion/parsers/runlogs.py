@@ -26,7 +26,17 @@ import numpy as np
 from ingestion.parsers.records import MetricSeriesRecord, ParseError, RowError, RunLogRecord
 from ingestion.parsers.text import decode_utf8
 
-STEP_COLUMNS = ("step", "_step", "global_step", "iteration", "iter", "steps", "trainer/global_step")
+# "current_steps" is LLaMA-Factory's trainer_log.jsonl.
+STEP_COLUMNS = (
+    "step",
+    "_step",
+    "global_step",
+    "iteration",
+    "iter",
+    "steps",
+    "trainer/global_step",
+    "current_steps",
+)
 # An x-axis that is a step when no step column exists (Keras CSVLogger, Lightning per-epoch logs).
 EPOCH_COLUMNS = ("epoch",)
 LONG_NAME_COLUMNS = ("metric", "key", "name", "tag")
@@ -544,7 +554,11 @@ def _wall_from_json(obj: dict[str, Any]) -> float | None:
     return None
 
 
-_JSON_SKIP = frozenset({*STEP_COLUMNS, *TIME_COLUMNS, *IGNORED_COLUMNS})
+# Progress counters and x-axes that JSON loggers write beside the metrics (LLaMA-Factory's total_steps and
+# percentage; an epoch next to a step).
+_JSON_SKIP = frozenset(
+    {*STEP_COLUMNS, *TIME_COLUMNS, *IGNORED_COLUMNS, *EPOCH_COLUMNS, "total_steps", "percentage"}
+)
 _TIME_KEYS = frozenset(TIME_COLUMNS)
 
 

@@ -237,3 +237,29 @@ def test_wandb_events_jsonl_gives_energy():
     power = doc.run_log.power
     assert (power.energy_kwh, power.gpu_hours, power.gpu_count) == (pytest.approx(0.2), 1.0, 1)
     assert doc.run_log.series == []
+
+
+def test_llamafactory_trainer_log_jsonl():
+    rows = [
+        {
+            "current_steps": 1,
+            "total_steps": 5100,
+            "loss": 0.6491,
+            "lr": 9.8e-10,
+            "epoch": 0.0019,
+            "percentage": 0.02,
+        },
+        {
+            "current_steps": 2,
+            "total_steps": 5100,
+            "loss": 0.6466,
+            "lr": 1.9e-09,
+            "epoch": 0.0039,
+            "percentage": 0.04,
+        },
+    ]
+    doc = parse_document("trainer_log.jsonl", "\n".join(json.dumps(r) for r in rows).encode())
+    assert {s.name: (s.steps, s.values) for s in doc.run_log.series} == {
+        "loss": ([1, 2], [0.6491, 0.6466]),
+        "lr": ([1, 2], [9.8e-10, 1.9e-09]),
+    }
