@@ -28,6 +28,7 @@ _PREFIX_RE = re.compile(  # used with .match(line, pos), which anchors at pos
     r"""\s*(?:
         \[[^\]\n]{0,80}\](?:<std(?:out|err)>)?:?  # [2025-08-01 07:19:37] [Rank 0] [default0]: [1,0]<stdout>:
       | \d{1,5}:(?=\s)                                   # srun -l: "0: "
+      | \([\w.:-]+\ pid=\d+(?:,\ ip=[\d.]+)?\)              # Ray: "(TaskRunner pid=11874)"
       | \d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?  # 2024-05-01 10:00:00,123
       | (?:INFO|WARNING|WARN|DEBUG|ERROR|CRITICAL)\b:?(?:\s*-)?
     )\s*""",
@@ -36,8 +37,13 @@ _PREFIX_RE = re.compile(  # used with .match(line, pos), which anchors at pos
 _DATE_IN_PREFIX_RE = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:[.,]\d+)?)")
 
 
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def strip_prefix(line: str) -> tuple[str, str]:
-    """(prefix, rest): every launcher or logger prefix removed from the front of a line."""
+    """(prefix, rest): every launcher or logger prefix (and terminal colour codes) removed from the front."""
+    if "\x1b" in line:
+        line = _ANSI_RE.sub("", line)
     pos = 0
     while True:
         m = _PREFIX_RE.match(line, pos)

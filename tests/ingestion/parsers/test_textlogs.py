@@ -267,3 +267,16 @@ def test_build_nanogpt_lines():
         "dt": 17830.71,
         "tok/sec": 29403.65,
     }
+
+
+def test_ray_prefixes_and_colour_codes_are_stripped():
+    text = (
+        "\x1b[36m(TaskRunner pid=11874)\x1b[0m step:1 - actor/entropy:0.51 - actor/pg_loss:-0.02\n"
+        "(WorkerDict pid=14993, ip=172.23.224.85) step:2 - actor/entropy:0.49\n"
+    )
+    doc = parse_document("verl.log", text.encode())
+    assert doc.fmt == "kv_log"
+    series = _series(doc)
+    assert series["actor/entropy"].steps == [1, 2]
+    assert series["actor/pg_loss"].values == [-0.02]
+    assert "pid" not in series and "ip" not in series
