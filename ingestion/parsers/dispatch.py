@@ -41,7 +41,7 @@ _CSV_FORMATS = {
     "tensorboard_csv",
     "nvidia_smi",
 }
-_STDOUT_FORMATS = {"megatron", "nemo", "hf_trainer_log", "nanogpt", "llmc", "kv_log"}
+_STDOUT_FORMATS = {"megatron", "nemo", "hf_trainer_log", "nanogpt", "llmc", "kv_log", "composer"}
 _TEXT_LOGS = _CSV_FORMATS | _STDOUT_FORMATS | {"jsonl", "mlflow"}
 EXTENSION_FORMATS: dict[str, set[str]] = {
     ".pdf": {"pdf"},
@@ -94,8 +94,9 @@ SUPPORTED_FORMATS = (
     "run logs: CSV (wide with a step/epoch column, long metric/value, W&B history, W&B panel and"
     " system-metric exports, TensorBoard 'Wall time,Step,Value' exports), JSONL, TensorBoard event files, HF"
     " trainer_state.json and Trainer stdout, Megatron-LM/Megatron-DeepSpeed/NeMo stdout (any launcher"
-    " prefix), nanoGPT/modded-nanogpt/llm.c logs, 'step: N key: value' logs, MLflow mlruns files, nvidia-smi"
-    " --query-gpu CSV; manifests (YAML/JSON); papers (arXiv Atom, BibTeX, PDF); model cards (Markdown)"
+    " prefix), GPT-NeoX, nanoGPT/modded-nanogpt/llm.c, Composer, fairseq and 'step: N key: value' logs,"
+    " MLflow mlruns files, nvidia-smi --query-gpu CSV; manifests (YAML/JSON); papers (arXiv Atom, BibTeX,"
+    " PDF); model cards (Markdown)"
 )
 _SNIFF_LINES = 50_000
 

@@ -21,6 +21,8 @@ from ingestion.parsers.records import ParseError, RunLogRecord
 from ingestion.parsers.runlogs import _Acc, _Errors, _finish
 
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)"
+# Like _NUM, also reading thousands separators ("tps: 1,234" is 1234, not 1).
+_NUM_GROUPED = rf"[-+]?\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?(?![\d])|{_NUM}"
 _NUM_RE = re.compile(rf"^(?:{_NUM})$", re.IGNORECASE)
 
 # One launcher/logger prefix; several may stack ("0: [default0]: [2025-01-01 10:00:00] ...").
@@ -38,6 +40,11 @@ _DATE_IN_PREFIX_RE = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:[.,]\d+
 
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def decolor(text: str) -> str:
+    """Terminal colour codes removed (torchtitan, NeMo and Ray colour their console output)."""
+    return _ANSI_RE.sub("", text) if "\x1b" in text else text
 
 
 def strip_prefix(line: str) -> tuple[str, str]:
@@ -75,7 +82,7 @@ class _Points:
 
     def add(self, name: str, step: int, raw: str, line: int, wall: float | None = None) -> None:
         try:
-            value = float(raw)
+            value = float(raw.replace(",", ""))
         except ValueError:
             return
         if value - value != 0.0:
@@ -93,6 +100,8 @@ class _Points:
 # --- Megatron-LM, Megatron-DeepSpeed, NeMo ---------------------------------------------------------------
 
 MEGATRON_ITER_RE = re.compile(r"^iteration\s+(\d+)\s*/\s*(\d+)\s*\|")
+# GPT-NeoX puts "samples/sec: X |" before the iteration: "samples/sec: 27.1 | iteration 10/ 320000 | ...".
+NEOX_ITER_RE = re.compile(r"^(?:[\w/ ().-]+:\s*[-+\d.eE]+\s*\|\s*)+iteration\s+(\d+)\s*/\s*(\d+)\s*\|")
 MEGATRON_VALID_RE = re.compile(r"^validation loss at (?:iteration\s+(\d+)|the end of training)[^|]*\|", re.I)
 NEMO_ITER_RE = re.compile(r"^Training epoch (\d+), iteration (\d+)\s*/\s*(\d+)\s*\|")
 # NeMo 1.x / Lightning bar: "Epoch 0: 100%|##| 10/10 [00:05<00:00, reduced_train_loss=10.3, global_step=9.0]"
@@ -122,6 +131,7 @@ def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
 
     The step is the iteration (NeMo: ``global_step`` when printed). Format ``nemo`` when NeMo lines are found.
     """
+    text = decolor(text)
     points = _Points()
     nemo = False
     last_step = 0
@@ -129,11 +139,12 @@ def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
         if "iteration" not in raw and "validation" not in raw and "global_step=" not in raw:
             continue
         prefix, rest = strip_prefix(raw)
-        m = MEGATRON_ITER_RE.match(rest)
+        m = MEGATRON_ITER_RE.match(rest) or NEOX_ITER_RE.match(rest)
         if m:
             step = last_step = int(m.group(1))
             wall = _prefix_time(prefix)
-            for key, value in _pipe_pairs(rest[m.end() :]):
+            before = rest[: m.start(0) + m.group(0).rfind("iteration")]
+            for key, value in _pipe_pairs(before) + _pipe_pairs(rest[m.end() :]):
                 if key not in _MEGATRON_SKIP:
                     points.add(key, step, value, line, wall)
             continue
@@ -178,7 +189,7 @@ def looks_like_megatron(lines: list[str]) -> bool:
     for raw in lines:
         if "iteration" in raw:
             rest = strip_prefix(raw)[1]
-            if MEGATRON_ITER_RE.match(rest) or NEMO_ITER_RE.match(rest):
+            if MEGATRON_ITER_RE.match(rest) or NEOX_ITER_RE.match(rest) or NEMO_ITER_RE.match(rest):
                 return True
         elif "global_step=" in raw and PTL_BAR_RE.search(raw):
             return True
@@ -251,6 +262,7 @@ def parse_hf_trainer_log(text: str, *, filename: str) -> RunLogRecord:
     The step is the dict's own ``step`` when present, else the training progress bar's counter printed before
     it, else the dict's ordinal (1, 2, ...). ``epoch`` is the x-axis, not a series; text values are ignored.
     """
+    text = decolor(text)
     points = _Points()
     bars = _Bars()
     ordinal = 0
@@ -305,7 +317,7 @@ _LLMC_OUT_RE = re.compile(r"^step\s+(\d+)\s*/\s*\d+\s*\|\s*(train loss .*)$")
 _LLMC_VAL_RE = re.compile(r"^val loss ([-+\d.eEnaif]+)\s*$")
 
 _UNIT = r"(?:ms|s|%|x)?"
-_COLON_PAIR_RE = re.compile(rf"([A-Za-z_][\w./-]*):\s*({_NUM}){_UNIT}(?![\w.])", re.IGNORECASE)
+_COLON_PAIR_RE = re.compile(rf"([A-Za-z_][\w./-]*):\s*({_NUM_GROUPED}){_UNIT}(?![\w.])", re.IGNORECASE)
 _SPACE_PAIR_RE = re.compile(rf"^([A-Za-z_][A-Za-z_ ./-]*?)\s+({_NUM}){_UNIT}$", re.IGNORECASE)
 
 
@@ -320,12 +332,19 @@ def _space_segments(rest: str, points: _Points, step: int, line: int) -> None:
             points.add(name, step, m.group(2), line)
 
 
-def _mixed_segments(rest: str, points: _Points, step: int, line: int) -> None:
+def _mixed_segments(
+    rest: str,
+    points: _Points,
+    step: int,
+    line: int,
+    skip: frozenset[str] = frozenset(),
+    prefix: str = "",
+) -> None:
     """Segments split on '|' or ', ', each "key: value" or "key value" (build-nanogpt: "lr 6.0e-05")."""
     for segment in _SEGMENT_SPLIT_RE.split(rest):
         pair = _COLON_PAIR_RE.fullmatch(segment.strip()) or _SPACE_PAIR_RE.match(segment.strip())
-        if pair:
-            points.add(pair.group(1).strip(), step, pair.group(2), line)
+        if pair and pair.group(1).strip().lower() not in skip:
+            points.add(prefix + pair.group(1).strip(), step, pair.group(2), line)
 
 
 def _colon_pairs(rest: str, points: _Points, step: int, line: int) -> None:
@@ -335,6 +354,7 @@ def _colon_pairs(rest: str, points: _Points, step: int, line: int) -> None:
 
 def parse_step_log(text: str, *, filename: str) -> RunLogRecord:
     """nanoGPT, modded-nanogpt and llm.c logs (formats ``nanogpt`` and ``llmc``)."""
+    text = decolor(text)
     points = _Points()
     kinds: set[str] = set()
     last_step: int | None = None
@@ -390,27 +410,71 @@ def step_log_kind(lines: list[str]) -> str | None:
     return None
 
 
+# --- MosaicML Composer / llm-foundry console logger --------------------------------------------------
+
+# "[batch=10/4800]:" (or "[epoch=1][batch=10/4800]:"), then indented "Train loss/train/total: 2.3" lines.
+_COMPOSER_HEAD_RE = re.compile(r"^(?:\[epoch=\d+\])?\[batch=(\d+)/\d+\]:\s*$")
+_COMPOSER_ROW_RE = re.compile(rf"^\s+(?:Train|Eval) (\S.*?):\s*({_NUM})\s*$")
+
+
+def looks_like_composer(lines: list[str]) -> bool:
+    return any(_COMPOSER_HEAD_RE.match(raw.strip()) for raw in lines if "[batch=" in raw)
+
+
+def parse_composer(text: str, *, filename: str) -> RunLogRecord:
+    """Composer's console logger: each ``[batch=N/M]:`` block's ``Train|Eval <name>: <value>`` lines."""
+    text = decolor(text)
+    points = _Points()
+    step: int | None = None
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if "[batch=" in raw:
+            m = _COMPOSER_HEAD_RE.match(raw.strip())
+            step = int(m.group(1)) if m else None
+            continue
+        if step is None:
+            continue
+        row = _COMPOSER_ROW_RE.match(raw)
+        if row:
+            points.add(row.group(1), step, row.group(2), line)
+        elif raw.strip() and not raw[:1].isspace():
+            step = None  # the block ended
+    return points.finish("composer", filename)
+
+
 # --- generic key-value logs -----------------------------------------------------------------------------
 
 KV_STEP_RE = re.compile(
-    r"(?:^|[\s,|\[(/])(global_step|step|iteration|iter)\s*[:=]\s*(\d+)(?:\s*/\s*\d+)?(?![\w.])", re.IGNORECASE
+    r"(?:^|[\s,|\[(/])(global_step|steps?|iteration|iter|num_updates)\s*[:=]\s*(\d+)(?:\s*/\s*\d+)?(?![\w.])",
+    re.IGNORECASE,
 )
 # key: value / key=value; a bracketed list ("lr=[3e-4, 3e-4]", one value per parameter group) gives its first.
 _KV_RE = re.compile(
-    rf"([A-Za-z_][\w./-]*(?: [A-Za-z_][\w./-]*)*)\s*[:=]\s*\[?\s*({_NUM}){_UNIT}(?![\w.])",
+    rf"([A-Za-z_][\w./-]*(?: [A-Za-z_][\w./-]*)*)\s*[:=]\s*\[?\s*({_NUM_GROUPED}){_UNIT}(?![\w.])",
     re.IGNORECASE,
 )
 # Counters that locate a point rather than measure anything.
-_KV_SKIP = frozenset({"step", "global_step", "iteration", "iter", "epoch", "micro_step", "batch", "ep"})
+_KV_SKIP = frozenset(
+    {"step", "steps", "global_step", "iteration", "iter", "epoch", "micro_step", "batch", "ep", "num_updates"}
+)
+# fairseq's end-of-epoch summary: "epoch 001 | loss 4.3 | ppl 19.5 | ... | num_updates 1000 | lr 0.0005"
+_FAIRSEQ_RE = re.compile(r"\|\s*num_updates (\d+)\s*(?:\||$)")
 
 
 def parse_kv_log(text: str, *, filename: str) -> RunLogRecord:
     """Generic ``step: 10 loss: 2.31 lr: 3e-4`` / ``step=10, loss=2.31`` lines (after launcher prefixes);
     lines without a step are ignored."""
+    text = decolor(text)
     points = _Points()
     for line, raw in enumerate(text.splitlines(), start=1):
         m = KV_STEP_RE.search(raw)
         if not m:
+            fm = _FAIRSEQ_RE.search(raw)
+            if fm:
+                head, _, rest = strip_prefix(raw)[1].partition("| epoch")
+                # "| valid | epoch 001 | valid on 'valid' subset | loss 4.1 |": not the training loss
+                subset = re.search(r"\|\s*(valid|test)\w*\s*$", head.strip())
+                prefix = f"{subset.group(1)}/" if subset else ""
+                _mixed_segments(rest, points, int(fm.group(1)), line, skip=_KV_SKIP, prefix=prefix)
             continue
         step = int(m.group(2))
         for km in _KV_RE.finditer(strip_prefix(raw)[1]):
@@ -424,7 +488,7 @@ def parse_kv_log(text: str, *, filename: str) -> RunLogRecord:
 
 
 def looks_like_kv_log(lines: list[str]) -> bool:
-    return any(KV_STEP_RE.search(line) for line in lines)
+    return any(KV_STEP_RE.search(line) or _FAIRSEQ_RE.search(line) for line in lines)
 
 
 # --- detection ------------------------------------------------------------------------------------------
@@ -434,6 +498,7 @@ TextParser = Callable[..., RunLogRecord]
 
 def sniff(lines: list[str]) -> str | None:
     """The text-log format of these (first) lines, most specific first; None when none matches."""
+    lines = [decolor(line) for line in lines]
     if looks_like_megatron(lines):
         return "megatron"
     if looks_like_hf_trainer_log(lines):
@@ -441,6 +506,8 @@ def sniff(lines: list[str]) -> str | None:
     kind = step_log_kind(lines)
     if kind:
         return kind
+    if looks_like_composer(lines):
+        return "composer"
     if looks_like_kv_log(lines):
         return "kv_log"
     return None
@@ -453,6 +520,7 @@ def why_not(lines: list[str]) -> list[str]:
         "megatron/nemo: no 'iteration N/ M | lm loss: X |' or 'Training epoch E, iteration N/M |' line",
         "hf_trainer_log: no Trainer dict line such as {'loss': 2.1, 'learning_rate': 2e-05, 'epoch': 0.1}",
         "nanogpt/llmc: no 'iter N: loss X', 'step N: train loss X', 'step:N/M val_loss:X', 's:N trl:X' line",
+        "composer: no '[batch=N/M]:' block",
         "kv_log: no 'step: N' / 'step=N' / 'iter N' line with key: value pairs",
     ]
 
@@ -464,6 +532,7 @@ PARSERS: dict[str, TextParser] = {
     "nanogpt": parse_step_log,
     "llmc": parse_step_log,
     "kv_log": parse_kv_log,
+    "composer": parse_composer,
 }
 
 

@@ -280,3 +280,74 @@ def test_ray_prefixes_and_colour_codes_are_stripped():
     assert series["actor/entropy"].steps == [1, 2]
     assert series["actor/pg_loss"].values == [-0.02]
     assert "pid" not in series and "ip" not in series
+
+
+def test_gpt_neox_lines_with_fields_before_the_iteration():
+    text = (
+        " samples/sec: 27.123 | iteration       10/  320000 | elapsed time per iteration (ms): 9438.1 | learning"
+        " rate: 2.999E-06 | approx flops per GPU: 91.2TFLOPS | lm_loss: 1.059436E+01 | loss scale: 65536.0 |"
+        " number of skipped iterations:   0 | number of nan iterations:   0 |\n"
+    )
+    doc = parse_document("neox.log", text.encode())
+    assert doc.fmt == "megatron"
+    series = _series(doc)
+    assert (series["lm_loss"].steps, series["lm_loss"].values) == ([10], [10.59436])
+    assert series["samples/sec"].values == [27.123]
+    assert "approx flops per GPU" not in series  # "91.2TFLOPS" is not a plain number
+
+
+def test_torchtitan_style_kv_with_thousands_separators():
+    text = (
+        "[rank0]:[titan] 2025-01-01 00:00:00,000 - root - INFO - \x1b[31mstep:  1  \x1b[32mloss: 12.2345"
+        "  \x1b[33mmemory: 10.05GiB(10.58%)  \x1b[34mtps: 1,234  \x1b[35mtflops: 12.30  \x1b[35mmfu: 1.24%\x1b[39m\n"
+    )
+    series = _series(parse_document("titan.log", text.encode()))
+    assert series["tps"].values == [1234.0]
+    assert series["loss"].values == [12.2345]
+    assert series["mfu"].values == [1.24]
+    assert "memory" not in series
+
+
+def test_deepspeed_engine_steps_line():
+    text = "[2024-01-01 00:00:00,000] [INFO] [engine.py:100:step] steps: 10 loss: 2.3400 iter time (s): 1.2 samples/sec: 10.5\n"
+    series = _series(parse_document("ds.log", text.encode()))
+    assert series["loss"].steps == [10]
+    assert series["samples/sec"].values == [10.5]
+
+
+def test_fairseq_train_and_valid_summaries_stay_apart():
+    text = (
+        "2021-01-01 00:00:00 | INFO | train_inner | epoch 001:    100 / 1234 loss=9.3, ppl=630.1, wps=1234,"
+        " num_updates=100, lr=1e-04, gnorm=2.3\n"
+        "2021-01-01 00:10:00 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 8.9 | ppl 477.1 |"
+        " num_updates 100\n"
+        "2021-01-01 00:10:01 | INFO | train | epoch 001 | loss 9.2 | ppl 588.1 | wps 1200 | num_updates 100 | lr 1e-04\n"
+    )
+    doc = parse_document("train.log", text.encode())
+    assert doc.fmt == "kv_log"
+    series = _series(doc)
+    assert series["loss"].values == [9.2]  # the train summary (line 3) re-logs step 100 after train_inner
+    assert series["valid/loss"].values == [8.9]
+    assert "num_updates" not in series and "epoch" not in series
+
+
+def test_composer_console_blocks():
+    text = (
+        "[batch=1/4800]:\n"
+        "\t Train time/batch: 0\n"
+        "\t Train loss/train/total: 12.1250\n"
+        "\t Train metrics/train/LanguageCrossEntropy: 12.1250\n"
+        "[batch=2/4800]:\n"
+        "\t Train loss/train/total: 11.9375\n"
+        "[eval batch=10/10] Eval on eval data\n"
+        "[batch=3/4800]:\n"
+        "\t Eval metrics/eval/LanguageCrossEntropy: 11.5\n"
+    )
+    doc = parse_document("stdout.txt", text.encode())
+    assert doc.fmt == "composer"
+    series = _series(doc)
+    assert (series["loss/train/total"].steps, series["loss/train/total"].values) == (
+        [1, 2],
+        [12.125, 11.9375],
+    )
+    assert series["metrics/eval/LanguageCrossEntropy"].steps == [3]
