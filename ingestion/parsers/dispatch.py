@@ -180,7 +180,7 @@ def _describe(text: str) -> str:
     return f"{len(lines):,} lines of text starting {shown!r}"
 
 
-def _refusal(filename: str, text: str, fmt: str) -> ParseError:
+def _refusal(filename: str, text: str, fmt: str, closest: str = "") -> ParseError:
     """A refusal naming the file, what it looked like, why each candidate format did not fit, and what is
     supported."""
     stripped = text.lstrip()
@@ -195,8 +195,9 @@ def _refusal(filename: str, text: str, fmt: str) -> ParseError:
     tried.extend(textlogs.why_not(text.splitlines()[:50]))
     tried.append("manifest: no top-level keys such as name, model, parameters, tokens")
     looked = "XML that is not an arXiv Atom feed" if fmt == "xml" else _describe(text)
+    nearest = f" The closest was {closest}." if closest else ""
     return ParseError(
-        f"unrecognised file format: it looks like {looked}. Tried: {'; '.join(tried)}. "
+        f"unrecognised file format: it looks like {looked}.{nearest} Tried: {'; '.join(tried)}. "
         f"Supported: {SUPPORTED_FORMATS}",
         filename=filename,
     )
@@ -292,7 +293,13 @@ def parse_document(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_B
     if fmt == "hf_trainer_state":
         return _run_log(hf.parse_trainer_state(text, filename=filename))
     if fmt in _STDOUT_FORMATS:
-        return _run_log(textlogs.parse_text(fmt, text, filename=filename))
+        try:
+            return _run_log(textlogs.parse_text(fmt, text, filename=filename))
+        except ParseError as exc:
+            if not exc.reason.startswith("no metric points"):
+                raise
+            # It only looked like a log: say what else was tried, not just what this parser missed.
+            raise _refusal(filename, text, "unknown", closest=f"{fmt} ({exc.reason})") from None
     if fmt in ("mlflow_run_meta", "mlflow_experiment"):
         record = mlflow.parse_meta_yaml(text, filename=filename)
         return ParsedDocument(kind="manifest", fmt=fmt, manifest=record)

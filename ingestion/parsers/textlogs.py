@@ -444,7 +444,10 @@ def parse_composer(text: str, *, filename: str) -> RunLogRecord:
 # --- generic key-value logs -----------------------------------------------------------------------------
 
 KV_STEP_RE = re.compile(
-    r"(?:^|[\s,|\[(/])(global_step|steps?|iteration|iter|num_updates)\s*[:=]\s*(\d+)(?:\s*/\s*\d+)?(?![\w.])",
+    # "steps" only as DeepSpeed writes it, followed by more pairs ("steps: 10 loss: 2.3"), not "Total steps: 9"
+    r"(?:^|[\s,|\[(/])"
+    r"(global_step|step|steps(?=\s*[:=]\s*\d+\s+[A-Za-z_][\w/ ()]*[:=])|iteration|iter|num_updates)"
+    r"\s*[:=]\s*(\d+)(?:\s*/\s*\d+)?(?![\w.])",
     re.IGNORECASE,
 )
 # key: value / key=value; a bracketed list ("lr=[3e-4, 3e-4]", one value per parameter group) gives its first.

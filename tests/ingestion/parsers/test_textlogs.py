@@ -351,3 +351,12 @@ def test_composer_console_blocks():
         [12.125, 11.9375],
     )
     assert series["metrics/eval/LanguageCrossEntropy"].steps == [3]
+
+
+def test_a_log_that_only_looks_like_kv_is_refused_with_every_candidate():
+    text = b"Total training steps: 23350\nstep=3 loss=nan\n"
+    with pytest.raises(ParseError) as info:
+        parse_document("crash.log", text)
+    message = str(info.value)
+    assert "The closest was kv_log (no metric points found (kv_log)" in message
+    assert "Tried:" in message and "Supported:" in message
