@@ -444,7 +444,7 @@ def parse_composer(text: str, *, filename: str) -> RunLogRecord:
 # --- generic key-value logs -----------------------------------------------------------------------------
 
 KV_STEP_RE = re.compile(
-    # "steps" only as DeepSpeed writes it, followed by more pairs ("steps: 10 loss: 2.3"), not "Total steps: 9"
+    # "steps" only as DeepSpeed writes it, before more pairs ("steps: 10 loss: 2.3"), not "Total steps: 9"
     r"(?:^|[\s,|\[(/])"
     r"(global_step|step|steps(?=\s*[:=]\s*\d+\s+[A-Za-z_][\w/ ()]*[:=])|iteration|iter|num_updates)"
     r"\s*[:=]\s*(\d+)(?:\s*/\s*\d+)?(?![\w.])",
