@@ -226,6 +226,10 @@ def parse_tensorboard(data: bytes, *, filename: str) -> RunLogRecord:
         if not event.HasField("summary"):
             continue
         step = int(event.step)
+        if step < 0:
+            if len(errors) < 1000:
+                errors.append(RowError(index, f"negative step {step}"))
+            continue
         for value in event.summary.value:
             kind = value.WhichOneof("value")
             if kind == "simple_value":
