@@ -80,6 +80,8 @@ def _extension(filename: str) -> str:
 
 
 def _check_extension(filename: str, fmt: str) -> None:
+    if fmt == "mlflow_value":
+        return  # "params/lr.decay": the name is an MLflow key, its dot is not a file type
     ext = _extension(filename)
     if ext == ".tfevents":
         if fmt != "tensorboard":

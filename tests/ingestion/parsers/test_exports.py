@@ -263,3 +263,9 @@ def test_llamafactory_trainer_log_jsonl():
         "loss": ([1, 2], [0.6491, 0.6466]),
         "lr": ([1, 2], [9.8e-10, 1.9e-09]),
     }
+
+
+def test_mlflow_param_named_like_a_file_type():
+    doc = parse_document("mlruns/0/0123456789abcdef/params/config.yaml", b"configs/base.yaml")
+    assert doc.manifest.config == {"mlflow.params": {"config.yaml": "configs/base.yaml"}}
+    assert doc.manifest.external_id == "mlflow:0123456789abcdef"
