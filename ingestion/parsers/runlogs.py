@@ -571,8 +571,13 @@ def _add_json_row(
     else:
         step_key, raw_step = _json_step(obj)
         if step_key is None:
-            errors.add(line, "no step key (step, _step, global_step, iteration)")
-            return
+            # Epoch-level JSON logs (DeiT/MAE/DINO "log.txt"): a whole-number epoch is the step.
+            epoch = obj.get("epoch")
+            if type(epoch) is int and epoch >= 0:
+                step_key, raw_step = "epoch", epoch
+            else:
+                errors.add(line, "no step key (step, _step, global_step, iteration, or a whole-number epoch)")
+                return
         try:
             step = _step_from_json(raw_step)
         except (ValueError, OverflowError) as exc:

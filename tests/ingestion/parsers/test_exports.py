@@ -269,3 +269,17 @@ def test_mlflow_param_named_like_a_file_type():
     doc = parse_document("mlruns/0/0123456789abcdef/params/config.yaml", b"configs/base.yaml")
     assert doc.manifest.config == {"mlflow.params": {"config.yaml": "configs/base.yaml"}}
     assert doc.manifest.external_id == "mlflow:0123456789abcdef"
+
+
+def test_epoch_level_json_log_uses_the_epoch():
+    text = (
+        '{"train_lr": 0.0001, "train_loss": 6.9, "test_loss": 6.5, "test_acc1": 1.2, "epoch": 0, "n_parameters": 5}\n'
+        '{"train_lr": 0.0002, "train_loss": 6.1, "test_loss": 5.9, "test_acc1": 4.8, "epoch": 1, "n_parameters": 5}\n'
+        '{"train_loss": 5.0, "epoch": 1.5}\n'
+    )
+    doc = parse_document("log.txt", text.encode())
+    assert doc.fmt == "jsonl"
+    series = {s.name: (s.steps, s.values) for s in doc.run_log.series}
+    assert series["train_loss"] == ([0, 1], [6.9, 6.1])
+    assert "epoch" not in series
+    assert [e.line for e in doc.row_errors] == [3]

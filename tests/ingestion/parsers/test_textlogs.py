@@ -360,3 +360,25 @@ def test_a_log_that_only_looks_like_kv_is_refused_with_every_candidate():
     message = str(info.value)
     assert "The closest was kv_log (no metric points found (kv_log)" in message
     assert "Tried:" in message and "Supported:" in message
+
+
+def test_litgpt_lines_use_the_optimizer_step():
+    text = (
+        "Epoch 1 | iter 8 step 1 | loss train: 10.961, val: n/a | iter time: 512.31 ms (step)\n"
+        "Epoch 1 | iter 16 step 2 | loss train: 10.512, val: 10.400 | iter time: 498.00 ms (step)\n"
+        "iter 24 step 3: loss 10.2345, iter time: 490.12ms\n"
+    )
+    doc = parse_document("litgpt.log", text.encode())
+    assert doc.fmt == "nanogpt"
+    series = _series(doc)
+    assert (series["loss train"].steps, series["loss train"].values) == ([1, 2], [10.961, 10.512])
+    assert series["loss val"].steps == [2]
+    assert series["loss"].steps == [3]
+    assert series["iter time"].values == [512.31, 498.0, 490.12]
+
+
+def test_torchtune_disk_logger_lines():
+    text = "Step 1 | loss:2.3456 lr:2e-05 tokens_per_second_per_gpu:1234.5\nStep 2 | loss:2.2 lr:2e-05\n"
+    series = _series(parse_document("log_1700000000.txt", text.encode()))
+    assert series["loss"].values == [2.3456, 2.2]
+    assert series["tokens_per_second_per_gpu"].steps == [1]
