@@ -1,5 +1,9 @@
-"""Training-run metric logs: CSV (wide, long, W&B export), JSONL, MLflow file store, Megatron/NeMo and
-generic ``step: 10 loss: 2.3`` logs, plus webhook ``run.metrics`` batches.
+"""Training-run metric files: CSV (wide, long, W&B run history; W&B panel/system exports in ``wandb``,
+TensorBoard UI exports), JSONL (incl. LLaMA-Factory's trainer_log.jsonl, epoch-level JSON logs and W&B
+event streams with GPU power), MLflow metric files, and webhook ``run.metrics`` batches. Training stdout
+(Megatron/NeMo, HF Trainer, nanoGPT/llm.c, key-value) lives in ``textlogs``.
+
+Limits: more than ``MAX_SERIES_PER_FILE`` metric names refuse the file; a negative step is a row error.
 
 Error policy (all formats here): the file must be UTF-8 (else the whole file is rejected naming the first
 bad line) and must have a recognisable header/shape (else rejected). Individual bad rows -- unparsable
