@@ -158,6 +158,10 @@ def _detect_text(filename: str, text: str) -> str:
         kind = runlogs.classify_csv_header(runlogs.split_header(first_line))
         if kind:
             return kind
+    elif "\t" in first_line and _tsv_as_csv(text) is not None:
+        kind = runlogs.classify_csv_header([c.strip() for c in first_line.split("\t")])
+        if kind:
+            return kind
     sample = text.splitlines()[:_SNIFF_LINES]
     found = textlogs.sniff(sample)
     if found:
@@ -173,6 +177,14 @@ def _detect_text(filename: str, text: str) -> str:
     if _looks_like_yaml_manifest(text):
         return "manifest"
     return "unknown"
+
+
+def _tsv_as_csv(text: str) -> str | None:
+    """A tab-separated table as CSV text, when that is lossless (no commas or quotes in it); else None."""
+    head = text.lstrip().split("\n", 1)[0]
+    if "\t" not in head or "," in head or "," in text or '"' in text:
+        return None
+    return text.replace("\t", ",")
 
 
 def _describe(text: str) -> str:
@@ -193,7 +205,7 @@ def _refusal(filename: str, text: str, fmt: str, closest: str = "") -> ParseErro
     if "," in first_line:
         tried.append(f"CSV: {runlogs.explain_csv_header(runlogs.split_header(first_line))}")
     else:
-        tried.append("CSV: first line has no commas")
+        tried.append("CSV: first line has no commas (or tabs, for a tab-separated table)")
     tried.extend(textlogs.why_not(text.splitlines()[:50]))
     tried.append("manifest: no top-level keys such as name, model, parameters, tokens")
     looked = "XML that is not an arXiv Atom feed" if fmt == "xml" else _describe(text)
@@ -291,7 +303,7 @@ def parse_document(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_B
     if fmt == "nvidia_smi":
         return _run_log(power.parse_nvidia_smi(data, filename=filename))
     if fmt in _CSV_FORMATS - {"nvidia_smi"}:
-        return _run_log(runlogs.parse_csv(text, filename=filename))
+        return _run_log(runlogs.parse_csv(_tsv_as_csv(text) or text, filename=filename))
     if fmt == "hf_trainer_state":
         return _run_log(hf.parse_trainer_state(text, filename=filename))
     if fmt in _STDOUT_FORMATS:

@@ -283,3 +283,11 @@ def test_epoch_level_json_log_uses_the_epoch():
     assert series["train_loss"] == ([0, 1], [6.9, 6.1])
     assert "epoch" not in series
     assert [e.line for e in doc.row_errors] == [3]
+
+
+def test_tab_separated_metrics_table():
+    doc = parse_document("train.log", b"step\tloss\n10\t8.460716\n20\t7.688958\n")
+    assert doc.fmt == "csv_wide"
+    assert [(s.name, s.steps, s.values) for s in doc.run_log.series] == [
+        ("loss", [10, 20], [8.460716, 7.688958])
+    ]
