@@ -307,12 +307,17 @@ _NANOGPT_RE = re.compile(r"^(?:iter|step) (\d+): ((?:train |val )?loss [-+\d.eEn
 # modded-nanogpt: "step:125/1750 val_loss:4.2 train_time:12345ms step_avg:98.7ms"
 _MODDED_RE = re.compile(r"^step:(\d+)/\d+ ((?:train|val)_loss:.*)$")
 # build-nanogpt: "step 0 | loss: 10.93 | lr: 6.0e-05 | norm: 27.0 | time: 17830.71ms | tokens/sec: 29403.65"
-_BUILD_RE = re.compile(r"^step\s+(\d+)\s*[|,]\s*(loss:.*)$", re.IGNORECASE)
+# build-nanogpt / nanochat / torchtune: "step N[/M] [(P%)] | key: value | key: value ...", and nanochat's
+# "Step 00250 | Validation bpb: 1.2345".
+_BUILD_RE = re.compile(
+    r"^step\s+(\d+)(?:\s*/\s*\d+)?(?:\s*\([\d.]+%\))?\s*[|,]\s*(\S.*?:\s*\S.*)$", re.IGNORECASE
+)
 # LitGPT: "Epoch 1 | iter 10 step 1 | loss train: 1.234, val: n/a | iter time: 100.00 ms (step)" and the older
 # "iter 10 step 1: loss 1.2345, iter time: 100.00ms"; the optimizer step is the step.
 _LITGPT_RE = re.compile(r"(?:^|\|\s*)iter (\d+) step (\d+)\s*[|:]\s*(.*)$")
 _LITGPT_FIELD_RE = re.compile(rf"(loss train|loss|val|iter time):? ({_NUM})")
 _SEGMENT_SPLIT_RE = re.compile(r"\s*\|\s*|,\s+")
+_STEP_LINE_SKIP = frozenset({"epoch", "step"})
 # llm.c main.log: "s:0 trl:11.0 lr:0.000001 norm:15.37" / "s:0 tel:10.98"
 _LLMC_LOG_RE = re.compile(r"^s:(\d+) ((?:trl|tel|trf|tef|eval):.*)$")
 # llm.c stdout: "step    1/74 | train loss 11.009 | norm 15.37 | lr 1.00e-06 | (42.6 ms | 12345 tok/s)"
@@ -321,6 +326,7 @@ _LLMC_OUT_RE = re.compile(r"^step\s+(\d+)\s*/\s*\d+\s*\|\s*(train loss .*)$")
 _LLMC_VAL_RE = re.compile(r"^val loss ([-+\d.eEnaif]+)\s*$")
 
 _UNIT = r"(?:ms|s|%|x)?"
+_SEGMENT_PAIR_RE = re.compile(rf"^([A-Za-z_][\w ./()-]*?):\s*({_NUM_GROUPED}){_UNIT}$", re.IGNORECASE)
 _COLON_PAIR_RE = re.compile(rf"([A-Za-z_][\w./-]*):\s*({_NUM_GROUPED}){_UNIT}(?![\w.])", re.IGNORECASE)
 _SPACE_PAIR_RE = re.compile(rf"^([A-Za-z_][A-Za-z_ ./-]*?)\s+({_NUM}){_UNIT}$", re.IGNORECASE)
 
@@ -346,10 +352,14 @@ def _mixed_segments(
 ) -> None:
     """Segments split on '|' or ', ', each "key: value" or "key value" (build-nanogpt: "lr 6.0e-05")."""
     for segment in _SEGMENT_SPLIT_RE.split(rest):
+        whole = _SEGMENT_PAIR_RE.match(segment.strip())  # "Validation bpb: 1.23": a key with spaces
         # "loss:2.34 lr:2e-05 tokens_per_second_per_gpu:1234" (torchtune) holds several pairs in one segment
-        pairs = list(_COLON_PAIR_RE.finditer(segment)) or [
-            p for p in [_SPACE_PAIR_RE.match(segment.strip())] if p is not None
-        ]
+        pairs = (
+            [whole]
+            if whole
+            else list(_COLON_PAIR_RE.finditer(segment))
+            or [p for p in [_SPACE_PAIR_RE.match(segment.strip())] if p is not None]
+        )
         for pair in pairs:
             if pair.group(1).strip().lower() not in skip:
                 points.add(prefix + pair.group(1).strip(), step, pair.group(2), line)
@@ -382,12 +392,6 @@ def parse_step_log(text: str, *, filename: str) -> RunLogRecord:
             last_step = int(m.group(1))
             _colon_pairs(m.group(2), points, last_step, line)
             continue
-        m = _BUILD_RE.match(rest)
-        if m:
-            kinds.add("nanogpt")
-            last_step = int(m.group(1))
-            _mixed_segments(m.group(2), points, last_step, line)
-            continue
         m = _LITGPT_RE.search(rest)
         if m and ("loss" in m.group(3)):
             kinds.add("nanogpt")
@@ -407,6 +411,12 @@ def parse_step_log(text: str, *, filename: str) -> RunLogRecord:
             last_step = int(m.group(1))
             _space_segments(m.group(2), points, last_step, line)
             continue
+        m = _BUILD_RE.match(rest)
+        if m:
+            kinds.add("nanogpt")
+            last_step = int(m.group(1))
+            _mixed_segments(m.group(2), points, last_step, line, skip=_STEP_LINE_SKIP)
+            continue
         m = _LLMC_VAL_RE.match(rest)
         if m and last_step is not None and "llmc" in kinds:
             points.add("val loss", last_step, m.group(1), line)
@@ -418,6 +428,8 @@ def step_log_kind(lines: list[str]) -> str | None:
     """'nanogpt' or 'llmc' when a line of that family appears, else None."""
     for raw in lines:
         rest = strip_prefix(raw)[1]
+        if _LLMC_LOG_RE.match(rest) or _LLMC_OUT_RE.match(rest):
+            return "llmc"
         if _NANOGPT_RE.match(rest) or _MODDED_RE.match(rest) or _BUILD_RE.match(rest):
             return "nanogpt"
         lit = _LITGPT_RE.search(rest)

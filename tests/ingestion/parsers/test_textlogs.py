@@ -382,3 +382,21 @@ def test_torchtune_disk_logger_lines():
     series = _series(parse_document("log_1700000000.txt", text.encode()))
     assert series["loss"].values == [2.3456, 2.2]
     assert series["tokens_per_second_per_gpu"].steps == [1]
+
+
+def test_nanochat_base_train_lines():
+    text = (
+        "Step 00000 | Validation bpb: 3.342033\n"
+        "step 00000/00020 (0.00%) | loss: 10.396327 | lrm: 0.03 | dt: 6502.17ms | tok/sec: 78 | bf16_mfu: 0.01 |"
+        " epoch: 1 pq: 0 rg: 0 | total time: 0.00m\n"
+        "step 00001/00020 (5.00%) | loss: 10.396562 | lrm: 0.05 | dt: 38.87ms | tok/sec: 13,172 | bf16_mfu: 0.99 |"
+        " epoch: 1 pq: 0 rg: 0 | total time: 0.00m\n"
+        "Step 00020 | Validation bpb: 3.324783\n"
+    )
+    doc = parse_document("base_train.log", text.encode())
+    assert doc.fmt == "nanogpt"
+    series = _series(doc)
+    assert (series["loss"].steps, series["loss"].values) == ([0, 1], [10.396327, 10.396562])
+    assert series["Validation bpb"].steps == [0, 20]
+    assert series["tok/sec"].values == [78.0, 13172.0]
+    assert "epoch" not in series
