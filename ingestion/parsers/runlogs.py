@@ -1,5 +1,9 @@
-"""Training-run metric logs: CSV (wide, long, W&B export), JSONL, MLflow file store, Megatron/NeMo and
-generic ``step: 10 loss: 2.3`` logs, plus webhook ``run.metrics`` batches.
+"""Training-run metric files: CSV (wide, long, W&B run history; W&B panel/system exports in ``wandb``,
+TensorBoard UI exports), JSONL (incl. LLaMA-Factory's trainer_log.jsonl, epoch-level JSON logs and W&B
+event streams with GPU power), MLflow metric files, and webhook ``run.metrics`` batches. Training stdout
+(Megatron/NeMo, HF Trainer, nanoGPT/llm.c, key-value) lives in ``textlogs``.
+
+Limits: more than ``MAX_SERIES_PER_FILE`` metric names refuse the file; a negative step is a row error.
 
 Error policy (all formats here): the file must be UTF-8 (else the whole file is rejected naming the first
 bad line) and must have a recognisable header/shape (else rejected). Individual bad rows -- unparsable
@@ -26,14 +30,38 @@ import numpy as np
 from ingestion.parsers.records import MetricSeriesRecord, ParseError, RowError, RunLogRecord
 from ingestion.parsers.text import decode_utf8
 
-STEP_COLUMNS = ("step", "_step", "global_step", "iteration", "iter", "steps", "trainer/global_step")
+# "current_steps" is LLaMA-Factory's trainer_log.jsonl.
+STEP_COLUMNS = (
+    "step",
+    "_step",
+    "global_step",
+    "iteration",
+    "iter",
+    "steps",
+    "trainer/global_step",
+    "current_steps",
+)
+# An x-axis that is a step when no step column exists (Keras CSVLogger, Lightning per-epoch logs).
+EPOCH_COLUMNS = ("epoch",)
 LONG_NAME_COLUMNS = ("metric", "key", "name", "tag")
 LONG_VALUE_COLUMNS = ("value", "val")
 RUN_COLUMNS = ("run", "run_id", "run_name")
 TIME_COLUMNS = ("_timestamp", "timestamp", "wall_time", "walltime", "time")
-# W&B bookkeeping columns that are not metrics.
-IGNORED_COLUMNS = frozenset({"_runtime", "_wandb", "epoch_time"})
+# W&B bookkeeping columns that are not metrics (every other "_"-prefixed column is dropped too), and the
+# index column pandas writes with ``to_csv``.
+IGNORED_COLUMNS = frozenset({"_runtime", "_wandb", "epoch_time", "unnamed: 0", "index"})
 MAX_ROW_ERRORS = 1000
+# A file with more metric names than this is a mistake or an attack, not a training run (issue 12).
+MAX_SERIES_PER_FILE = 10_000
+
+
+def check_series_count(count: int, *, filename: str, line: int | None = None) -> None:
+    if count > MAX_SERIES_PER_FILE:
+        raise ParseError(
+            f"{count:,} metric series in one file, over the limit of {MAX_SERIES_PER_FILE:,}",
+            filename=filename,
+            line=line,
+        )
 
 
 class _Acc:
@@ -88,6 +116,8 @@ class _Errors(list[RowError]):
 
 
 def _finish(accs: Iterable[_Acc], errors: list[RowError], fmt: str, filename: str) -> RunLogRecord:
+    accs = list(accs)
+    check_series_count(len(accs), filename=filename)
     series = [a.finish() for a in accs if a.steps]
     if not series:
         detail = f"; first problem: line {errors[0].line}: {errors[0].reason}" if errors else ""
@@ -99,15 +129,21 @@ _STEP_LIMIT = 1 << 62
 
 
 def _parse_step(text: str) -> int:
+    """A step from text; ValueError (with a row-error reason) when it is not a whole number >= 0."""
     try:
         step = int(text)
     except ValueError:
-        value = float(text)
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"bad step {text!r}") from None
         if not value.is_integer():  # also rejects nan/inf
-            raise ValueError(f"step {text!r} is not an integer") from None
+            raise ValueError(f"bad step {text!r}: not a whole number") from None
         step = int(value)
-    if not -_STEP_LIMIT < step < _STEP_LIMIT:
-        raise ValueError(f"step {text!r} out of range")
+    if step < 0:
+        raise ValueError(f"negative step {step}")
+    if step >= _STEP_LIMIT:
+        raise ValueError(f"bad step {text!r}: out of range")
     return step
 
 
@@ -130,10 +166,48 @@ def _find(header_lower: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
+TENSORBOARD_CSV_HEADER = ["wall time", "step", "value"]
+# W&B panel exports name each column "<run name> - <metric>" with "__MIN"/"__MAX" band columns beside it.
+WANDB_PANEL_RE = re.compile(r"^(?P<run>.+?) - (?P<metric>.+?)(?P<band>__MIN|__MAX)?$")
+WANDB_POWER_RE = re.compile(r"(?:^|[ /._-])gpu\.(?P<gpu>\d+)\.powerWatts(?:__MIN|__MAX)?$", re.IGNORECASE)
+
+
+def is_junk_column(name: str) -> bool:
+    """W&B bookkeeping ("_step", "_runtime", "_timestamp", "_wandb"), pandas' index, min/max bands."""
+    lower = name.strip().lower()
+    return (
+        not lower
+        or lower.startswith("_")
+        or lower in IGNORED_COLUMNS
+        or lower.startswith("unnamed:")
+        or name.endswith("__MIN")
+        or name.endswith("__MAX")
+    )
+
+
 def classify_csv_header(header: list[str]) -> str | None:
-    """'csv_long', 'wandb_csv', 'csv_wide' or None from a CSV header row."""
-    lower = [h.lower() for h in header]
+    """The CSV flavour from its header row, or None when it is not a metrics CSV at all.
+
+    'tensorboard_csv' (TensorBoard UI export), 'wandb_panel_csv' / 'wandb_system_csv' (W&B exports),
+    'csv_long', 'wandb_csv' (W&B run history), 'csv_wide'.
+    """
+    lower = [h.strip().lower() for h in header]
+    if lower == TENSORBOARD_CSV_HEADER:
+        return "tensorboard_csv"
+    if len(header) >= 2 and any(WANDB_POWER_RE.search(h.strip()) for h in header):
+        panel = [WANDB_PANEL_RE.match(h.strip()) for h in header[1:]]
+        metrics = [m.group("metric") if m else h for m, h in zip(panel, header[1:])]
+        if all(
+            WANDB_POWER_RE.search(m) or m.lower().startswith("system") or is_junk_column(m) for m in metrics
+        ):
+            return "wandb_system_csv"
+    if len(header) >= 2 and sum(" - " in h for h in header[1:]) >= 1:
+        rest = [h.strip() for h in header[1:] if h.strip()]
+        if rest and all(WANDB_PANEL_RE.match(h) for h in rest):
+            return "wandb_panel_csv"
     if _find(lower, STEP_COLUMNS) is None:
+        if len(header) >= 2 and _find(lower, EPOCH_COLUMNS) is not None:
+            return "csv_wide"
         return None
     if _find(lower, LONG_NAME_COLUMNS) is not None and _find(lower, LONG_VALUE_COLUMNS) is not None:
         return "csv_long"
@@ -142,31 +216,91 @@ def classify_csv_header(header: list[str]) -> str | None:
     return "wandb_csv" if "_step" in lower else "csv_wide"
 
 
+def explain_csv_header(header: list[str]) -> str:
+    """Why a header that looks like CSV is not a metrics CSV (for refusal messages)."""
+    shown = ", ".join(repr(h) for h in header[:6]) + (", ..." if len(header) > 6 else "")
+    return f"header [{shown}] has no step column ({', '.join(STEP_COLUMNS[:4])}, epoch, or W&B 'Step')"
+
+
 def parse_csv(text: str, *, filename: str) -> RunLogRecord:
+    if not text.strip():
+        raise ParseError("empty CSV", filename=filename)
+    head = split_header(text)
+    check_series_count(len(head) - 1, filename=filename, line=1)
+    kind = classify_csv_header(head)
+    if kind in ("wandb_panel_csv", "wandb_system_csv") or (
+        kind is not None and any(WANDB_POWER_RE.search(h.strip()) for h in head)
+    ):
+        from ingestion.parsers import wandb
+
+        return wandb.parse_wandb_csv(text, filename=filename, fmt=kind)
+    if kind == "tensorboard_csv":
+        return _parse_tensorboard_csv(text.splitlines(), filename)
     fast = _fast_wide(text, filename)
     if fast is not None:
         return fast
-    lines = text.splitlines()
-    if not lines:
-        raise ParseError("empty CSV", filename=filename)
-    reader = csv.reader(lines)
+    reader = csv.reader(text.splitlines())
     try:
         header = [c.strip() for c in next(reader)]
     except csv.Error as exc:
         raise ParseError(f"bad CSV header: {exc}", filename=filename, line=1) from None
     fmt = classify_csv_header(header)
     if fmt is None:
-        raise ParseError(
-            f"CSV header has no step column (expected one of {', '.join(STEP_COLUMNS[:4])})",
-            filename=filename,
-            line=1,
-        )
+        raise ParseError(explain_csv_header(header), filename=filename, line=1)
     try:
         if fmt == "csv_long":
             return _parse_csv_long(reader, header, filename)
         return _parse_csv_wide(reader, header, filename, fmt)
     except csv.Error as exc:
         raise ParseError(f"malformed CSV: {exc}", filename=filename, line=reader.line_num) from None
+
+
+_TB_EXPORT_NAME_RE = re.compile(r"run[-_](?P<run>.*?)[-_]tag[-_](?P<tag>.+?)(?:\.csv)?$", re.IGNORECASE)
+
+
+def tensorboard_csv_tag(filename: str) -> str:
+    """``run-.-tag-train_loss.csv`` (the TensorBoard UI's download name) -> ``train_loss``; else the stem."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    m = _TB_EXPORT_NAME_RE.match(base)
+    if m:
+        return m.group("tag")
+    return base[:-4] if base.lower().endswith(".csv") else base
+
+
+def _parse_tensorboard_csv(lines: list[str], filename: str) -> RunLogRecord:
+    """``Wall time,Step,Value`` (one scalar tag per file, as downloaded from TensorBoard's UI)."""
+    acc = _Acc(tensorboard_csv_tag(filename))
+    errors = _Errors()
+    reader = csv.reader(lines)
+    try:
+        next(reader)
+        for line, row in enumerate(reader, start=2):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != 3:
+                errors.add(line, f"expected 3 columns, got {len(row)}")
+                continue
+            try:
+                step = _parse_step(row[1].strip())
+            except ValueError as exc:
+                errors.add(line, str(exc))
+                continue
+            try:
+                v = float(row[2])
+            except ValueError:
+                errors.add(line, f"bad value {row[2]!r}")
+                continue
+            if v - v != 0.0:
+                errors.add(line, f"non-finite value {row[2]!r}")
+                continue
+            try:
+                wall: float | None = float(row[0])
+            except ValueError:
+                wall = None
+            acc.add(step, v, wall if wall is not None and math.isfinite(wall) else None, line)
+    except csv.Error as exc:
+        raise ParseError(f"malformed CSV: {exc}", filename=filename, line=reader.line_num) from None
+    return _finish([acc], errors, "tensorboard_csv", filename)
 
 
 _NON_NUMERIC_RE = re.compile(r"[^0-9eE.,+\-\n ]")
@@ -215,8 +349,8 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
     raw_steps = table[:, step_col]
     if not (np.isfinite(raw_steps).all() and (raw_steps == np.floor(raw_steps)).all()):
         return None
-    if raw_steps.size and np.abs(raw_steps).max() >= 2.0**53:
-        return None
+    if raw_steps.size and (np.abs(raw_steps).max() >= 2.0**53 or raw_steps.min() < 0):
+        return None  # the row-by-row path reports negative steps
     steps = raw_steps.astype(np.int64)
     increasing = bool(np.all(steps[1:] > steps[:-1]))
     walls: list[float | None] | None = None
@@ -264,17 +398,24 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
 
 
 def _wide_columns(header: list[str]) -> tuple[int | None, int | None, list[int]]:
-    """(step column, time column, metric columns) of a wide CSV header."""
+    """(step column, time column, metric columns) of a wide CSV header.
+
+    The step is the first step-like column, else an epoch column; other x-axes (epoch, time) and W&B
+    bookkeeping are never metrics.
+    """
     lower = [h.lower() for h in header]
     step_col = _find(lower, STEP_COLUMNS)
+    if step_col is None:
+        step_col = _find(lower, EPOCH_COLUMNS)
     time_col = _find(lower, TIME_COLUMNS)
     cols = [
         j
         for j, h in enumerate(header)
         if j not in (step_col, time_col)
-        and h
-        and lower[j] not in IGNORED_COLUMNS
+        and not is_junk_column(h)
         and lower[j] not in STEP_COLUMNS
+        and lower[j] not in EPOCH_COLUMNS
+        and lower[j] not in TIME_COLUMNS
     ]
     return step_col, time_col, cols
 
@@ -298,8 +439,8 @@ def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> 
             continue
         try:
             step = _parse_step(row[step_col])
-        except ValueError:
-            errors.add(line, f"bad step {row[step_col]!r}")
+        except ValueError as exc:
+            errors.add(line, str(exc))
             continue
         wall = None
         if time_col is not None and row[time_col]:
@@ -348,8 +489,8 @@ def _parse_csv_long(reader: Any, header: list[str], filename: str) -> RunLogReco
             continue
         try:
             step = _parse_step(row[step_col])
-        except ValueError:
-            errors.add(line, f"bad step {row[step_col]!r}")
+        except ValueError as exc:
+            errors.add(line, str(exc))
             continue
         try:
             v = float(row[value_col])
@@ -417,7 +558,11 @@ def _wall_from_json(obj: dict[str, Any]) -> float | None:
     return None
 
 
-_JSON_SKIP = frozenset({*STEP_COLUMNS, *TIME_COLUMNS, *IGNORED_COLUMNS})
+# Progress counters and x-axes that JSON loggers write beside the metrics (LLaMA-Factory's total_steps and
+# percentage; an epoch next to a step).
+_JSON_SKIP = frozenset(
+    {*STEP_COLUMNS, *TIME_COLUMNS, *IGNORED_COLUMNS, *EPOCH_COLUMNS, "total_steps", "percentage"}
+)
 _TIME_KEYS = frozenset(TIME_COLUMNS)
 
 
@@ -425,17 +570,22 @@ def _add_json_row(
     obj: dict[str, Any], line: int, accs: dict[tuple[str, str], _Acc], errors: _Errors, run: str = ""
 ) -> None:
     raw_step = obj.get("step")
-    if type(raw_step) is int and -_STEP_LIMIT < raw_step < _STEP_LIMIT:
+    if type(raw_step) is int and 0 <= raw_step < _STEP_LIMIT:
         step = raw_step  # the common case, without the general checks below
     else:
         step_key, raw_step = _json_step(obj)
         if step_key is None:
-            errors.add(line, "no step key (step, _step, global_step, iteration)")
-            return
+            # Epoch-level JSON logs (DeiT/MAE/DINO "log.txt"): a whole-number epoch is the step.
+            epoch = obj.get("epoch")
+            if type(epoch) is int and epoch >= 0:
+                step_key, raw_step = "epoch", epoch
+            else:
+                errors.add(line, "no step key (step, _step, global_step, iteration, or a whole-number epoch)")
+                return
         try:
             step = _step_from_json(raw_step)
-        except (ValueError, OverflowError):
-            errors.add(line, f"bad step {raw_step!r}")
+        except (ValueError, OverflowError) as exc:
+            errors.add(line, str(exc) if str(exc).startswith("negative") else f"bad step {raw_step!r}")
             return
     wall = None if _TIME_KEYS.isdisjoint(obj) else _wall_from_json(obj)
     for name, raw in obj.items():
@@ -456,9 +606,10 @@ def _add_json_row(
         for sub_name, sub_raw in pairs:
             if sub_name in _JSON_SKIP:
                 continue
-            v = _point_value(sub_raw)
-            if v is None:
+            sub_v = _point_value(sub_raw)
+            if sub_v is None:
                 continue
+            v = sub_v
             if v - v != 0.0:
                 errors.add(line, f"non-finite value {sub_raw!r} for {sub_name!r}")
                 continue
@@ -494,15 +645,42 @@ def parse_jsonl(text: str, *, filename: str) -> RunLogRecord:
                 parsed.append((line, json.loads(raw)))
             except (ValueError, RecursionError) as exc:
                 errors.add(line, f"bad JSON: {exc}")
+    samples: dict[str, list[tuple[float, float]]] = {}
     for line, obj in parsed:
         if not isinstance(obj, dict):
             errors.add(line, "JSON line is not an object")
             continue
+        if _json_step(obj)[0] is None and _add_power_row(obj, samples):
+            continue  # a W&B system-metrics event (wandb-events.jsonl): GPU power, no step
         _add_json_row(obj, line, accs, errors)
-    return _finish(accs.values(), errors, "jsonl", filename)
+    if samples and not any(a.steps for a in accs.values()):
+        from ingestion.parsers.power import summarize_power
+
+        power = summarize_power(samples, {}, list(errors), filename=filename)
+        return RunLogRecord(power=power, row_errors=sorted(errors, key=lambda e: e.line), fmt="jsonl")
+    record = _finish(accs.values(), errors, "jsonl", filename)
+    if samples:
+        from ingestion.parsers.power import summarize_power
+
+        record.power = summarize_power(samples, {}, list(errors), filename=filename)
+    return record
 
 
-def parse_metric_points(obj: list[dict], *, filename: str) -> list[MetricSeriesRecord]:
+def _add_power_row(obj: dict[str, Any], samples: dict[str, list[tuple[float, float]]]) -> bool:
+    """GPU power of a W&B event row (``system.gpu.0.powerWatts`` at ``_timestamp``); False if it has none."""
+    stamp = obj.get("_timestamp")
+    if not isinstance(stamp, int | float) or isinstance(stamp, bool) or not math.isfinite(stamp):
+        return False
+    found = False
+    for key, raw in obj.items():
+        m = WANDB_POWER_RE.search(key)
+        if m and isinstance(raw, int | float) and not isinstance(raw, bool) and 0.0 <= raw <= 100_000.0:
+            samples.setdefault(m.group("gpu"), []).append((float(stamp), float(raw)))
+            found = True
+    return found
+
+
+def parse_metric_points(obj: list[dict[str, Any]], *, filename: str) -> list[MetricSeriesRecord]:
     """Webhook ``run.metrics`` batch: ``[{"step": 10, "metrics": {"loss": 2.3}}]`` or
     ``[{"step": 10, "name": "loss", "value": 2.3}]`` (mixable). ``line`` is the 1-based item index.
 
@@ -521,8 +699,9 @@ def parse_metric_points(obj: list[dict], *, filename: str) -> list[MetricSeriesR
             raise ParseError("point has no 'step'", filename=filename, line=index)
         try:
             step = _step_from_json(item["step"])
-        except (ValueError, OverflowError):
-            raise ParseError(f"bad step {item['step']!r}", filename=filename, line=index) from None
+        except (ValueError, OverflowError) as exc:
+            reason = str(exc) if str(exc).startswith("negative") else f"bad step {item['step']!r}"
+            raise ParseError(reason, filename=filename, line=index) from None
         wall = _wall_from_json(item)
         if "metrics" in item:
             metrics = item["metrics"]
@@ -645,9 +824,13 @@ def parse_mlflow_metric(text: str, *, filename: str, name: str | None = None) ->
         try:
             ts = float(parts[0]) / 1000.0
             v = float(parts[1])
-            step = _parse_step(parts[2]) if len(parts) == 3 else 0
         except ValueError:
             errors.add(line, "bad number")
+            continue
+        try:
+            step = _parse_step(parts[2]) if len(parts) == 3 else 0
+        except ValueError as exc:
+            errors.add(line, str(exc))
             continue
         if v - v != 0.0:
             errors.add(line, f"non-finite value {parts[1]!r}")
@@ -656,83 +839,25 @@ def parse_mlflow_metric(text: str, *, filename: str, name: str | None = None) ->
     return _finish([acc], errors, "mlflow", filename)
 
 
-# --- Megatron / NeMo and generic key-value step logs -------------------------------------------------
-
-MEGATRON_RE = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?iteration\s+(\d+)\s*/\s*\d+\s*\|")
-KV_STEP_RE = re.compile(r"(?:^|[\s,|\[])(?:global_)?step\s*[:=]\s*(\d+)\b", re.IGNORECASE)
-_KV_RE = re.compile(
-    r"([A-Za-z_][\w./-]*(?: [A-Za-z_][\w./-]*)*)\s*[:=]\s*"
-    r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?))(?![\w.])",
-    re.IGNORECASE,
-)
-_MEGATRON_SKIP = frozenset({"iteration", "number of skipped iterations", "number of nan iterations"})
+# --- text logs (implemented in ingestion.parsers.textlogs) --------------------------------------------
 
 
 def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
-    """Megatron-LM / NeMo ``iteration N/ M | lm loss: ... |`` lines; other lines are ignored."""
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
-    for line, raw in enumerate(text.splitlines(), start=1):
-        m = MEGATRON_RE.match(raw)
-        if not m:
-            continue
-        step = int(m.group(1))
-        for part in raw[m.end() :].split("|"):
-            key, sep, value = part.rpartition(":")
-            key = key.strip()
-            if not sep or not key or key in _MEGATRON_SKIP:
-                continue
-            try:
-                v = float(value)
-            except ValueError:
-                continue
-            _add_text_point(accs, errors, key=key, step=step, value=v, raw=value.strip(), line=line)
-    return _finish(accs.values(), errors, "megatron", filename)
+    from ingestion.parsers import textlogs
+
+    return textlogs.parse_megatron(text, filename=filename)
 
 
 def parse_kv_log(text: str, *, filename: str) -> RunLogRecord:
-    """Generic ``step: 10 loss: 2.31 lr: 3e-4`` / ``step=10 loss=2.31`` lines; lines without a step are
-    ignored."""
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
-    for line, raw in enumerate(text.splitlines(), start=1):
-        m = KV_STEP_RE.search(raw)
-        if not m:
-            continue
-        step = int(m.group(1))
-        for km in _KV_RE.finditer(raw):
-            key = km.group(1).strip()
-            if key.lower() in ("step", "global_step"):
-                continue
-            # "epoch 1 step: 10 loss: 2.3" -> the key regex may swallow preceding words; keep the last one.
-            key = key.rsplit(" ", 1)[-1] if " " in key else key
-            v = float(km.group(2))
-            _add_text_point(accs, errors, key=key, step=step, value=v, raw=km.group(2), line=line)
-    return _finish(accs.values(), errors, "kv_log", filename)
+    from ingestion.parsers import textlogs
 
-
-def _add_text_point(
-    accs: dict[tuple[str, str], _Acc],
-    errors: _Errors,
-    *,
-    key: str,
-    step: int,
-    value: float,
-    raw: str,
-    line: int,
-) -> None:
-    """One point of a text log; a non-finite value is a row error and the point is skipped."""
-    if value - value != 0.0:
-        errors.add(line, f"non-finite value {raw!r} for {key!r}")
-        return
-    acc = accs.get(("", key))
-    if acc is None:
-        acc = accs["", key] = _Acc(key)
-    acc.add(step, value, None, line)
+    return textlogs.parse_kv_log(text, filename=filename)
 
 
 def parse_text_log(data: bytes, *, filename: str) -> RunLogRecord:
+    """Any training stdout log, by its content (Megatron/NeMo, HF Trainer, nanoGPT/llm.c, key-value)."""
+    from ingestion.parsers import textlogs
+
     text = decode_utf8(data, filename=filename)
-    if any(MEGATRON_RE.match(line) for line in text.splitlines()[:2000]):
-        return parse_megatron(text, filename=filename)
-    return parse_kv_log(text, filename=filename)
+    fmt = textlogs.sniff(text.splitlines()[:5000]) or "kv_log"
+    return textlogs.parse_text(fmt, text, filename=filename)

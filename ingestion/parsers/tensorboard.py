@@ -9,6 +9,7 @@ number in ``line``.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -51,7 +52,7 @@ def looks_like_tfrecord(data: bytes) -> bool:
         return False
     (length,) = struct.unpack_from("<Q", data, 0)
     (crc,) = struct.unpack_from("<I", data, 8)
-    return masked_crc(data[:8]) == crc and length <= len(data)
+    return bool(masked_crc(data[:8]) == crc and length <= len(data))
 
 
 # --- batched CRC32C --------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def iter_records(data: bytes, *, filename: str) -> list[tuple[int, int, bytes]]:
     return [(f[0], f[1], f[4]) for f in frames]
 
 
-def _tensor_scalar(tensor) -> float | None:
+def _tensor_scalar(tensor: Any) -> float | None:
     if tensor.tensor_shape.dim and any(d.size != 1 for d in tensor.tensor_shape.dim):
         return None
     for field in ("float_val", "double_val", "half_val", "int_val", "int64_val"):
@@ -225,6 +226,10 @@ def parse_tensorboard(data: bytes, *, filename: str) -> RunLogRecord:
         if not event.HasField("summary"):
             continue
         step = int(event.step)
+        if step < 0:
+            if len(errors) < 1000:
+                errors.append(RowError(index, f"negative step {step}"))
+            continue
         for value in event.summary.value:
             kind = value.WhichOneof("value")
             if kind == "simple_value":

@@ -97,7 +97,7 @@ def _members(target: Path) -> Iterator[tuple[str, bytes]]:
         return
     data = target.read_bytes()
     if archive.is_archive(target.name, data):
-        yield from archive.iter_archive_members(data, filename=target.name)
+        yield from archive.iter_archive_members(target.name, data)
         return
     yield target.name, data
 
@@ -165,9 +165,8 @@ def _check_power(score: CaseScore, parsed: Parsed, expected: dict[str, Any]) -> 
 
 
 def _check_manifest(score: CaseScore, parsed: Parsed, expected: dict[str, Any]) -> None:
-    manifest = next(
-        (d.manifest or (d.run_log.manifest if d.run_log else None) for _, d in parsed.documents), None
-    )
+    found = (d.manifest or (d.run_log.manifest if d.run_log else None) for _, d in parsed.documents)
+    manifest = next((m for m in found if m is not None), None)
     if not score.check(manifest is not None, "no manifest"):
         return
     for key, value in expected["manifest"].items():
@@ -283,7 +282,10 @@ def _check_card(score: CaseScore, parsed: Parsed, expected: dict[str, Any]) -> N
 
 
 def score_case(target: Path, expected: dict[str, Any]) -> CaseScore:
-    score = CaseScore(path=str(target.relative_to(CORPUS)))
+    resolved = target.resolve()
+    score = CaseScore(
+        path=str(resolved.relative_to(CORPUS)) if resolved.is_relative_to(CORPUS) else str(target)
+    )
     if not target.exists():
         score.verdict = "SKIP"
         return score
