@@ -86,7 +86,7 @@ def fact_for_label(label: str) -> str | None:
         return "release_date"
     if NOT_A_FACT_RE.search(h):
         return None
-    if "non-embedding" in h or "non embedding" in h:
+    if re.search(r"non[- ]?emb", h):
         return "non_embedding_parameters"
     if re.search(r"\bactiv(?:e|ated)\b", h) and "param" in h:
         return "active_parameters"

@@ -95,7 +95,12 @@ _PATTERNS: list[_Pattern] = [
     ),
     _Pattern(
         "context_length",
-        re.compile(rf"({_NUM}\s?[kKM]?)[- ](?:token[- ])?context\b", re.I),
+        re.compile(
+            rf"({_NUM}\s?[kKM]?)[- ](?:token[- ])?context(?:[ -](?:length|window|size))?\b"
+            r"(?!\s+(?:tasks?|data|examples?|benchmarks?|evaluations?|retrieval|settings?|baselines?|models?|"
+            r"training|fine-?tuning|samples?|inputs?|documents?|extension))",
+            re.I,
+        ),
         comparisons=False,
     ),
     _Pattern(
@@ -130,6 +135,15 @@ _COMPARISON_RE = re.compile(
     r"\bupto|\bbetween|\bfrom|\bto|\bvs\.?|\bversus|\blike|e\.g\.,?|\bsuch\s+as|\bthan|\bexceeding|\bbeyond)"
     r"\s*$",
     re.I,
+)
+# An enumeration of sizes ("2K, 4K and 8K", "8B and 70B parameters") lists settings, not one fact.
+_LISTED_BEFORE_RE = re.compile(r"\d(?:[\d.,]*\d)?\s*[kmbt]?\s*(?:,|\band\b|\bor\b|/)\s*$", re.I)
+_LISTED_AFTER_RE = re.compile(r"^\s*(?:tokens?\s*)?(?:,|\band\b|\bor\b|/)\s*\d", re.I)
+_CONTEXT_LIMITED_RE = re.compile(
+    r"(?:limited to|less than|fewer than|shorter than|than|under|below|vs\.?)\s*$", re.I
+)
+_CARD_PRONOUN_RE = re.compile(
+    r"^\s*(?:it|it's|this model|the model|our model|this checkpoint|this version)\b", re.I
 )
 _RANGE_SENTENCE_RE = re.compile(r"\brang(?:e|es|ing)\b|\bsizes?\s+(?:of|from)\b|\bvarious sizes\b", re.I)
 _BLOCKED_WINDOW_RE = re.compile(
@@ -245,6 +259,10 @@ class SubjectFinder:
         return sorted(found.items())
 
     def subject(self, sentence: str, position: int) -> str:
+        if _CARD_PRONOUN_RE.match(sentence):
+            return (
+                ""  # "It is an extension of Mistral-7B and supports a 128k context": "It" is the card's model
+            )
         before = [text for start, text in self.mentions(sentence) if start < position]
         if not before:
             return ""
@@ -254,6 +272,13 @@ class SubjectFinder:
 
 def _compared(sentence: str, start: int) -> bool:
     return bool(_COMPARISON_RE.search(sentence[max(0, start - 30) : start]))
+
+
+def _listed(sentence: str, start: int, end: int) -> bool:
+    return bool(
+        _LISTED_BEFORE_RE.search(sentence[max(0, start - 20) : start])
+        or _LISTED_AFTER_RE.match(sentence[end:])
+    )
 
 
 def _sentence_facts(
@@ -274,6 +299,10 @@ def _sentence_facts(
             ):
                 continue
             if pattern.comparisons and (_compared(sentence, start) or (ranged and "param" in name)):
+                continue
+            if _listed(sentence, start, m.end(group)) or (
+                name == "context_length" and _CONTEXT_LIMITED_RE.search(sentence[max(0, start - 25) : start])
+            ):
                 continue
             if name == "training_tokens" and _BLOCKED_WINDOW_RE.search(m.group(0)):
                 continue

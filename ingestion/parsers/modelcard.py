@@ -126,7 +126,7 @@ def _blank_code_and_comments(lines: list[str]) -> list[str]:
 # --- the card's name -------------------------------------------------------------------------------------
 
 _TITLE_PREFIX_RE = re.compile(r"^(?:model\s+card\s+(?:for|of)\s*:?\s*|model\s*card\s*:\s*|the\s+)", re.I)
-_TITLE_SUFFIX_RE = re.compile(r"\s*(?:[-:|]\s*)?model\s*card\s*$", re.I)
+_TITLE_SUFFIX_RE = re.compile(r"\s*(?:[-:|]\s*)?(?:model\s*card|(?<=\w)\s+model)\s*$", re.I)
 _GENERIC_TITLE_RE = re.compile(
     r"^(?:model[ _]?card|readme|model[ _]?details|model information|model summary|model description|"
     r"model overview|overview|introduction|summary|usage(?: instructions)?|how to (?:use|get started).*|"
@@ -143,6 +143,12 @@ _NOT_A_TITLE_RE = re.compile(
 )
 _GENERIC_STEMS = frozenset({"readme", "model_card", "modelcard", "index", "card", "model-card", "model card"})
 _INTRO_RES = (
+    # "This repository contains two versions of Meta-Llama-3-8B-Instruct": a repository id names the model.
+    re.compile(
+        r"\bthis\s+(?:repo|repository)\s+(?:contains|hosts|provides|is\s+for)\b[^.]{0,80}?"
+        r"(?P<name>(?-i:[A-Za-z][\w.]*)(?:[-_][\w.]+)+)",
+        re.I,
+    ),
     re.compile(
         r"\b(?:we\s+(?:introduce|present|release|open-source|open source)|introducing)\s+(?:the\s+)?"
         r"(?P<name>[\w@/+`-](?:[\w@/+` -]|\.(?=\w)){1,59}?)"
@@ -150,7 +156,7 @@ _INTRO_RES = (
         re.I,
     ),
     re.compile(
-        r"^(?:the\s+)?(?:[a-z]+\s+){0,3}?(?P<name>[A-Za-z][\w.+-]*(?:\s+[\w.+-]+){0,3}?)\s+is\s+(?:a|an|the)\b",
+        r"^(?:the\s+)?(?-i:(?:[a-z]+\s+){0,3}?)(?P<name>[A-Za-z][\w.+-]*(?:\s+[\w.+-]+){0,3}?)\s+is\s+(?:a|an|the)\b",
         re.I,
     ),
     re.compile(
@@ -189,17 +195,19 @@ def _title_ok(title: str) -> bool:
 
 
 def _intro_name(lines: list[str], skip: set[int]) -> str:
-    seen = 0
+    """The model a card's opening prose introduces; the surest phrasing anywhere wins over a looser one."""
+    texts: list[str] = []
     for i, raw in enumerate(lines):
         if i in skip or not raw.strip() or HEADING_RE.match(raw) or raw.lstrip().startswith(("<", "|", "!")):
             continue
-        text = clean_inline(raw)
-        if not text:
-            continue
-        seen += 1
-        if seen > 25:
+        # "**Model Architecture** Llama 3 is ...": a bold run-in label is not part of the sentence.
+        text = clean_inline(re.sub(r"^\s*\*\*[^*]{1,60}\*\*\s*:?\s*", "", raw))
+        if text:
+            texts.append(text)
+        if len(texts) >= 40:
             break
-        for regex in _INTRO_RES:
+    for regex in _INTRO_RES:
+        for text in texts:
             m = regex.search(text)
             if m:
                 name = strip_symbols(m["name"].strip(" `*\"'"))

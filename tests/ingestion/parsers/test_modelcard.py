@@ -52,8 +52,10 @@ def test_llama_model_information_table(llama):
         ("Llama 3.1 405B", 131072.0, 84),
     ]
     assert _facts(llama, "release_date") == [("", "2024-07-23", 95)]
-    assert llama.name == "Meta Llama 3.1"  # "The Meta Llama 3.1 collection of ..." (the card has no title)
-    assert llama.models == ["Meta Llama 3.1", "Llama 3.1 8B", "Llama 3.1 70B", "Llama 3.1 405B"]
+    assert (
+        llama.name == "Llama 3.1"
+    )  # no title: "**Model Architecture:** Llama 3.1 is an auto-regressive ..."
+    assert llama.models == ["Llama 3.1", "Llama 3.1 8B", "Llama 3.1 70B", "Llama 3.1 405B"]
 
 
 def test_html_table_cells_keep_their_own_lines(llama):
@@ -443,3 +445,42 @@ def test_card_parser_never_crashes_on_card_like_text(text):
         return
     assert card.models[0] == card.name
     assert all(f.subject in card.models or f.subject == "" for f in card.facts)
+
+
+def test_a_sentence_about_the_card_that_names_its_base_model():
+    card = _card(
+        "# Model Card: Nous-Yarn-Mistral-7b-128k\n\n"
+        "It is an extension of Mistral-7B-v0.1 and supports a 128k token context window.\n"
+    )
+    assert card.name == "Nous-Yarn-Mistral-7b-128k"
+    assert _values(card, "context_length") == [("", 131072.0)]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "We have 3 subtasks, one for each of the three context lengths 2K, 4K and 8K.",
+        "Llama 3 comes in two sizes - 8B and 70B parameters.",
+        "We track degradation on 2K context tasks.",
+        "Model outputs (limited to 2K context lengths) were ranked.",
+    ],
+)
+def test_enumerations_and_task_settings_are_no_facts(sentence):
+    card = _card(f"# M-7B\n\n{sentence}\n")
+    assert [f.name for f in card.facts if f.name != "hardware"] == []
+
+
+def test_repository_sentence_names_an_untitled_card():
+    card = _card(
+        "## Model Details\n\n**Model Architecture** Llama 3 is an auto-regressive language model.\n\n"
+        "This repository contains two versions of Meta-Llama-3-8B-Instruct, for use with transformers.\n"
+    )
+    assert card.name == "Meta-Llama-3-8B-Instruct"
+
+
+def test_non_embedding_parameter_rows_are_not_the_parameter_count():
+    card = _card(
+        "# Qwen2-7B\n\n| Datasets | Mistral-7B | Qwen2-7B |\n|---|---|---|\n"
+        "| # Params | 7.2B | 7.6B |\n| # Non-emb Params | 7.0B | 6.5B |\n"
+    )
+    assert _values(card, "parameters") == [("Mistral-7B", 7.2e9), ("", 7.6e9)]
