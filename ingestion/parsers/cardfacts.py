@@ -164,9 +164,15 @@ def parse_value(name: str, text: str, *, scale: float = 1.0) -> Value | None:
         return None
     if name == "context_length" and not 16 <= value <= 1e9:
         return None
+    ranged = lower is not None and upper is not None and lower != upper
+    if name in ("parameters", "active_parameters") and ranged and _RANGE_RE.search(q.text):
+        return None  # "13B-70B" is a set of models, not one model's size
     if value < 0 or (value == 0 and name not in ZERO_ALLOWED):
         return None
     return Value(value, q.text, lower, upper)
+
+
+_RANGE_RE = re.compile(r"\d\s*[a-zA-Z]*\s*(?:-|\u2013|to)\s*\d")
 
 
 def _times(x: float | None, scale: float) -> float | None:
@@ -216,7 +222,7 @@ def make_fact(
 # --- model names -------------------------------------------------------------------------------------------
 
 _SIZE_TOKEN_RE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s?[BMT]\b|\b\d+x\d+B\b", re.I)
-_NOMINAL_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s?([BMT])\b", re.I)
+_NOMINAL_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s?([BMT])\b(?!\s*(?:-|\u2013|to)\s*\d)", re.I)
 _TOTAL_RE = re.compile(r"^(?:total|sum|overall|all|grand total)\b", re.I)
 
 
@@ -243,6 +249,7 @@ def clean_subject(label: str) -> str:
         text,
         flags=re.I,
     )
+    text = re.sub(r"[*^\u2020\u2021\u00a7]+$", "", text.strip())  # footnote marks: "Zephyr-β^", "SOTA**"
     return strip_symbols(text)[:200]
 
 
@@ -255,4 +262,14 @@ def same_model(name: str, card_name: str) -> bool:
         return False
     if n == card:
         return True
-    return len(n) >= 4 and (card.startswith(n) or card.endswith(n))
+    if len(n) >= 4 and card.endswith(n):
+        return True
+    # "Falcon-7B" on "falcon-7b-instruct" is the base model, not the card's: a variant suffix makes
+    # another model; a version ("Mistral-7B" on "Mistral-7B-v0.1") or a size ("TinyLlama") does not.
+    return len(n) >= 4 and card.startswith(n) and not _VARIANT_RE.match(card[len(n) :])
+
+
+_VARIANT_RE = re.compile(
+    r"^(?:instruct|chat|it|sft|dpo|rlhf|ppo|orpo|kto|coder|code|math|vision|vl|guard|reward|rm|distill|"
+    r"base|preview|turbo|mini|lite|nano|awq|gptq|gguf|fp8|int[48]|[a-z]{2,}chat)"
+)

@@ -142,6 +142,11 @@ _LISTED_AFTER_RE = re.compile(r"^\s*(?:tokens?\s*)?(?:,|\band\b|\bor\b|/)\s*\d",
 _CONTEXT_LIMITED_RE = re.compile(
     r"(?:limited to|less than|fewer than|shorter than|than|under|below|vs\.?)\s*$", re.I
 )
+# Specifications are written in the third person or as "we"; "I"/"you" sentences are dialogue or banter.
+_CONVERSATIONAL_RE = re.compile(r"\b(?:I|I'm|I've|I'd|my|me|you|your|you've|you're|yourself)\b")
+_THIRD_PERSON_FACTS = frozenset(
+    {"parameters", "active_parameters", "training_tokens", "gpu_hours", "co2_tonnes"}
+)
 _CARD_PRONOUN_RE = re.compile(
     r"^\s*(?:it|it's|this model|the model|our model|this checkpoint|this version)\b", re.I
 )
@@ -286,6 +291,7 @@ def _sentence_facts(
 ) -> list[FactRecord]:
     facts: list[FactRecord] = []
     ranged = bool(_RANGE_SENTENCE_RE.search(sentence))
+    conversational = bool(_CONVERSATIONAL_RE.search(sentence))
     taken: set[tuple[str, int]] = set()
     for pattern in _PATTERNS:
         for m in pattern.regex.finditer(sentence):
@@ -300,6 +306,8 @@ def _sentence_facts(
                 continue
             if pattern.comparisons and (_compared(sentence, start) or (ranged and "param" in name)):
                 continue
+            if name in _THIRD_PERSON_FACTS and conversational:
+                continue  # "With 33 billion parameters and all, you've outdone yourself": banter, not a spec
             if _listed(sentence, start, m.end(group)) or (
                 name == "context_length" and _CONTEXT_LIMITED_RE.search(sentence[max(0, start - 25) : start])
             ):

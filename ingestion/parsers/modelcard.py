@@ -216,6 +216,19 @@ def _intro_name(lines: list[str], skip: set[int]) -> str:
     return ""
 
 
+def _versioned(name: str, lines: list[str]) -> str:
+    """ "OpenChat is a library of models" on a card that keeps saying "OpenChat 3.5": the versioned name."""
+    if re.search(r"\d", name):
+        return name
+    counts: dict[str, int] = {}
+    pattern = re.compile(rf"(?<![\w-]){re.escape(name)}[ _-](\d+(?:\.\d+)*[a-zA-Z]?)(?![\w.-])")
+    for raw in lines[:2000]:
+        for m in pattern.finditer(clean_inline(raw)):
+            counts[m.group(0)] = counts.get(m.group(0), 0) + 1
+    best = max(counts.items(), key=lambda kv: kv[1], default=("", 0))
+    return best[0] if best[1] >= 2 else name
+
+
 def _card_name(meta: dict[str, Any], lines: list[str], skip: set[int], filename: str) -> str:
     """Front matter (model_name, model-index), the first real title, the sentence introducing the model,
     the README's folder, the file name; never "MODEL_CARD", "README" or a section heading."""
@@ -241,7 +254,7 @@ def _card_name(meta: dict[str, Any], lines: list[str], skip: set[int], filename:
             return title
     intro = _intro_name(lines, skip)
     if intro:
-        return intro
+        return _versioned(intro, lines)
     parts = [p for p in filename.replace("\\", "/").split("/") if p]
     stem = parts[-1].rsplit(".", 1)[0] if parts else ""
     if stem.lower() in _GENERIC_STEMS:

@@ -484,3 +484,52 @@ def test_non_embedding_parameter_rows_are_not_the_parameter_count():
         "| # Params | 7.2B | 7.6B |\n| # Non-emb Params | 7.0B | 6.5B |\n"
     )
     assert _values(card, "parameters") == [("Mistral-7B", 7.2e9), ("", 7.6e9)]
+
+
+@pytest.mark.parametrize(
+    ("name", "card", "same"),
+    [
+        ("Falcon-7B", "falcon-7b-instruct", False),
+        ("Mistral-7B", "Mistral-7B-v0.1", True),
+        ("TinyLlama", "TinyLlama-1.1B", True),
+        ("Llama 3.1 8B", "Meta-Llama-3.1-8B", True),
+        ("Llama 3.1 70B", "Meta-Llama-3.1-8B", False),
+        ("TinyLlama-1.1B-intermediate-step-50K", "TinyLlama-1.1B", False),
+        ("Phi-1.5", "phi-1_5", True),
+    ],
+)
+def test_same_model(name, card, same):
+    from ingestion.parsers.cardfacts import same_model
+
+    assert same_model(name, card) is same
+
+
+def test_base_model_sentence_keeps_the_base_model_as_subject():
+    card = _card(
+        "# Falcon-7B-Instruct\n\nFalcon-7B-Instruct is a 7B parameters model.\n\n"
+        "Falcon-7B is a strong base model, thanks to being trained on 1,500B tokens of RefinedWeb.\n"
+    )
+    assert _values(card, "parameters") == [("", 7e9)]
+    assert _values(card, "training_tokens") == [("Falcon-7B", 1.5e12)]
+
+
+def test_size_ranges_and_footnote_marks_in_comparison_tables():
+    card = _card(
+        "# OpenChat 3.5\n\n| Model | # Params |\n|---|---|\n| OpenChat-3.5 | **7B** |\n| Zephyr-β^ | 7B |\n"
+        "| Open-source SOTA** | 13B-70B |\n"
+    )
+    assert _values(card, "parameters") == [("", 7e9), ("Zephyr-β", 7e9)]
+
+
+def test_banter_in_first_and_second_person_is_no_specification():
+    card = _card("# OpenChat 3.5\n\nWith 33 billion parameters and all, you've really outdone yourself.\n")
+    assert _values(card, "parameters") == []
+
+
+def test_an_unversioned_intro_name_takes_the_version_the_card_keeps_using():
+    card = _card(
+        "# OpenChat: Advancing Open-source Language Models with Mixed-Quality Data\n\n"
+        "OpenChat is an innovative library of open-source language models.\n\n"
+        "OpenChat 3.5 was trained with C-RLFT. Our OpenChat 3.5 code is open.\n"
+    )
+    assert card.name == "OpenChat 3.5"
