@@ -114,7 +114,8 @@ def _blank_code_and_comments(lines: list[str]) -> list[str]:
             out.append("")
             continue
         if m:
-            fence = m.group(1)
+            if raw.count(m.group(1)) < 2:  # "```<|prompter|>...```" opens and closes on one line
+                fence = m.group(1)
             out.append("")
             continue
         out.append(raw)

@@ -533,3 +533,11 @@ def test_an_unversioned_intro_name_takes_the_version_the_card_keeps_using():
         "OpenChat 3.5 was trained with C-RLFT. Our OpenChat 3.5 code is open.\n"
     )
     assert card.name == "OpenChat 3.5"
+
+
+def test_code_is_no_fact_source_and_one_line_fences_close_themselves():
+    card = _card(
+        "# M\n\n```<|prompter|>Hi</s><|assistant|>```\n\nIt was trained on 2T tokens.\n\n"
+        "```python\n# trained on 9T tokens with 70B parameters\n```\n<!-- context length of 4096 -->\n"
+    )
+    assert [(f.name, f.value) for f in card.facts] == [("training_tokens", 2e12)]
