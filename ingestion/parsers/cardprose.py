@@ -88,7 +88,7 @@ _PATTERNS: list[_Pattern] = [
             r"(?<!in-)\bcontext(?:[ -](?:length|window|size|support))?s?"
             r"(?:\s+(?:lengths?|windows?|sizes?)\b)?\s*"
             rf"(?:of|is|was|:|=|reaches|extends to|extended to)?\s*(?:up\s*to\s+)?"
-            rf"({_NUM}\s?[kKM]?)(?![\w.])",
+            rf"({_NUM}\s?[kKM]?)(?![\w]|\.\d)",
             re.I,
         ),
         comparisons=False,
@@ -177,6 +177,7 @@ _BLOCK_START_RE = re.compile(
     r"^\s*(?:[-*+]\s+|\d+\.\s+|#{1,6}\s|>|\||<(?:/?(?:div|p|table|details|summary|ul|ol|li|br|hr|img|center|figure)\b))",
     re.I,
 )
+_HEADING_LINE_RE = re.compile(r"^\s{0,3}#{1,6}\s")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`\"'(\[])")
 
 
@@ -195,10 +196,11 @@ class Paragraph:
 
 
 def paragraphs(lines: list[str], first_line: int, skip: set[int]) -> Iterator[Paragraph]:
-    """Runs of prose lines as cleaned paragraphs; list items and headings start a new one."""
+    """Runs of prose lines as cleaned paragraphs; list items start a new one. Headings are titles, not
+    statements ("Example test on long context of 13400 tokens"), so they end a paragraph and give none."""
     current: Paragraph | None = None
     for i, raw in enumerate(lines):
-        if i in skip or not raw.strip() or len(raw) > MAX_PARAGRAPH_CHARS:
+        if i in skip or not raw.strip() or len(raw) > MAX_PARAGRAPH_CHARS or _HEADING_LINE_RE.match(raw):
             if current:
                 yield current
             current = None

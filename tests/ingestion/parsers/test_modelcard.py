@@ -541,3 +541,8 @@ def test_code_is_no_fact_source_and_one_line_fences_close_themselves():
         "```python\n# trained on 9T tokens with 70B parameters\n```\n<!-- context length of 4096 -->\n"
     )
     assert [(f.name, f.value) for f in card.facts] == [("training_tokens", 2e12)]
+
+
+def test_headings_state_no_facts():
+    card = _card("# M\n\n### Example test on long context of 13400 tokens\n\nThe context length is 32K.\n")
+    assert _values(card, "context_length") == [("", 32768.0)]
