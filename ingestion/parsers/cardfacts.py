@@ -92,7 +92,12 @@ def fact_for_label(label: str) -> str | None:
         return "active_parameters"
     if re.search(r"\bparam|^(?:# ?)?(?:model )?size$|^model size\b|^#? ?params?\b", h):
         return "parameters"
-    if re.search(r"context|content length|seq(?:uence)?[ .-]?len|max(?:imum)? (?:seq|position|length)\b", h):
+    # "Context length", "Max context", "Content Length" (sic), "Sequence length"; not a "Long Context" row.
+    if re.search(
+        r"\bcontext[ -]?(?:length|window|size|len)s?\b|^(?:max(?:imum)? )?context$|content length|"
+        r"seq(?:uence)?[ .-]?len|max(?:imum)? (?:seq|position|length)\b",
+        h,
+    ):
         return "context_length"
     if "token" in h and not re.search(r"sequence|input|window|per\b|/", h):
         return "training_tokens"
@@ -162,8 +167,8 @@ def parse_value(name: str, text: str, *, scale: float = 1.0) -> Value | None:
         suffixed = True
     if name in COUNT_FACTS and not suffixed and value < MIN_FULL_COUNT:
         return None
-    if name == "context_length" and not 16 <= value <= 1e9:
-        return None
+    if name == "context_length" and (not 128 <= value <= 1e9 or value != int(value)):
+        return None  # a window is a whole number of tokens: 96.8 in a "Long Context" row is a score
     ranged = lower is not None and upper is not None and lower != upper
     if name in ("parameters", "active_parameters") and ranged and _RANGE_RE.search(q.text):
         return None  # "13B-70B" is a set of models, not one model's size

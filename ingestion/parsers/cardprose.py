@@ -69,7 +69,7 @@ _PATTERNS: list[_Pattern] = [
         "training_tokens",
         re.compile(
             rf"\b(?:pre-?train(?:ed|ing)?|train(?:ed|ing)?|saw|seen)\b(?:[^.;:]|(?<=\d)\.(?=\d)){{0,80}}?"
-            rf"\b(?:on|with|using|over|for)\s+"
+            rf"\b(?:on|with|using|over|for|totaling|totalling|comprising)\s+"
             rf"(?:a\s+(?:total|corpus|dataset|mix(?:ture)?)\s+of\s+|an?\s+)?((?:{_APPROX})?{_NUM}(?:{_MAG})?)\s*"
             rf"(?:[\w-]+\s+){{0,3}}?tokens?\b",
             re.I,

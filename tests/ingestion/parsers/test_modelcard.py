@@ -546,3 +546,13 @@ def test_code_is_no_fact_source_and_one_line_fences_close_themselves():
 def test_headings_state_no_facts():
     card = _card("# M\n\n### Example test on long context of 13400 tokens\n\nThe context length is 32K.\n")
     assert _values(card, "context_length") == [("", 32768.0)]
+
+
+def test_long_context_benchmark_rows_are_no_context_windows():
+    card = _card(
+        "# Llama-3.2-1B\n\n| Category | Benchmark | # Shots | Llama 3.2 1B | Llama 3.2 3B |\n|---|---|---|---|---|\n"
+        "| Long Context | Needle in Haystack | 0 | 96.8 | 1 |\n| | InfiniteBench/En.QA | 0 | 20.3 | 19.8 |\n\n"
+        "These models were trained on a dataset of text data, totaling 6 trillion tokens.\n"
+    )
+    assert _values(card, "context_length") == []
+    assert _values(card, "training_tokens") == [("", 6e12)]
