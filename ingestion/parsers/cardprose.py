@@ -53,7 +53,8 @@ _PATTERNS: list[_Pattern] = [
     _Pattern(
         "parameters",
         re.compile(
-            rf"((?:{_APPROX})?{_NUM}(?:{_MAG})?)\s*[- ]?(?:total\s+|trainable\s+)?param(?:eter)?s?\b"
+            rf"((?:{_APPROX})?{_NUM}(?:{_MAG})?)\s*(?:billion\s+|million\s+)?[- ]?(?:total\s+|trainable\s+)?"
+            r"param(?:eter)?s?\b"
             r"(?![- ]?(?:efficient|count))",
             re.I,
         ),

@@ -207,14 +207,17 @@ def _intro_name(lines: list[str], skip: set[int]) -> str:
             texts.append(text)
         if len(texts) >= 40:
             break
+    candidates: list[str] = []
     for regex in _INTRO_RES:
         for text in texts:
             m = regex.search(text)
             if m:
                 name = strip_symbols(m["name"].strip(" `*\"'"))
                 if _looks_like_model_name(name):
-                    return name
-    return ""
+                    candidates.append(name)
+    # "Introducing DeepSeek LLM, ..." then "`deepseek-llm-67b-base` is a 67B model": the checkpoint's own
+    # name (it carries a size or version) beats the family's.
+    return next((c for c in candidates if re.search(r"\d", c)), candidates[0] if candidates else "")
 
 
 def _versioned(name: str, lines: list[str]) -> str:
@@ -230,18 +233,7 @@ def _versioned(name: str, lines: list[str]) -> str:
     return best[0] if best[1] >= 2 else name
 
 
-def _card_name(meta: dict[str, Any], lines: list[str], skip: set[int], filename: str) -> str:
-    """Front matter (model_name, model-index), the first real title, the sentence introducing the model,
-    the README's folder, the file name; never "MODEL_CARD", "README" or a section heading."""
-    index = meta.get("model-index")
-    if isinstance(index, list) and index and isinstance(index[0], dict) and index[0].get("name"):
-        name = strip_symbols(str(index[0]["name"]))
-        if name:
-            return name.split("/")[-1]
-    for key in ("model_name", "model-name", "model_id", "name"):
-        value = meta.get(key)
-        if isinstance(value, str) and _title_ok(_clean_title(value)):
-            return _clean_title(value).split("/")[-1]
+def _title(lines: list[str], skip: set[int]) -> str:
     for i, raw in enumerate(lines):
         heading = HEADING_RE.match(raw)
         if i in skip or not heading or len(heading.group(1)) != 1:
@@ -253,6 +245,26 @@ def _card_name(meta: dict[str, Any], lines: list[str], skip: set[int], filename:
         title = _clean_title(raw)
         if _title_ok(title):
             return title
+    return ""
+
+
+def _card_name(meta: dict[str, Any], lines: list[str], skip: set[int], filename: str) -> str:
+    """Front matter (model_name, model-index), the first real title, the sentence introducing the model,
+    the README's folder, the file name; never "MODEL_CARD", "README" or a section heading."""
+    for key in ("model_name", "model-name", "model_id", "name"):
+        value = meta.get(key)
+        if isinstance(value, str) and _title_ok(_clean_title(value)):
+            return _clean_title(value).split("/")[-1]
+    title = _title(lines, skip)
+    index = meta.get("model-index")
+    if isinstance(index, list) and index and isinstance(index[0], dict) and index[0].get("name"):
+        name = strip_symbols(str(index[0]["name"])).split("/")[-1]
+        # model-index blocks are often copied from another card ("StarCoderBase-3B" atop stable-code-3b):
+        # a title naming a different, sized model wins.
+        if name and not (title and re.search(r"\d", title) and norm_name(title) != norm_name(name)):
+            return name
+    if title:
+        return title
     intro = _intro_name(lines, skip)
     if intro:
         return _versioned(intro, lines)

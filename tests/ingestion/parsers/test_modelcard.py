@@ -556,3 +556,23 @@ def test_long_context_benchmark_rows_are_no_context_windows():
     )
     assert _values(card, "context_length") == []
     assert _values(card, "training_tokens") == [("", 6e12)]
+
+
+def test_copied_model_index_name_loses_to_a_sized_title():
+    card = _card("---\nmodel-index:\n- name: StarCoderBase-3B\n---\n# `stable-code-3b`\n\n")
+    assert card.name == "stable-code-3b"
+
+
+def test_checkpoint_name_beats_family_name_in_the_introduction():
+    card = _card(
+        "### 1. Introduction\n\nIntroducing DeepSeek LLM, an advanced language model comprising 67 billion parameters.\n\n"
+        "`deepseek-llm-67b-base` is a 67B parameter model trained on 2 trillion tokens from scratch.\n"
+    )
+    assert card.name == "deepseek-llm-67b-base"
+    assert _values(card, "parameters") == [("", 67e9)]
+
+
+def test_doubled_magnitude_typo():
+    assert _values(_card("# M\n\n`M` is a 2.7B billion parameter language model.\n"), "parameters") == [
+        ("", 2.7e9)
+    ]
