@@ -75,6 +75,9 @@ class ModelCardRecord:
     results: list[dict[str, object]] = field(default_factory=list)
     facts: list[FactRecord] = field(default_factory=list)
     body: str = ""
+    # Every model the card gives facts for: its own (``name``) first, then each fact subject (one per size
+    # of a multi-model card, other models of comparison tables). A fact's subject "" is ``name``.
+    models: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

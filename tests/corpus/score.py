@@ -225,10 +225,16 @@ def _fact_value(fact: FactRecord) -> float | str | None:
     return fact.value if fact.value is not None else (fact.text_value or None)
 
 
-def _fact_matches(fact: FactRecord, want: dict[str, Any], default_subject: str) -> bool:
+def _fact_matches(
+    fact: FactRecord, want: dict[str, Any], default_subject: str, *, any_subject: bool = False
+) -> bool:
     if fact.name != want["name"]:
         return False
-    if "subject" in want and (fact.subject or default_subject) != want["subject"]:
+    # An expected fact without "subject" is about the card's own model (not "any model": a comparison row
+    # with the same number must not stand in for it); a forbidden one without "subject" is wrong for any.
+    if ("subject" in want or not any_subject) and (fact.subject or default_subject) != want.get(
+        "subject", default_subject
+    ):
         return False
     if "text" in want:
         return fact.text_value == want["text"]
@@ -275,16 +281,16 @@ def _check_card(score: CaseScore, parsed: Parsed, expected: dict[str, Any]) -> N
                 f"extra fact {(f.subject or card.name)}:{f.name}={_fact_value(f)} (line {f.line})"
             )
     for want in expected.get("forbidden_facts", []):
-        bad_hit = next((f for f in facts if _fact_matches(f, want, card.name)), None)
+        bad_hit = next((f for f in facts if _fact_matches(f, want, card.name, any_subject=True)), None)
         score.check(
             bad_hit is None, f"silently wrong fact {want['name']}={want.get('value', want.get('text'))}"
         )
 
 
-def score_case(target: Path, expected: dict[str, Any]) -> CaseScore:
-    resolved = target.resolve()
+def score_case(target: Path, expected: dict[str, Any], root: Path = CORPUS) -> CaseScore:
+    resolved, base = target.resolve(), root.resolve()
     score = CaseScore(
-        path=str(resolved.relative_to(CORPUS)) if resolved.is_relative_to(CORPUS) else str(target)
+        path=str(resolved.relative_to(base)) if resolved.is_relative_to(base) else str(target)
     )
     if not target.exists():
         score.verdict = "SKIP"
@@ -369,7 +375,7 @@ class Summary:
 
 
 def score_corpus(root: Path = CORPUS) -> Summary:
-    return Summary([score_case(target, expected) for target, expected in iter_cases(root)])
+    return Summary([score_case(target, expected, root) for target, expected in iter_cases(root)])
 
 
 def main(argv: list[str] | None = None) -> int:
