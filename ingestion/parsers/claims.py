@@ -99,6 +99,18 @@ _FOLD.update(
 )
 
 
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+def _words_in_order(text: str) -> list[str]:
+    return text.split()
+
+
+def _split_bar(text: str) -> list[str]:
+    return text.split("|")
+
+
 def _fold(text: str) -> str:
     return text.translate(_FOLD)
 
@@ -138,36 +150,23 @@ _SUFFIX = {"K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12, "k": 1e3, "m": 1e6, "b": 1e9
 _WORD_SCALE = {"thousand": 1e3, "million": 1e6, "mn": 1e6, "mln": 1e6, "billion": 1e9, "bn": 1e9}
 _WORD_SCALE.update({"trillion": 1e12, "tn": 1e12})
 
-_UNIT_WORDS = {
-    "zero": 0,
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-}
+_UNIT_WORDS = {"zero": 0, "a": 1, "an": 1}
+_UNIT_WORDS.update(
+    zip(
+        _words_in_order(
+            "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+            "sixteen seventeen eighteen nineteen"
+        ),
+        range(1, 20),
+        strict=True,
+    )
+)
 _TENS_WORDS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70}
 _TENS_WORDS.update({"eighty": 80, "ninety": 90})
 _W_ALL = "|".join(sorted([*_UNIT_WORDS, *_TENS_WORDS, "hundred"], key=len, reverse=True))
 _W_START = "|".join(sorted([w for w in [*_UNIT_WORDS, *_TENS_WORDS] if w != "zero"], key=len, reverse=True))
 _WORD_NUMBER_RE = re.compile(
-    rf"(?<![A-Za-z])(?P<w>(?:{_W_START})(?:[ -]+(?:and[ -]+)?(?:{_W_ALL}))*|half[ -]+an?)"
+    rf"(?<![A-Za-z])(?P<w>(?:{_W_START})(?:[ -]+(?:and[ -]+)?(?:{_W_ALL})){{0,6}}|half[ -]+an?)"
     rf"(?P<half>[ -]+and[ -]+a[ -]+half)?[ -]+(?P<scale>thousand|million|billion|trillion)(?![A-Za-z])",
     re.IGNORECASE,
 )
@@ -187,6 +186,11 @@ class _Num:
     lower: float | None = None
     upper: float | None = None
     plain_int: bool = False
+
+
+def _tidy(value: float) -> float:
+    """Twelve significant digits: 3.1 * 1e25 is 3.1000000000000002e25, 128 * 1.024e3 is 131072.00000000001."""
+    return float(f"{value:.12g}")
 
 
 def _to_float(text: str) -> float | None:
@@ -263,15 +267,15 @@ def _find_numbers(s: str) -> list[_Num]:
         if m["sm"] is not None or m["um"] is not None:
             coef = _to_float(m["sm"] or m["um"])
             exp = m["se"] if m["sm"] is not None else m["ue"].translate(_SUPERSCRIPTS)
-            mult = 10.0 ** int(exp)
+            mult = float(f"1e{int(exp)}")  # inf past 1e308, dropped below; ** would raise
             suffix = "sci"
         elif m["em"] is not None:
             coef = _to_float(m["em"])
-            mult = 10.0 ** int(m["ee"])
+            mult = float(f"1e{int(m['ee'])}")
             suffix = "sci"
         elif m["pe"] is not None:
             coef = 1.0
-            mult = 10.0 ** int(m["pe"])
+            mult = float(f"1e{int(m['pe'])}")
             suffix = "sci"
         elif m["cjk"] is not None or m["cn"] is not None:
             text = m["cjk"] or m["cn"]
@@ -293,6 +297,7 @@ def _find_numbers(s: str) -> list[_Num]:
         value = coef * mult
         if value - value != 0.0:
             continue
+        value = _tidy(value)
         raw = m.group(0).rstrip()
         plain_int = suffix == "" and m["a"] is not None and "." not in m["a"] and "," not in m["a"]
         out.append(
@@ -316,21 +321,27 @@ def _find_numbers(s: str) -> list[_Num]:
         if coef is None or any(n.start < m.end() and m.start() < n.end for n in out):
             continue
         mult = _WORD_SCALE[m["scale"].lower()]
-        out.append(_Num(m.start(), m.end(), coef * mult, coef, mult, "word", m.group(0)))
+        out.append(_Num(m.start(), m.end(), _tidy(coef * mult), coef, mult, "word", m.group(0)))
     out.sort(key=lambda n: n.start)
+    starts = [n.start for n in out]
+    suspended: dict[int, _Num] = {}
     for m in _SUSPENDED_RE.finditer(s):
-        later = next((n for n in out if n.start >= m.end()), None)
+        k = bisect_right(starts, m.end() - 1)
+        later = out[k] if k < len(out) else None
         if later is None or later.mult <= 1 or later.suffix == "sci":
             continue
         word = m["n"].lower()
         coef = (
             _to_float(word) if word[0].isdigit() else float(_UNIT_WORDS.get(word, _TENS_WORDS.get(word, 0)))
         )
-        if not coef:
-            continue
-        out = [n for n in out if n.start != m.start()]
-        out.append(_Num(m.start(), m.end("n") + 1, coef * later.mult, coef, later.mult, later.suffix, m["n"]))
-        out.sort(key=lambda n: n.start)
+        if coef:
+            value = _tidy(coef * later.mult)
+            suspended[m.start()] = _Num(
+                m.start(), m.end("n") + 1, value, coef, later.mult, later.suffix, m["n"]
+            )
+    if suspended:
+        kept = [n for n in out if n.start not in suspended]
+        out = sorted([*kept, *suspended.values()], key=lambda n: n.start)
     return out
 
 
@@ -364,12 +375,12 @@ def _merge_ranges(s: str, nums: list[_Num]) -> list[_Num]:
             ):
                 lo_value = a.value
                 if a.suffix == "" and b.suffix not in ("", "sci") and a.mult == 1.0:
-                    lo_value = a.coef * b.mult
+                    lo_value = _tidy(a.coef * b.mult)
                 if 0 < lo_value < b.value:
                     merged = _Num(
                         a.start,
                         b.end,
-                        (lo_value + b.value) / 2,
+                        _tidy((lo_value + b.value) / 2),
                         b.coef,
                         b.mult,
                         b.suffix,
@@ -464,65 +475,14 @@ def _find_dates(s: str) -> list[_Date]:
 
 # ---------------------------------------------------------------------------------------------- benchmarks
 
-_BENCHMARKS = [
-    "MMLU-Pro",
-    "MMLU-Redux",
-    "MMLU",
-    "KMMLU",
-    "CMMLU",
-    "GPQA Diamond",
-    "GPQA",
-    "GSM8K",
-    "GSM-8K",
-    "MATH-500",
-    "MATH",
-    "HumanEval+",
-    "HumanEval",
-    "MBPP+",
-    "MBPP",
-    "ARC-Challenge",
-    "ARC-Easy",
-    "ARC-C",
-    "ARC-E",
-    "ARC",
-    "HellaSwag",
-    "TruthfulQA",
-    "BIG-Bench Hard",
-    "BIG-Bench",
-    "BBH",
-    "WinoGrande",
-    "DROP",
-    "IFEval",
-    "C-Eval",
-    "CEval",
-    "AIME 2024",
-    "AIME 2025",
-    "AIME",
-    "LiveCodeBench",
-    "SWE-bench Verified",
-    "SWE-bench",
-    "Arena-Hard",
-    "MT-Bench",
-    "AlpacaEval 2.0",
-    "AlpacaEval",
-    "HAE-RAE",
-    "KoBEST",
-    "MMMU",
-    "MathVista",
-    "MGSM",
-    "TriviaQA",
-    "NaturalQuestions",
-    "PIQA",
-    "SIQA",
-    "OpenBookQA",
-    "BoolQ",
-    "LAMBADA",
-    "Codeforces",
-    "CRUXEval",
-    "MuSR",
-    "SimpleQA",
-    "BFCL",
-]
+_BENCHMARKS = _split_bar(
+    "MMLU-Pro|MMLU-Redux|MMLU|KMMLU|CMMLU|GPQA Diamond|GPQA|GSM8K|GSM-8K|MATH-500|MATH|HumanEval+|"
+    "HumanEval|MBPP+|MBPP|ARC-Challenge|ARC-Easy|ARC-C|ARC-E|ARC|HellaSwag|TruthfulQA|BIG-Bench Hard|"
+    "BIG-Bench|BBH|WinoGrande|DROP|IFEval|C-Eval|CEval|AIME 2024|AIME 2025|AIME|LiveCodeBench|"
+    "SWE-bench Verified|SWE-bench|Arena-Hard|MT-Bench|AlpacaEval 2.0|AlpacaEval|HAE-RAE|KoBEST|MMMU|"
+    "MathVista|MGSM|TriviaQA|NaturalQuestions|PIQA|SIQA|OpenBookQA|BoolQ|LAMBADA|Codeforces|CRUXEval|"
+    "MuSR|SimpleQA|BFCL"
+)
 _BENCH_SET = frozenset(_BENCHMARKS)
 _BENCH_RE = re.compile(
     r"(?<![A-Za-z0-9])("
@@ -532,70 +492,13 @@ _BENCH_RE = re.compile(
 
 # ------------------------------------------------------------------------------------------------- models
 
-_KNOWN_FAMILIES = [
-    "llama",
-    "codellama",
-    "tinyllama",
-    "gpt",
-    "chatgpt",
-    "instructgpt",
-    "claude",
-    "gemini",
-    "gemma",
-    "palm",
-    "chinchilla",
-    "gopher",
-    "qwen",
-    "qwq",
-    "mistral",
-    "mixtral",
-    "codestral",
-    "ministral",
-    "deepseek",
-    "falcon",
-    "bloom",
-    "bloomz",
-    "opt",
-    "phi",
-    "yi",
-    "baichuan",
-    "chatglm",
-    "glm",
-    "internlm",
-    "grok",
-    "command",
-    "jamba",
-    "olmo",
-    "pythia",
-    "t5",
-    "flan",
-    "mpt",
-    "starcoder",
-    "vicuna",
-    "alpaca",
-    "nemotron",
-    "granite",
-    "exaone",
-    "hyperclova",
-    "solar",
-    "kimi",
-    "minimax",
-    "hunyuan",
-    "ernie",
-    "dbrx",
-    "arctic",
-    "aya",
-    "smollm",
-    "stablelm",
-    "galactica",
-    "lamda",
-    "megatron",
-    "jurassic",
-    "orca",
-    "zephyr",
-    "doubao",
-    "reka",
-]
+_KNOWN_FAMILIES = _words(
+    "llama codellama tinyllama gpt chatgpt instructgpt claude gemini gemma palm chinchilla gopher "
+    "qwen qwq mistral mixtral codestral ministral deepseek falcon bloom bloomz opt phi yi baichuan "
+    "chatglm glm internlm grok command jamba olmo pythia t5 flan mpt starcoder vicuna alpaca nemotron "
+    "granite exaone hyperclova solar kimi minimax hunyuan ernie dbrx arctic aya smollm stablelm "
+    "galactica lamda megatron jurassic orca zephyr doubao reka"
+)
 _KNOWN_RE = re.compile(
     "(?:" + "|".join(sorted(_KNOWN_FAMILIES, key=len, reverse=True)) + r")(?![a-z])", re.IGNORECASE
 )
@@ -605,222 +508,21 @@ _NEEDS_VERSION = frozenset(
     | {"zephyr", "gpt", "t5", "reka", "jurassic", "flan", "megatron", "palm", "ernie"}
 )
 _WEAK_FAMILIES = frozenset({"deepseek", "mistral", "minimax"})  # also company names
-_STOP = frozenset(
-    [
-        "The",
-        "This",
-        "That",
-        "These",
-        "Those",
-        "It",
-        "Its",
-        "Our",
-        "Their",
-        "We",
-        "You",
-        "They",
-        "He",
-        "She",
-        "In",
-        "On",
-        "At",
-        "For",
-        "From",
-        "With",
-        "By",
-        "As",
-        "And",
-        "Or",
-        "But",
-        "If",
-        "When",
-        "While",
-        "Where",
-        "After",
-        "Before",
-        "Since",
-        "Although",
-        "Unlike",
-        "Like",
-        "Compared",
-        "According",
-        "Also",
-        "However",
-        "Meanwhile",
-        "Table",
-        "Figure",
-        "Fig",
-        "Section",
-        "Chapter",
-        "Page",
-        "Pages",
-        "Slide",
-        "Slides",
-        "Version",
-        "Issue",
-        "No",
-        "Room",
-        "Level",
-        "Tier",
-        "Type",
-        "Class",
-        "Step",
-        "Stage",
-        "Phase",
-        "Round",
-        "Part",
-        "Item",
-        "Note",
-        "Appendix",
-        "Eq",
-        "Ref",
-        "Vol",
-        "Route",
-        "Gate",
-        "Floor",
-        "Top",
-        "Pass",
-        "Day",
-        "Week",
-        "Month",
-        "Year",
-        "Q",
-        "Model",
-        "Models",
-        "Series",
-        "Family",
-        "Layer",
-        "Group",
-        "Team",
-        "Transformer",
-        "Transformers",
-        "Mixture",
-        "Attention",
-        "Language",
-        "Base",
-        "Reward",
-        "Teacher",
-        "Student",
-        "Foundation",
-        "Frontier",
-        "Open",
-        "Dense",
-        "Sparse",
-        "Large",
-        "Small",
-        "Medium",
-        "New",
-        "Old",
-        "Big",
-        "Tiny",
-        "Meta",
-        "Google",
-        "OpenAI",
-        "Anthropic",
-        "Microsoft",
-        "Alibaba",
-        "Baidu",
-        "Tencent",
-        "ByteDance",
-        "Nvidia",
-        "NVIDIA",
-        "AMD",
-        "Intel",
-        "Apple",
-        "Amazon",
-        "AWS",
-        "Huawei",
-        "Samsung",
-        "Naver",
-        "LG",
-        "Kakao",
-        "Helios",
-        "Labs",
-        "Lab",
-        "Inc",
-        "Corp",
-        "University",
-        "Company",
-        "Startup",
-        "GPU",
-        "GPUs",
-        "TPU",
-        "TPUs",
-        "CPU",
-        "NPU",
-        "API",
-        "AI",
-        "LLM",
-        "LLMs",
-        "MoE",
-        "GQA",
-        "MLA",
-        "FP8",
-        "FP16",
-        "BF16",
-        "INT4",
-        "INT8",
-        "RLHF",
-        "SFT",
-        "DPO",
-        "PPO",
-        "CUDA",
-        "COVID",
-        "ISO",
-        "RFC",
-        "USB",
-        "HTTP",
-        "JSON",
-        "Python",
-        "PyTorch",
-        "TensorFlow",
-        "JAX",
-        "Windows",
-        "Linux",
-        "Trainium",
-        "Inferentia",
-        "Gaudi",
-        "Blackwell",
-        "Hopper",
-        "Ampere",
-        "Ascend",
-        "Kunlun",
-        "Maia",
-        "Cerebras",
-        "Groq",
-        "SambaNova",
-        "Xeon",
-        "EPYC",
-        "Tesla",
-        "Quadro",
-        "RTX",
-        "DGX",
-        "HGX",
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "Phone",
-        "Email",
-        "Contact",
-        "Posted",
-        "Published",
-    ]
+_STOP = _words(
+    "The This That These Those It Its Our Their We You They He She In On At For From With By As And Or "
+    "But If When While Where After Before Since Although Unlike Like Compared According Also However "
+    "Meanwhile Table Figure Fig Section Chapter Page Pages Slide Slides Version Issue No Room Level Tier "
+    "Type Class Step Stage Phase Round Part Item Note Appendix Eq Ref Vol Route Gate Floor Top Pass Day "
+    "Week Month Year Q Model Models Series Family Layer Group Team Transformer Transformers Mixture "
+    "Attention Language Base Reward Teacher Student Foundation Frontier Open Dense Sparse Large Small "
+    "Medium New Old Big Tiny Meta Google OpenAI Anthropic Microsoft Alibaba Baidu Tencent ByteDance "
+    "Nvidia NVIDIA AMD Intel Apple Amazon AWS Huawei Samsung Naver LG Kakao Helios Labs Lab Inc Corp "
+    "University Company Startup GPU GPUs TPU TPUs CPU NPU API AI LLM LLMs MoE GQA MLA FP8 FP16 BF16 INT4 "
+    "INT8 RLHF SFT DPO PPO CUDA COVID ISO RFC USB HTTP JSON Python PyTorch TensorFlow JAX Windows Linux "
+    "Trainium Inferentia Gaudi Blackwell Hopper Ampere Ascend Kunlun Maia Cerebras Groq SambaNova Xeon "
+    "EPYC Tesla Quadro RTX DGX HGX January February March April May June July August September October "
+    "November December Monday Tuesday Wednesday Thursday Friday Saturday Sunday Phone Email Contact "
+    "Posted Published"
 )
 _HARDWARE_RE = re.compile(r"(?:[HABLV]\d{2,4}|GB\d{3}|MI\d{3}X?|TPU\w*|RTX\w*|GTX\w*|DGX\w*|HGX\w*)$")
 _VARIANTS = (
@@ -884,7 +586,8 @@ _TRANSLIT_RE = re.compile(
     + r"|\d{1,2}(?:\.\d{1,2}){0,2}|X)(?![A-Za-z0-9]|\.\d))*)"
 )
 _ALIAS_RE = re.compile(
-    rf"(?P<native>[{_CJK}][{_CJK}A-Za-z0-9.]*(?:-[A-Za-z0-9.]+)?)[ ]?\((?P<inner>[^()]{{1,60}})\)"
+    rf"(?P<native>[{_CJK}][{_CJK}A-Za-z0-9.]{{0,15}}(?:-[A-Za-z0-9.]{{1,10}})?)"
+    r"[ ]?\((?P<inner>[^()]{1,60})\)"
 )
 _DESIGNATOR_RE = re.compile(
     rf"(?<![A-Za-z0-9.])(?P<size>{_SIZE_TOKEN}|\d{{1,4}}(?:\.\d{{1,2}})?[ -](?:billion|million|trillion))"
@@ -1073,7 +776,8 @@ def _find_lexicon(text: str) -> frozenset[str]:
 # ------------------------------------------------------------------------------------------------- masks
 
 _MASK_RES = [
-    re.compile(r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.[\w.]+"),
+    # Every pattern starts where a run starts (lookbehind) and is bounded: no backtracking over long runs.
+    re.compile(r"https?://\S+|www\.\S+|(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}\.[\w.]{1,63}"),
     re.compile(
         r"(?<![\d.])(?:\+\d{1,3}[ -]?)?(?:\(?\d{2,4}\)?[ -])?\d{3,4}[ -]\d{4}(?!\d)"
         r"|(?<!\d)0\d{1,2}-\d{7,8}(?!\d)"
@@ -1083,12 +787,13 @@ _MASK_RES = [
         r"(?i:\b(?:p|pp|page|pages|fig|figure|table|tab|section|sec|eq|equation|chapter|slide|slides|issue|no"
         r"|vol|room|appendix|step|steps|epoch|epochs|layer|layers|batch size|seq(?:uence)? len(?:gth)?)\.?"
         r"\s*#?\d[\d.,–-]*)"
-        r"|第\s?\d+\s?[页頁章节節条條]|\d+\s?(?:페이지|쪽)|(?:그림|표|図|表|图)\s?\d+|#\d+"
+        r"|第\s?\d{1,6}\s?[页頁章节節条條]|(?<!\d)\d{1,6}\s?(?:페이지|쪽)|(?:그림|표|図|表|图)\s?\d+|#\d+"
     ),
     re.compile(
         r"(?<![A-Za-z0-9])[vV]\d+(?:\.\d+)+|(?<![\d.])\d+\.\d+\.\d+(?![\d.])|(?i:version)\s*\d+(?:\.\d+)*"
-        r"|\d+(?:\.\d+)?\s?버전|(?:バージョン|版本)\s?\d+(?:\.\d+)*|(?<![\d.])\d{4}\.\d{4,5}(?:v\d+)?(?![\d.])"
-        r"|(?<![\d:])\d{1,2}:\d{2}(?![\d:])|\d+(?:\.\d+)?[ -]?(?:shots?|샷)(?![A-Za-z])"
+        r"|(?<![\d.])\d{1,6}(?:\.\d{1,6})?\s?버전|(?:バージョン|版本)\s?\d+(?:\.\d+)*"
+        r"|(?<![\d.])\d{4}\.\d{4,5}(?:v\d+)?(?![\d.])"
+        r"|(?<![\d:])\d{1,2}:\d{2}(?![\d:])|(?<![\d.])\d{1,4}(?:\.\d{1,2})?[ -]?(?:shots?|샷)(?![A-Za-z])"
     ),
 ]
 
@@ -1196,6 +901,11 @@ _LABEL_BEFORE: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
 ]
+_ANY_LABEL_RE = re.compile(
+    r"param|token|data|corpus|gpu|compute|flop|activ|参数|參數|激活|训练|매개|파라|토큰|학습|활성|パラ|トークン|学習"
+    r"|アクティブ|算力|연산량|計算量|计算量",
+    re.IGNORECASE,
+)
 _COST_BEFORE_RE = re.compile(r"(?:US[ ]?\$|\$|USD[ ]?|US[ ]dollars[ ])[ ]?$")
 _COST_CUE_RE = re.compile(
     r"(?i:cost|budget|spent|spend|price|train|compute)|비용|예산|학습|훈련|成本|花费|预算|费用|训练|コスト|費用|学習"
@@ -1296,6 +1006,8 @@ def _classify(s: str, n: _Num, sentence_has_cost_cue: bool) -> _Hit | None:
         return None
     if _COST_BEFORE_RE.search(before) and sentence_has_cost_cue:
         return _Hit("cost", 0.9, after_pos)
+    if not _ANY_LABEL_RE.search(before):
+        return None
     stripped = _strip_bounds(before)
     for name, pattern in _LABEL_BEFORE:
         if pattern.search(stripped):
@@ -1487,48 +1199,9 @@ def _iter_blocks(lines: Sequence[str], line_of: Sequence[int], title: str) -> It
 
 # -------------------------------------------------------------------------------------------------- claims
 
-_ABBREVIATIONS = frozenset(
-    [
-        "p",
-        "pp",
-        "fig",
-        "figs",
-        "no",
-        "vol",
-        "vs",
-        "e.g",
-        "i.e",
-        "etc",
-        "approx",
-        "ca",
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "st",
-        "inc",
-        "ltd",
-        "co",
-        "jr",
-        "sr",
-        "eq",
-        "sec",
-        "al",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-        "u.s",
-        "est",
-    ]
+_ABBREVIATIONS = _words(
+    "p pp fig figs no vol vs e.g i.e etc approx ca mr mrs ms dr st inc ltd co jr sr eq sec al jan feb mar "
+    "apr jun jul aug sep sept oct nov dec u.s est"
 )
 _SENTENCE_END_RE = re.compile(r"[.!?][\"')\]]*\s+|[。！？]\s*")
 
@@ -1780,6 +1453,7 @@ class _Sentence:
                 following.insert(0, _Num(start, model.end, model.size, model.size, 1.0, tail[-1], tail))
                 model.name = model.family
                 model.size = None
+                model.end = start
         return groups
 
     def _group(self, group: list[_Num]) -> None:
@@ -1810,16 +1484,16 @@ class _Sentence:
             use = own or hit
             value = n.value
             if own is None and n.suffix == "" and last.mult > 1 and n.lower is None:
-                value = n.coef * last.mult
+                value = _tidy(n.coef * last.mult)
             self._emit(n, use, value, family_sizes=len(group) >= 2 and use.name == "parameters")
 
     def _emit(self, n: _Num, hit: _Hit, value: float, *, family_sizes: bool) -> None:
         name = hit.name
         lower, upper = n.lower, n.upper
         if name == "context_length" and n.suffix == "K":
-            value = value * 1.024
-            lower = lower * 1.024 if lower is not None else None
-            upper = upper * 1.024 if upper is not None else None
+            value = _tidy(value * 1.024)
+            lower = _tidy(lower * 1.024) if lower is not None else None
+            upper = _tidy(upper * 1.024) if upper is not None else None
         if value < _MIN_VALUE.get(name, 0.0) or value > _MAX_VALUE.get(name, float("inf")):
             return
         kind, approx = _bounds(self.s, n, hit.end)
@@ -1837,7 +1511,7 @@ class _Sentence:
             subjects,
             source,
             hit.evidence,
-            value=round(value, 6),
+            value=_tidy(value),
             text_value=n.raw,
             lower=lower,
             upper=upper,
@@ -1849,6 +1523,8 @@ class _Sentence:
         benches = list(_BENCH_RE.finditer(s))
         if not benches:
             return
+        bench_ends = [b.end() for b in benches]
+        number_starts = [n.start for n in self.numbers]
         for n in self.numbers:
             if n.start in self.used or n.suffix != "" or n.lower is not None or _is_year(n):
                 continue
@@ -1864,14 +1540,11 @@ class _Sentence:
                 b = _BENCH_RE.match(s, n.end + after.end())
                 bench = b.group(1) if b else ""
             if not bench:
-                near = [
-                    b
-                    for b in benches
-                    if b.end() <= n.start
-                    and n.start - b.end() <= 30
-                    and not any(b.end() <= o.start < n.start for o in self.numbers)
-                ]
-                bench = near[-1].group(1) if near else ""
+                k = bisect_right(bench_ends, n.start) - 1
+                if k >= 0 and n.start - bench_ends[k] <= 30:
+                    j = bisect_right(number_starts, bench_ends[k] - 1)
+                    if j >= len(number_starts) or number_starts[j] >= n.start:
+                        bench = benches[k].group(1)
             if not bench:
                 continue
             subjects, source = self.resolve(n.start)
@@ -1953,7 +1626,13 @@ class _Extractor:
         if block.kind == "row":
             return self._row(block)
         text = _fold(block.raw)
-        ctx = self.context_subject(block.context)
+        context = block.context
+        if block.kind == "bullet" and _SIZE_LABEL_RE.match(text):
+            context = [
+                ("bullet", block.raw),
+                *context,
+            ]  # "- 12B: ..." under "Aurora-X comes in:" is Aurora-X 12B
+        ctx = self.context_subject(context)
         facts: list[FactRecord] = []
         for start, end in _sentences(text):
             sentence = _Sentence(text[start:end], self.lexicon, self.prev, ctx, self.prev_block is block)
@@ -2053,9 +1732,9 @@ class _Extractor:
                 )
                 continue
             if name == "context_length" and n.suffix == "K":
-                value *= 1.024
-                lower = lower * 1.024 if lower is not None else None
-                upper = upper * 1.024 if upper is not None else None
+                value = _tidy(value * 1.024)
+                lower = _tidy(lower * 1.024) if lower is not None else None
+                upper = _tidy(upper * 1.024) if upper is not None else None
             if (
                 n.suffix == ""
                 and name in ("parameters", "active_parameters", "training_tokens")
@@ -2071,7 +1750,7 @@ class _Extractor:
             facts.append(
                 FactRecord(
                     name,
-                    round(value, 6),
+                    _tidy(value),
                     unit=UNITS[name],
                     text_value=n.raw,
                     lower=lower,
