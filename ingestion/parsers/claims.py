@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ingestion.parsers.records import FactRecord
@@ -316,7 +316,8 @@ def _find_numbers(s: str) -> list[_Num]:
         )
         if len(out) >= _MAX_NUMBERS:
             break
-    for m in _WORD_NUMBER_RE.finditer(s):
+    has_scale_word = _SCALE_WORD_RE.search(s) is not None
+    for m in _WORD_NUMBER_RE.finditer(s) if has_scale_word else ():
         coef = _word_value(m["w"], bool(m["half"]))
         if coef is None or any(n.start < m.end() and m.start() < n.end for n in out):
             continue
@@ -325,7 +326,7 @@ def _find_numbers(s: str) -> list[_Num]:
     out.sort(key=lambda n: n.start)
     starts = [n.start for n in out]
     suspended: dict[int, _Num] = {}
-    for m in _SUSPENDED_RE.finditer(s):
+    for m in _SUSPENDED_RE.finditer(s) if "-" in s else ():
         k = bisect_right(starts, m.end() - 1)
         later = out[k] if k < len(out) else None
         if later is None or later.mult <= 1 or later.suffix == "sci":
@@ -345,6 +346,7 @@ def _find_numbers(s: str) -> list[_Num]:
     return out
 
 
+_SCALE_WORD_RE = re.compile(r"thousand|million|billion|trillion", re.IGNORECASE)
 _SUSPENDED_RE = re.compile(
     rf"(?<![A-Za-z0-9.])(?P<n>\d{{1,4}}(?:\.\d{{1,2}})?|{_W_START})-[ ]*(?=(?:and|or|to|,)[ ]+\d)",
     re.IGNORECASE,
@@ -711,7 +713,8 @@ def _find_models(s: str, lexicon: frozenset[str]) -> list[_Model]:
         if _SIZE_VALUE_RE.match(tail) and tail[0].isdigit():
             size = _size_value(tail)
         found.append(_Model(m.start(), end, name, size, weak=strength == 1))
-    for m in _TRANSLIT_RE.finditer(s):
+    ascii_only = s.isascii()  # transliterations and native-name aliases need a CJK letter
+    for m in _TRANSLIT_RE.finditer(s) if not ascii_only else ():
         before = s[m.start() - 1] if m.start() > 0 else " "
         first = m["t"][0]
         if "\uac00" <= first <= "\ud7af" and "\uac00" <= before <= "\ud7af":
@@ -727,7 +730,7 @@ def _find_models(s: str, lexicon: frozenset[str]) -> list[_Model]:
         found.append(_Model(m.start(), m.start("rest") + len(rest), name, size))
     found.sort(key=lambda x: (x.start, -x.end))
     # Aliases: "라마 3.1(Llama 3.1)" is one mention named in English; "Llama 3.1(라마 3.1)" too.
-    for m in _ALIAS_RE.finditer(s):
+    for m in _ALIAS_RE.finditer(s) if not ascii_only else ():
         inner_start = m.start("inner") + (len(m["inner"]) - len(m["inner"].lstrip()))
         inner_end = m.end("inner") - (len(m["inner"]) - len(m["inner"].rstrip()))
         latin = next(
@@ -796,6 +799,26 @@ _MASK_RES = [
         r"|(?<![\d:])\d{1,2}:\d{2}(?![\d:])|(?<![\d.])\d{1,4}(?:\.\d{1,2})?[ -]?(?:shots?|샷)(?![A-Za-z])"
     ),
 ]
+_MASK_RE = re.compile("|".join(f"(?:{p.pattern})" for p in _MASK_RES))
+# Sentences without any of these have no number, date or size to look at.
+_NUMERIC_HINT_RE = re.compile(r"[0-9零〇一二两兩三四五六七八九十百千]|(?i:thousand|million|billion|trillion)")
+
+
+def _masked(masks: list[tuple[int, int]]) -> Callable[[int], bool]:
+    """A test "is position p inside one of these spans", by bisection over the spans sorted by start."""
+    spans = sorted(masks)
+    starts = [a for a, _ in spans]
+    reach: list[int] = []
+    furthest = -1
+    for _, b in spans:
+        furthest = max(furthest, b)
+        reach.append(furthest)
+
+    def inside(pos: int) -> bool:
+        k = bisect_right(starts, pos) - 1
+        return k >= 0 and pos < reach[k]
+
+    return inside
 
 
 # --------------------------------------------------------------------------------------------- quantities
@@ -861,6 +884,7 @@ _CONTEXT_BEFORE_RE = re.compile(
     r"|コンテキスト(?:長|長さ|ウィンドウ)?)[^0-9]{0,24}$",
     re.IGNORECASE,
 )
+_CONTEXT_WORD_RE = re.compile(r"context|컨텍스트|문맥|上下文|コンテキスト", re.IGNORECASE)
 _CONNECTOR = (
     r"(?:[ ]*(?:\*\*)?[ ]*(?:[:=]|is|was|are|were|of|at|reaches|reached|totals?"
     r"|达到?|为|是|有|拥有|는|은|이|가|수는|규모는|총|高达|仅为?|只有|only|roughly|just)?"
@@ -976,7 +1000,8 @@ def _classify(s: str, n: _Num, sentence_has_cost_cue: bool) -> _Hit | None:
     if n.pct:
         return None
     context_after = _CONTEXT_AFTER_RE.match(s, after_pos)
-    if (context_after and not _is_year(n)) or _CONTEXT_BEFORE_RE.search(before):
+    context_before = _CONTEXT_WORD_RE.search(before) and _CONTEXT_BEFORE_RE.search(before)
+    if (context_after and not _is_year(n)) or context_before:
         return _Hit(
             "context_length",
             0.9 if context_after else 0.85,
@@ -1281,10 +1306,11 @@ class _Sentence:
         self.ctx = ctx
         self.models = _find_models(s, lexicon)
         self.strong = [m for m in self.models if not m.weak] or list(self.models)
-        self.dates = _find_dates(s)
+        numeric = bool(_NUMERIC_HINT_RE.search(s))
+        self.dates = _find_dates(s) if numeric else []
         masks = [(m.start, m.end) for m in self.models] + [(d.start, d.end) for d in self.dates]
-        for pattern in _MASK_RES:
-            masks.extend((m.start(), m.end()) for m in pattern.finditer(s))
+        if numeric:
+            masks.extend((m.start(), m.end()) for m in _MASK_RE.finditer(s))
         self.anaphora = bool(_ANAPHORA_RE.match(s))
         self.plural = bool(_PLURAL_ANAPHORA_RE.match(s))
         self.clauses = [0, *(m.end() for m in _CLAUSE_SPLIT_RE.finditer(s)), len(s) + 1]
@@ -1295,7 +1321,7 @@ class _Sentence:
         self.predicates: list[re.Match[str]] = []
         # Sizes that name a model ("the 405B model") take their family from the sentence or the context;
         # sizes in a list ("the 1B and 3B models") are claims, handled with the other lists.
-        for m in _DESIGNATOR_RE.finditer(s):
+        for m in _DESIGNATOR_RE.finditer(s) if numeric else ():
             if any(x.start <= m.start() < x.end for x in self.models) or _SIZE_BEFORE_LIST_RE.search(
                 s[max(0, m.start() - 12) : m.start()]
             ):
@@ -1314,7 +1340,8 @@ class _Sentence:
                 )
                 self.strong.append(_Model(m.start(), m.end(), name, value, designator=True))
         self.strong.sort(key=lambda x: x.start)
-        numbers = [n for n in _find_numbers(s) if not any(a <= n.start < b for a, b in masks)]
+        inside = _masked(masks)
+        numbers = [n for n in _find_numbers(s) if not inside(n.start)] if numeric else []
         self.numbers = _merge_ranges(s, numbers)
 
     # --- subjects
@@ -1794,8 +1821,12 @@ def extract_claims(
         line_of = range(1 + line_offset, len(lines) + 1 + line_offset)
     extractor = _Extractor(_find_lexicon(_fold(text)))
     facts: list[FactRecord] = []
+    seen: dict[tuple[str, str, int | None], list[FactRecord]] = {}
     for block in _iter_blocks(lines, line_of, title):
         for fact in extractor.block(block):
-            if not any(_same(fact, kept) for kept in facts[-20:]):
+            # A restatement on the same line ("12만8000개(128K)") is one claim.
+            same_key = seen.setdefault((fact.name, fact.subject.casefold(), fact.line), [])
+            if not any(_same(fact, kept) for kept in same_key):
+                same_key.append(fact)
                 facts.append(fact)
     return facts
