@@ -351,6 +351,10 @@ _SUSPENDED_RE = re.compile(
     rf"(?<![A-Za-z0-9.])(?P<n>\d{{1,4}}(?:\.\d{{1,2}})?|{_W_START})-[ ]*(?=(?:and|or|to|,)[ ]+\d)",
     re.IGNORECASE,
 )
+_CHANGE_FROM_RE = re.compile(
+    r"(?i:expand|increas|grow|grew|scal|rais|rose|jump|doubl|tripl|boost|extend|went|up|moved?|bump)\w*"
+    r"(?:\s+[\w-]+){0,4}?\s+from\s*$"
+)
 _RANGE_GAP_RE = re.compile(r"\s*(?:-|–|—|~|〜|to|through|至|到|에서|から)\s*")
 _LIST_GAP_RE = re.compile(
     r"(?:\s*(?:개|個|个))?\s*(?:,|、|/|;|\band\b|\bor\b|&|및|와|과|和|及|与|與|や|と|또는)\s*(?:and\s+|or\s+)?"
@@ -370,6 +374,10 @@ def _merge_ranges(s: str, nums: list[_Num]) -> list[_Num]:
             b = nums[i + 1]
             gap = s[a.end : b.start]
             between = bool(re.search(r"(?i:between|from)\s*$", s[max(0, a.start - 9) : a.start]))
+            if _CHANGE_FROM_RE.search(s[max(0, a.start - 60) : a.start]):
+                out.append(a)  # "grew from 7 to 18 trillion tokens" is a change, not a range
+                i += 1
+                continue
             if (
                 (_RANGE_GAP_RE.fullmatch(gap) or (between and re.fullmatch(r"\s*and\s*", gap)))
                 and a.pct == b.pct
@@ -478,7 +486,8 @@ def _find_dates(s: str) -> list[_Date]:
 # ---------------------------------------------------------------------------------------------- benchmarks
 
 _BENCHMARKS = _split_bar(
-    "MMLU-Pro|MMLU-Redux|MMLU|KMMLU|CMMLU|GPQA Diamond|GPQA|GSM8K|GSM-8K|MATH-500|MATH|HumanEval+|"
+    "MMLU-Pro|MMLU-Redux|MMLU|KMMLU|CMMLU|GPQA Diamond|GPQA-Diamond|GPQA|GSM8K|GSM-8K|MATH-500|MATH|"
+    "HumanEval+|"
     "HumanEval|MBPP+|MBPP|ARC-Challenge|ARC-Easy|ARC-C|ARC-E|ARC|HellaSwag|TruthfulQA|BIG-Bench Hard|"
     "BIG-Bench|BBH|WinoGrande|DROP|IFEval|C-Eval|CEval|AIME 2024|AIME 2025|AIME|LiveCodeBench|"
     "SWE-bench Verified|SWE-bench|Arena-Hard|MT-Bench|AlpacaEval 2.0|AlpacaEval|HAE-RAE|KoBEST|MMMU|"
@@ -535,7 +544,7 @@ _VARIANT_SET = frozenset(_VARIANTS.split("|"))
 _SIZE_TOKEN = r"\d{1,4}(?:\.\d{1,2})?[BMT]"  # noqa: S105 (a size such as 405B, not a secret)
 _CONT_ITEM = (
     rf"(?:\d{{1,2}}x\d{{1,3}}(?:\.\d)?B|{_SIZE_TOKEN}|A\d{{1,3}}B|\d{{1,2}}(?:\.\d{{1,2}}){{0,2}}"
-    rf"|{_VARIANTS}|R|X|V\d{{1,2}}(?:\.\d)?)\+?(?![A-Za-z0-9]|\.\d|,\d)"
+    rf"|{_VARIANTS}|R|X|V\d{{1,2}}(?:\.\d)?|\({_SIZE_TOKEN}\))\+?(?![A-Za-z0-9]|\.\d|,\d)"
 )
 _NAME_RE = re.compile(
     rf"(?<![A-Za-z0-9_\-])(?=[A-Z]|{_KNOWN_RE.pattern})"
@@ -581,7 +590,7 @@ _TRANSLIT = {
     "クロード": "Claude",
 }
 _TRANSLIT_RE = re.compile(
-    "(?P<t>"
+    "(?P<pre>[A-Z]{1,3}-)?(?P<t>"
     + "|".join(sorted(_TRANSLIT, key=len, reverse=True))
     + r")(?P<rest>(?:-[A-Za-z0-9.]+)*(?:[ ]?(?:"
     + _SIZE_TOKEN
@@ -707,7 +716,7 @@ def _find_models(s: str, lexicon: frozenset[str]) -> list[_Model]:
         strength = _model_strength(base, cont, s[end : end + 40], lexicon)
         if strength == 0:
             continue
-        name = (base + cont).strip()
+        name = re.sub(r"\((\d[^)]*)\)", r"\1", (base + cont).strip())  # "Llama 3.1 (405B)"
         size = None
         tail = name.rsplit(" ", 1)[-1] if " " in name else name.rsplit("-", 1)[-1]
         if _SIZE_VALUE_RE.match(tail) and tail[0].isdigit():
@@ -715,7 +724,7 @@ def _find_models(s: str, lexicon: frozenset[str]) -> list[_Model]:
         found.append(_Model(m.start(), end, name, size, weak=strength == 1))
     ascii_only = s.isascii()  # transliterations and native-name aliases need a CJK letter
     for m in _TRANSLIT_RE.finditer(s) if not ascii_only else ():
-        before = s[m.start() - 1] if m.start() > 0 else " "
+        before = s[m.start("t") - 1] if m.start("t") > 0 else " "
         first = m["t"][0]
         if "\uac00" <= first <= "\ud7af" and "\uac00" <= before <= "\ud7af":
             continue  # "드라마" is not "라마"
@@ -724,7 +733,7 @@ def _find_models(s: str, lexicon: frozenset[str]) -> list[_Model]:
         rest = _trim_cont(s, m.start("rest"), m["rest"]) if m["rest"].startswith(" ") else m["rest"]
         if rest and not rest.startswith((" ", "-")) and _UNIT_AHEAD_RE.match(s, m.start("rest") + len(rest)):
             rest = ""
-        name = _TRANSLIT[m["t"]] + rest
+        name = (m["pre"] or "") + _TRANSLIT[m["t"]] + rest
         tail = name.rsplit(" ", 1)[-1]
         size = _size_value(tail) if tail[:1].isdigit() else None
         found.append(_Model(m.start(), m.start("rest") + len(rest), name, size))
@@ -1433,7 +1442,24 @@ class _Sentence:
             self._group(group)
         self._benchmarks()
         self._predicates()
+        self._family_members()
         return self.claims
+
+    def _family_members(self) -> None:
+        """Different parameter counts for one family in one sentence are its members: "라마3는 80억개와
+        700억개", "32B(매개변수 320억 개)의 전문가 모델과 1.2B(매개변수 12억 개)의 온디바이스 모델"."""
+        by_subject: dict[str, list[_Claim]] = {}
+        for c in self.claims:
+            if c.name == "parameters" and c.subject and c.value and c.lower is None and c.upper is None:
+                by_subject.setdefault(c.subject, []).append(c)
+        for subject, claims in by_subject.items():
+            values: list[float] = []
+            for c in claims:
+                if c.value is not None and not any(abs(c.value - v) <= 0.03 * v for v in values):
+                    values.append(c.value)
+            if len(values) >= 2 and _strip_size(subject) == subject:
+                for c in claims:
+                    c.subject = _with_size(subject, _size_label(c.value or 0.0))
 
     def next_prev(self) -> list[str]:
         subjects = [c.subject for c in self.claims if c.subject]
@@ -1530,6 +1556,10 @@ class _Sentence:
             elif kind == "upper":
                 upper = value
         subjects, source = self.resolve(n.start)
+        if _CHANGE_FROM_RE.search(self.s[max(0, n.start - 60) : n.start]) and re.match(
+            r"[^.;]{0,40}?\bto\s", self.s[n.end : n.end + 50]
+        ):
+            subjects, source = [""], "earlier value in a change"  # "from 7T tokens to 18T tokens"
         if family_sizes and len(subjects) == 1 and subjects[0]:
             subjects = [_with_size(_strip_size(subjects[0]), _size_label(value))]
         self.add(
@@ -1629,7 +1659,14 @@ class _Extractor:
         cached = self._context_cache.get(text)
         if cached is None:
             models = [m for m in _find_models(_fold(text), self.lexicon) if not m.weak]
-            cached = list(dict.fromkeys(m.name for m in models))
+            names = list(dict.fromkeys(m.name for m in models))
+            keys = [re.sub(r"[\s\-_]", "", n).lower() for n in names]
+            # "the Qwen team ... Qwen2.5": the bare family does not make the heading ambiguous.
+            cached = [
+                n
+                for n, k in zip(names, keys, strict=True)
+                if not any(o != k and o.startswith(k) for o in keys)
+            ]
             self._context_cache[text] = cached
         return cached
 

@@ -40,10 +40,10 @@ def _close(a: float | None, b: float | None) -> bool:
     return abs(a - b) <= 1e-4 * max(abs(a), abs(b))
 
 
-def matches(fact: FactRecord, label: dict[str, object]) -> bool:
+def matches(fact: FactRecord, label: dict[str, object], *, subject: bool = True) -> bool:
     if fact.name != label["name"] or fact.line != label["line"]:
         return False
-    if norm_subject(fact.subject) != norm_subject(str(label.get("subject", ""))):
+    if subject and norm_subject(fact.subject) != norm_subject(str(label.get("subject", ""))):
         return False
     if fact.name == "release_date":
         return fact.text_value == label.get("text")
@@ -83,13 +83,13 @@ def describe(fact: FactRecord) -> str:
     return f"line {fact.line} {fact.subject!r} {fact.name}={shown}{bounds}"
 
 
-def score_file(path: Path, total: Score) -> Score:
+def score_file(path: Path, total: Score, *, subject: bool = True) -> Score:
     labels = json.loads(Path(f"{path}.claims.json").read_text(encoding="utf-8"))["claims"]
     facts = parse_article(path.name, path.read_bytes()).claims
     score = Score()
     unmatched = list(labels)
     for fact in facts:
-        hit = next((label for label in unmatched if matches(fact, label)), None)
+        hit = next((label for label in unmatched if matches(fact, label, subject=subject)), None)
         if hit is None:
             score.fp += 1
             score.extras.append(f"{path.name}: {describe(fact)}")
@@ -108,11 +108,13 @@ def score_file(path: Path, total: Score) -> Score:
     return score
 
 
-def score_set(folder: Path) -> Score:
+def score_set(folder: Path, *, subject: bool = True) -> Score:
+    """Scores every labelled article in `folder`; subject=False ignores who a claim is about (the
+    numbers, quantities, bounds and lines only)."""
     total = Score()
     for path in sorted(folder.iterdir()):
         if path.is_file() and not path.name.endswith(".json") and Path(f"{path}.claims.json").exists():
-            score_file(path, total)
+            score_file(path, total, subject=subject)
     return total
 
 
@@ -354,6 +356,38 @@ def test_subject_from_parent_bullet_heading_lead_in_and_previous_sentence() -> N
     assert facts[0].confidence < 0.9 and facts[3].confidence == 0.9
 
 
+def test_names_with_a_size_in_parentheses_a_latin_prefix_and_several_members() -> None:
+    assert _claims("# Meta Llama 3.1 (405B)\n\nこの4050億パラメータ・モデルは速い。") == [
+        ("Llama 3.1 405B", "parameters", 405e9, None, None)
+    ]
+    assert _claims("K-엑사원은 매개변수 2천360억개(236B) 규모의 모델이다.") == [
+        ("K-EXAONE", "parameters", 236e9, None, None)
+    ]
+    text = "엑사원 4.0은 32B(매개변수 320억 개)의 전문가 모델과 1.2B(매개변수 12억 개)의 온디바이스 모델로 공개됐다."
+    assert _claims(text) == [
+        ("EXAONE 4.0 32B", "parameters", 32e9, None, None),
+        ("EXAONE 4.0 1.2B", "parameters", 1.2e9, None, None),
+    ]
+    assert [(f.text_value, f.value) for f in extract_claims("EXAONE 4.0 scores 75.4 on GPQA-Diamond.")] == [
+        ("GPQA-Diamond", 75.4)
+    ]
+
+
+def test_a_change_from_one_value_to_another_is_not_a_range() -> None:
+    text = "Qwen2.5 expanded its pre-training data from 7 trillion tokens to 18 trillion tokens."
+    assert _claims(text) == [
+        ("", "training_tokens", 7e12, None, None),
+        ("Qwen2.5", "training_tokens", 18e12, None, None),
+    ]
+    assert _claims("Qwen2.5 grew from 7 to 18 trillion tokens.")[-1] == (
+        "Qwen2.5",
+        "training_tokens",
+        18e12,
+        None,
+        None,
+    )
+
+
 def test_the_405b_model_takes_its_family_from_context_and_is_no_claim_itself() -> None:
     text = "## Llama 3.1\n\nThe 405B model was trained on 15.6T tokens."
     assert _claims(text) == [("Llama 3.1 405B", "training_tokens", 15.6e12, None, None)]
@@ -459,11 +493,15 @@ def test_precision_and_recall_on_the_labelled_articles() -> None:
     assert score.recall >= 0.80
 
 
-def test_precision_and_recall_on_the_held_out_public_excerpts() -> None:
-    score = score_set(ARTICLES / "heldout")
+@pytest.mark.parametrize("folder", ["heldout", "heldout2"])
+def test_precision_and_recall_on_the_held_out_public_excerpts(folder: str) -> None:
+    # Blind when first run (see tests/fixtures/articles/README.md); rules found through them were kept generic.
+    score = score_set(ARTICLES / folder)
+    loose = score_set(ARTICLES / folder, subject=False)
     print(
-        f"\nclaims on held-out excerpts: precision={score.precision:.3f} recall={score.recall:.3f} "
-        f"(tp={score.tp} fp={score.fp} fn={score.fn})"
+        f"\nclaims on {folder}: precision={score.precision:.3f} recall={score.recall:.3f} "
+        f"(tp={score.tp} fp={score.fp} fn={score.fn}); without subjects: precision={loose.precision:.3f} "
+        f"recall={loose.recall:.3f}"
     )
     print("\n".join(["misses:", *score.misses, "extras:", *score.extras]))
     assert score.precision >= 0.80
@@ -547,11 +585,13 @@ def test_extract_claims_never_crashes(text: str) -> None:
 
 
 if __name__ == "__main__":
-    for folder in (ARTICLES, ARTICLES / "heldout"):
+    for folder in (ARTICLES, ARTICLES / "heldout", ARTICLES / "heldout2"):
+        loose = score_set(folder, subject=False)
         result = score_set(folder)
         print(
             f"{folder.name}: precision={result.precision:.3f} recall={result.recall:.3f} "
-            f"tp={result.tp} fp={result.fp} fn={result.fn}"
+            f"tp={result.tp} fp={result.fp} fn={result.fn}; without subjects: "
+            f"precision={loose.precision:.3f} recall={loose.recall:.3f}"
         )
         for line in result.misses:
             print("  MISS ", line)
