@@ -45,6 +45,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ingestion.parsers.records import FactRecord
 
@@ -130,11 +131,11 @@ _BIG_CH = "".join(_CJK_BIG)
 _SMALL_CH = "".join(_CJK_SMALL)
 _CN_CH = "".join(_CN_DIGITS) + "十百千拾佰仟"
 _CJK_GROUP = (
-    rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d{{1,12}})(?:\.\d{{1,9}})?(?:[{_SMALL_CH}][{_BIG_CH}]*|[{_BIG_CH}]+)"
+    rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d{{1,12}})(?:\.\d{{1,9}})?[ ]?(?:[{_SMALL_CH}][{_BIG_CH}]*|[{_BIG_CH}]+)"
 )
 
 _NUMBER_RE = re.compile(
-    rf"""(?<![A-Za-z0-9_.@#^])(?:
+    rf"""(?=[\d{_CN_CH}])(?<![A-Za-z0-9_.@#^])(?:
       (?P<sm>{_AR})[ ]?(?:[x×✕*·]|\\times)[ ]?10[ ]?(?:\^|\*\*)[ ]?[({{]?(?P<se>[-+]?\d{{1,3}})[)}}]?
     | (?P<um>{_AR})[ ]?[x×✕*·][ ]?10(?P<ue>[⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]{{1,3}})
     | (?P<em>\d{{1,3}}(?:\.\d{{1,12}})?)[eE](?P<ee>[-+]?\d{{1,3}})(?![A-Za-z0-9])
@@ -492,12 +493,30 @@ _BENCHMARKS = _split_bar(
     "BIG-Bench|BBH|WinoGrande|DROP|IFEval|C-Eval|CEval|AIME 2024|AIME 2025|AIME|LiveCodeBench|"
     "SWE-bench Verified|SWE-bench|Arena-Hard|MT-Bench|AlpacaEval 2.0|AlpacaEval|HAE-RAE|KoBEST|MMMU|"
     "MathVista|MGSM|TriviaQA|NaturalQuestions|PIQA|SIQA|OpenBookQA|BoolQ|LAMBADA|Codeforces|CRUXEval|"
-    "MuSR|SimpleQA|BFCL"
+    "MuSR|SimpleQA|BFCL|HLE|Humanity's Last Exam|BrowseComp|LiveBench|Tau-bench|ZebraLogic|JMMLU|"
+    "JHumanEval|KMMLU-Pro|CLUEWSC|Chatbot Arena"
 )
 _BENCH_SET = frozenset(_BENCHMARKS)
+
+
+def _bench_key(name: str) -> str:
+    return re.sub(r"[\s\-]+", "", name).lower()
+
+
+_BENCH_CANONICAL: dict[str, str] = {}
+for _name in _BENCHMARKS:
+    _BENCH_CANONICAL.setdefault(_bench_key(_name), _name)  # the first spelling listed is the canonical one
+
+
+def _bench_pattern(name: str) -> str:
+    body = r"[ \-]?".join(re.escape(part) for part in re.split(r"[ \-]", name))
+    # Short all-caps names (MATH, DROP, ARC) are ordinary words in lower case: exact case only.
+    return body if len(name) <= 5 and name.isupper() else f"(?i:{body})"
+
+
 _BENCH_RE = re.compile(
     r"(?<![A-Za-z0-9])("
-    + "|".join(re.escape(b) for b in sorted(_BENCHMARKS, key=len, reverse=True))
+    + "|".join(_bench_pattern(b) for b in sorted(_BENCHMARKS, key=len, reverse=True))
     + r")(?![A-Za-z0-9])"
 )
 
@@ -544,7 +563,7 @@ _VARIANT_SET = frozenset(_VARIANTS.split("|"))
 _SIZE_TOKEN = r"\d{1,4}(?:\.\d{1,2})?[BMT]"  # noqa: S105 (a size such as 405B, not a secret)
 _CONT_ITEM = (
     rf"(?:\d{{1,2}}x\d{{1,3}}(?:\.\d)?B|{_SIZE_TOKEN}|A\d{{1,3}}B|\d{{1,2}}(?:\.\d{{1,2}}){{0,2}}"
-    rf"|{_VARIANTS}|R|X|V\d{{1,2}}(?:\.\d)?|\({_SIZE_TOKEN}\))\+?(?![A-Za-z0-9]|\.\d|,\d)"
+    rf"|{_VARIANTS}|R|X|[A-Z]\d{{1,2}}(?:\.\d)?|\({_SIZE_TOKEN}\))\+?(?![A-Za-z0-9]|\.\d|,\d)"
 )
 _NAME_RE = re.compile(
     rf"(?<![A-Za-z0-9_\-])(?=[A-Z]|{_KNOWN_RE.pattern})"
@@ -600,9 +619,24 @@ _ALIAS_RE = re.compile(
     rf"(?P<native>[{_CJK}][{_CJK}A-Za-z0-9.]{{0,15}}(?:-[A-Za-z0-9.]{{1,10}})?)"
     r"[ ]?\((?P<inner>[^()]{1,60})\)"
 )
+# A quoted name next to a word for "model": 大規模言語モデル「japanese-large-lm」, 모델 '오로라', the "Nimbus"
+# model. ASCII single quotes count only beside a CJK word (English uses them as apostrophes), and a name
+# quoted beside a CJK word has no spaces (so the closing quote of '전문가 모델' opens nothing).
+_CJK_MODEL_WORD = r"(?:모델|언어[ ]?모델|模型|大模型|モデル|言語モデル)"
+_EN_MODEL_WORD = r"(?:models?|LLMs?|language models?)"
+_QUOTE_OPEN = "「『\"'“‘"
+_QUOTE_CLOSE = "」』\"'”’"
+_QUOTED = rf"(?P<{{g}}>[^{_QUOTE_OPEN}{_QUOTE_CLOSE}\n]{{{{2,40}}}}?)"
+_QUOTED_TIGHT = rf"(?P<{{g}}>[^\s(){_QUOTE_OPEN}{_QUOTE_CLOSE}]{{{{2,40}}}}?)"
+_QUOTED_NAME_RE = re.compile(
+    rf"{_CJK_MODEL_WORD}[ ]?[{_QUOTE_OPEN}]{_QUOTED_TIGHT.format(g='a')}[{_QUOTE_CLOSE}]"
+    rf"|[{_QUOTE_OPEN}]{_QUOTED_TIGHT.format(g='b')}[{_QUOTE_CLOSE}][ ]?{_CJK_MODEL_WORD}"
+    rf"|{_EN_MODEL_WORD}[ ]?[\"“]{_QUOTED.format(g='c')}[\"”]"
+    rf"|[\"“]{_QUOTED.format(g='d')}[\"”][ ]?{_EN_MODEL_WORD}"
+)
 _DESIGNATOR_RE = re.compile(
     rf"(?<![A-Za-z0-9.])(?P<size>{_SIZE_TOKEN}|\d{{1,4}}(?:\.\d{{1,2}})?[ -](?:billion|million|trillion))"
-    r"(?P<param>[ -]?param(?:eter)?s?)?[ -]*"
+    r"(?P<param>[ -]?param(?:eter)?s?)?[ -]*(?:の|의|的)?[ ]?"
     r"(?:models?\b|variants?\b|versions?\b|checkpoints?\b|siblings?\b|모델|버전|模型|版本|モデル)"
 )
 _SIZE_BEFORE_LIST_RE = re.compile(rf"{_SIZE_TOKEN}(?:[ ]*(?:,|/|、|and|or|및|와|과|和|及)[ ]*)$")
@@ -673,7 +707,7 @@ def _model_strength(base: str, cont: str, follow: str, lexicon: frozenset[str]) 
         return 2
     if base in lexicon:
         return 2
-    title = len(base) > 1 and base[0].isupper() and base[1].islower()
+    title = len(base) > 1 and base[0].isupper() and any(c.islower() for c in base[1:4])
     for seg in segments[1:]:
         if _SIZE_RE.fullmatch(seg):
             return 2
@@ -759,6 +793,13 @@ def _find_models(s: str, lexicon: frozenset[str]) -> list[_Model]:
         alias = _Model(m.start("native"), end + len(cont), name, size)
         found = [x for x in found if x.end <= alias.start or x.start >= alias.end] + [alias]
         found.sort(key=lambda x: (x.start, -x.end))
+    for m in _QUOTED_NAME_RE.finditer(s) if any(q in s for q in _QUOTE_OPEN) else ():
+        group = next(g for g in "abcd" if m[g] is not None)
+        start, end = m.start(group), m.end(group)
+        name = m[group].strip()
+        if name[:1].isalpha() and not any(x.start < end and start < x.end for x in found):
+            found.append(_Model(start, end, name))
+    found.sort(key=lambda x: (x.start, -x.end))
     merged: list[_Model] = []
     for x in found:
         if merged and x.start < merged[-1].end:
@@ -808,7 +849,17 @@ _MASK_RES = [
         r"|(?<![\d:])\d{1,2}:\d{2}(?![\d:])|(?<![\d.])\d{1,4}(?:\.\d{1,2})?[ -]?(?:shots?|샷)(?![A-Za-z])"
     ),
 ]
-_MASK_RE = re.compile("|".join(f"(?:{p.pattern})" for p in _MASK_RES))
+_PHONE_HINT_RE = re.compile(r"\d[ -]\d{3}")
+_YEAR_HINT_RE = re.compile(r"(?:19|20)\d\d")
+# Each mask pattern with a cheap test of whether it can match at all (most sentences have no URL).
+_MASK_GATES: list[tuple[re.Pattern[str], Callable[[str], bool]]] = [
+    (_MASK_RES[0], lambda s: "http" in s or "www." in s or "@" in s),
+    (_MASK_RES[1], lambda s: _PHONE_HINT_RE.search(s) is not None),
+    (_MASK_RES[2], lambda s: "[" in s),
+    (_MASK_RES[3], lambda s: True),
+    (_MASK_RES[4], lambda s: True),
+]
+
 # Sentences without any of these have no number, date or size to look at.
 _NUMERIC_HINT_RE = re.compile(r"[0-9零〇一二两兩三四五六七八九十百千]|(?i:thousand|million|billion|trillion)")
 
@@ -834,7 +885,7 @@ def _masked(masks: list[tuple[int, int]]) -> Callable[[int], bool]:
 
 # Between a number and its unit: a counter (개/个), a bound word (이상/以上), a particle (의/の/的).
 _GAP = (
-    r"(?:[ \-]*(?:개|個|个|件))?[ \-]*"
+    r"(?:[ ]?\([^()]{1,16}\))?(?:[ \-]*(?:개|個|个|件))?[ \-]*"
     r"(?P<mid>이상|이하|미만|초과|넘는|넘게|以上|以下|未満|以内|이내|左右|余|가량|정도|程度|ほど|前後)?"
     r"[ ]*(?:의|の|的)?[ \-]*"
 )
@@ -861,6 +912,7 @@ _UNIT_AFTER: list[tuple[str, re.Pattern[str]]] = [
             _GAP + r"(?:(?:total|overall|trainable)[ ]+)?"
             r"(?P<act>(?:active|activated|활성(?:화된)?|激活的?|アクティブ)[ ]*)?"
             r"(?:[\uac00-\ud7af]{1,4}[ ]?)??"
+            r"(?:总|總|총[ ]?)?"
             r"(?:param(?:eter)?s?(?![A-Za-z])|매개[ ]?변수|파라미터|参数|參數|パラメータ|パラメーター)"
             r"(?P<act2>[ ]+(?:active|activated)(?![A-Za-z]))?"
         ),
@@ -883,8 +935,8 @@ _UNIT_AFTER: list[tuple[str, re.Pattern[str]]] = [
     ("cost", re.compile(_GAP + r"(?:US[ ]?)?(?:dollars?(?![A-Za-z])|USD(?![A-Za-z])|달러|美元|美金|ドル)")),
 ]
 _CONTEXT_AFTER_RE = re.compile(
-    _GAP
-    + r"(?:(?:tokens?|토큰|token)[ \-]*(?:의|の|的)?[ ]*)?(?:context|컨텍스트|문맥|上下文|コンテキスト|文脈)",
+    _GAP + r"(?:(?:tokens?|토큰|token)[ \-]*(?:의|の|的)?[ ]*)?(?:[\u4e00-\u9fff]{1,4}?)?"
+    r"(?:context|컨텍스트|문맥|上下文|コンテキスト|文脈)",
     re.IGNORECASE,
 )
 _CONTEXT_BEFORE_RE = re.compile(
@@ -1307,24 +1359,31 @@ class _Sentence:
     """Claims of one sentence; `prev` holds the subjects of the sentence before (for "It", "该模型")."""
 
     def __init__(
-        self, s: str, lexicon: frozenset[str], prev: list[str], ctx: tuple[str, str], prev_local: bool = False
+        self,
+        s: str,
+        lexicon: frozenset[str],
+        prev: list[str],
+        ctx: tuple[str, str],
+        prev_local: bool = False,
+        ctx_bench: str = "",
     ) -> None:
         self.s = s
+        self.ctx_bench = ctx_bench
         self.prev = prev
         self.prev_local = prev_local
         self.ctx = ctx
         self.models = _find_models(s, lexicon)
         self.strong = [m for m in self.models if not m.weak] or list(self.models)
         numeric = bool(_NUMERIC_HINT_RE.search(s))
-        self.dates = _find_dates(s) if numeric else []
+        self.dates = _find_dates(s) if numeric and _YEAR_HINT_RE.search(s) else []
         masks = [(m.start, m.end) for m in self.models] + [(d.start, d.end) for d in self.dates]
         if numeric:
-            masks.extend((m.start(), m.end()) for m in _MASK_RE.finditer(s))
+            for pattern, gate in _MASK_GATES:
+                if gate(s):
+                    masks.extend((m.start(), m.end()) for m in pattern.finditer(s))
         self.anaphora = bool(_ANAPHORA_RE.match(s))
         self.plural = bool(_PLURAL_ANAPHORA_RE.match(s))
         self.clauses = [0, *(m.end() for m in _CLAUSE_SPLIT_RE.finditer(s)), len(s) + 1]
-        self.cost_cue = bool(_COST_CUE_RE.search(s)) and not _COST_EXCLUDE_RE.search(s)
-        self.hedged = bool(_HEDGE_RE.search(s))
         self.claims: list[_Claim] = []
         self.used: set[int] = set()
         self.predicates: list[re.Match[str]] = []
@@ -1352,6 +1411,14 @@ class _Sentence:
         inside = _masked(masks)
         numbers = [n for n in _find_numbers(s) if not inside(n.start)] if numeric else []
         self.numbers = _merge_ranges(s, numbers)
+
+    @cached_property
+    def cost_cue(self) -> bool:
+        return bool(_COST_CUE_RE.search(self.s)) and not _COST_EXCLUDE_RE.search(self.s)
+
+    @cached_property
+    def hedged(self) -> bool:
+        return bool(_HEDGE_RE.search(self.s))
 
     # --- subjects
 
@@ -1465,12 +1532,15 @@ class _Sentence:
         subjects = [c.subject for c in self.claims if c.subject]
         if subjects:
             return list(dict.fromkeys(subjects))
-        if self.strong:
-            return [self.strong[-1].name]
-        return self.prev
+        # Without claims, the sentence changes the topic only if a model is in its first clause
+        # ("Meta released Llama 3.1."), not if it names models in passing ("..., alongside Gemini 2").
+        first_clause = [m for m in self.strong if m.start < self.clauses[1]] if len(self.clauses) > 1 else []
+        if first_clause:
+            return [first_clause[0].name]
+        return self.prev if self.prev else [m.name for m in self.strong[:1]]
 
     def _release_dates(self) -> None:
-        if not _RELEASE_CUE_RE.search(self.s):
+        if not any(d.iso for d in self.dates) or not _RELEASE_CUE_RE.search(self.s):
             return
         for d in self.dates:
             if not d.iso or _DATE_EXCLUDE_RE.search(self.s[max(0, d.start - 20) : d.start]):
@@ -1556,6 +1626,19 @@ class _Sentence:
             elif kind == "upper":
                 upper = value
         subjects, source = self.resolve(n.start)
+        if name == "parameters" and len(subjects) == 1:
+            # "36億パラメータ(3.6Bモデル)と17億パラメータ(1.7Bモデル)": when the subject found has another
+            # size, a model in the same clause named by this very size is the one meant.
+            resolved = next((m for m in self.strong if m.name == subjects[0]), None)
+            k = bisect_right(self.clauses, n.start) - 1
+            lo, hi = self.clauses[k], self.clauses[min(k + 1, len(self.clauses) - 1)]
+            same = [
+                m
+                for m in self.strong
+                if m.size is not None and abs(m.size - value) <= 0.01 * value and lo <= m.start < hi
+            ]
+            if same and resolved is not None and resolved.size is not None and resolved not in same:
+                subjects = [min(same, key=lambda m: abs(m.start - n.start)).name]
         if _CHANGE_FROM_RE.search(self.s[max(0, n.start - 60) : n.start]) and re.match(
             r"[^.;]{0,40}?\bto\s", self.s[n.end : n.end + 50]
         ):
@@ -1577,8 +1660,12 @@ class _Sentence:
 
     def _benchmarks(self) -> None:
         s = self.s
+        if not any(n.suffix == "" and n.start not in self.used and 0 < n.value <= 100 for n in self.numbers):
+            return
         benches = list(_BENCH_RE.finditer(s))
         if not benches:
+            if self.ctx_bench:
+                self._context_benchmark()
             return
         bench_ends = [b.end() for b in benches]
         number_starts = [n.start for n in self.numbers]
@@ -1595,13 +1682,13 @@ class _Sentence:
             )
             if after:
                 b = _BENCH_RE.match(s, n.end + after.end())
-                bench = b.group(1) if b else ""
+                bench = _BENCH_CANONICAL.get(_bench_key(b.group(1)), b.group(1)) if b else ""
             if not bench:
                 k = bisect_right(bench_ends, n.start) - 1
                 if k >= 0 and n.start - bench_ends[k] <= 30:
                     j = bisect_right(number_starts, bench_ends[k] - 1)
                     if j >= len(number_starts) or number_starts[j] >= n.start:
-                        bench = benches[k].group(1)
+                        bench = _BENCH_CANONICAL.get(_bench_key(benches[k].group(1)), benches[k].group(1))
             if not bench:
                 continue
             subjects, source = self.resolve(n.start)
@@ -1613,6 +1700,26 @@ class _Sentence:
                 0.8,
                 value=n.value,
                 text_value=bench,
+                unit="%" if n.pct else "",
+            )
+
+    def _context_benchmark(self) -> None:
+        """Under "MMLU Pro scores:" (a lead-in, parent bullet or heading naming one benchmark), a bullet
+        "Gemma 3 (27B): 67.5%" is a score on it; only percentages and decimals count."""
+        for n in self.numbers:
+            if n.start in self.used or n.suffix != "" or n.lower is not None or not 0 < n.value <= 100:
+                continue
+            if not (n.pct or "." in n.raw) or _DELTA_AFTER_RE.match(self.s, n.end):
+                continue
+            subjects, source = self.resolve(n.start)
+            self.add(
+                "benchmark_score",
+                n.start,
+                subjects,
+                source,
+                0.7,
+                value=n.value,
+                text_value=self.ctx_bench,
                 unit="%" if n.pct else "",
             )
 
@@ -1697,9 +1804,19 @@ class _Extractor:
                 *context,
             ]  # "- 12B: ..." under "Aurora-X comes in:" is Aurora-X 12B
         ctx = self.context_subject(context)
+        ctx_bench = ""
+        for _, ctx_text in context:
+            names = {
+                _BENCH_CANONICAL.get(_bench_key(m.group(1)), m.group(1)) for m in _BENCH_RE.finditer(ctx_text)
+            }
+            if names:
+                ctx_bench = names.pop() if len(names) == 1 else ""
+                break
         facts: list[FactRecord] = []
         for start, end in _sentences(text):
-            sentence = _Sentence(text[start:end], self.lexicon, self.prev, ctx, self.prev_block is block)
+            sentence = _Sentence(
+                text[start:end], self.lexicon, self.prev, ctx, self.prev_block is block, ctx_bench
+            )
             claims = sentence.run()
             self.prev = sentence.next_prev()
             self.prev_block = block
