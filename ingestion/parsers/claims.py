@@ -811,6 +811,17 @@ def _find_models(s: str, lexicon: frozenset[str]) -> list[_Model]:
     return merged
 
 
+def _specific(models: list[_Model]) -> list[_Model]:
+    """Drops a bare family (no version) named beside a specific model of it ("通义千问团队 ...
+    Qwen3-235B-A22B"); a versioned family ("Qwen2.5 系列 ... Qwen2.5-72B") stays: it can be the subject."""
+    keys = [re.sub(r"[\s\-_]", "", m.name).lower() for m in models]
+    return [
+        m
+        for m, k in zip(models, keys, strict=True)
+        if any(c.isdigit() for c in k) or not any(o != k and o.startswith(k) for o in keys)
+    ]
+
+
 def _find_lexicon(text: str) -> frozenset[str]:
     """Names that look like models somewhere in the document count as models everywhere in it."""
     names: set[str] = set()
@@ -948,7 +959,7 @@ _CONTEXT_BEFORE_RE = re.compile(
 _CONTEXT_WORD_RE = re.compile(r"context|컨텍스트|문맥|上下文|コンテキスト", re.IGNORECASE)
 _CONNECTOR = (
     r"(?:[ ]*(?:\*\*)?[ ]*(?:[:=]|is|was|are|were|of|at|reaches|reached|totals?"
-    r"|达到?|为|是|有|拥有|는|은|이|가|수는|규모는|총|高达|仅为?|只有|only|roughly|just)?"
+    r"|达到?|为|是|有|拥有|总计|共计|合计|는|은|이|가|수는|규모는|총|高达|仅为?|只有|only|roughly|just)?"
     r"[ ]*(?:\*\*)?[ ]*){0,3}$"
 )
 _LABEL_BEFORE: list[tuple[str, re.Pattern[str]]] = [
@@ -964,7 +975,8 @@ _LABEL_BEFORE: list[tuple[str, re.Pattern[str]]] = [
     (
         "parameters",
         re.compile(
-            r"(?:param(?:eter)?s?(?:[ ]+count)?|parameter[ ]+count|参数(?:量|规模|总量|總量)?|參數(?:量)?"
+            r"(?:param(?:eter)?s?(?:[ ]+count)?|parameter[ ]+count|参数(?:量|规模|总量|總量|数量)?"
+            r"|參數(?:量|數量)?"
             r"|매개변수(?:[ ]?수)?|파라미터(?:[ ]?수)?|パラメータ(?:数)?)" + _CONNECTOR,
             re.IGNORECASE,
         ),
@@ -1373,7 +1385,7 @@ class _Sentence:
         self.prev_local = prev_local
         self.ctx = ctx
         self.models = _find_models(s, lexicon)
-        self.strong = [m for m in self.models if not m.weak] or list(self.models)
+        self.strong = _specific([m for m in self.models if not m.weak] or list(self.models))
         numeric = bool(_NUMERIC_HINT_RE.search(s))
         self.dates = _find_dates(s) if numeric and _YEAR_HINT_RE.search(s) else []
         masks = [(m.start, m.end) for m in self.models] + [(d.start, d.end) for d in self.dates]
