@@ -6,6 +6,11 @@ items and table rows kept as Markdown-like lines); Markdown loses its inline mar
 images, HTML tags, comments, code blocks) but never its line structure. Claims come from
 ``ingestion.parsers.claims.extract_claims``.
 
+Title: the front matter's ``title``, else the first H1 (``#``, setext ``===``, or ``<h1>``), else the HTML
+``<title>``, else the first non-empty line (at most 300 characters). The title is also the root context for
+subjects: a claim that no sentence, bullet or heading ties to a model is about the model the title names.
+Language: "ko", "ja", "zh" by script, "en" by common English words, else "".
+
 ``looks_like_article`` tells a Hugging Face model card (front matter with license / model-index / pipeline
 tags, or the card template's headings) from an article, for the dispatcher.
 """
