@@ -33,7 +33,8 @@ class PowerLawResult:
 
 def _log_model(theta: FloatArray, log_x: FloatArray) -> FloatArray:
     log_c, log_k, a = theta
-    return np.logaddexp(log_c, log_k - a * log_x)
+    out: FloatArray = np.logaddexp(log_c, log_k - a * log_x)
+    return out
 
 
 class PowerLawFit:
