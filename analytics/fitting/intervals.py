@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import brentq
 from scipy.stats import chi2, norm
 
 from analytics.fitting.errors import FitError
@@ -217,38 +218,53 @@ def batched_least_squares(
 
 
 def profile_bounds(
-    grid: ArrayLike, deviance: ArrayLike, level: float, *, estimate: float
+    grid: ArrayLike,
+    deviance: ArrayLike,
+    level: float,
+    *,
+    estimate: float,
+    refine: Callable[[float], float] | None = None,
 ) -> tuple[float, float]:
     """Where a profile deviance (0 at the optimum) crosses the chi-square(1) quantile on either side of
-    `estimate`, by linear interpolation on the grid; -inf/+inf when it never crosses within the grid."""
+    `estimate`; -inf/+inf when it never crosses within the grid.
+
+    On each side the crossing is bracketed by the nearest grid point beyond the threshold and the nearest
+    point towards the estimate below it (the estimate itself counts, deviance 0); with `refine` (the
+    continuous profile deviance at x) it is then solved by Brent's method, else linearly interpolated.
+    """
     g = np.asarray(grid, dtype=np.float64)
     dev = np.asarray(deviance, dtype=np.float64)
     thr = float(chi2.ppf(check_level(level), 1))
     order = np.argsort(g)
-    g, dev = g[order], dev[order]
-    dev = np.where(np.isfinite(dev), dev, np.inf)
-    below = g <= estimate
-    above = g >= estimate
-    low = -math.inf
-    idx = np.flatnonzero(below & (dev > thr))
-    if idx.size:
-        i = int(idx[-1])
-        # the first grid point inside the region to the right of the last one outside
-        j = i + 1
-        if j < g.size and math.isfinite(dev[i]):
-            low = float(np.interp(thr, [dev[j], dev[i]], [g[j], g[i]])) if dev[j] < thr else float(g[j])
-        else:
-            low = float(g[j]) if j < g.size else float(g[i])
-    high = math.inf
-    idx = np.flatnonzero(above & (dev > thr))
-    if idx.size:
-        i = int(idx[0])
-        j = i - 1
-        if j >= 0 and math.isfinite(dev[i]):
-            high = float(np.interp(thr, [dev[j], dev[i]], [g[j], g[i]])) if dev[j] < thr else float(g[j])
-        else:
-            high = float(g[j]) if j >= 0 else float(g[i])
-    return low, high
+    g, dev = g[order], np.where(np.isfinite(dev[order]), dev[order], np.inf)
+    est_dev = 0.0 if refine is None else min(max(refine(estimate), 0.0), thr)
+
+    def crossing(outer: float, outer_dev: float, inner: float, inner_dev: float) -> float:
+        if refine is not None and outer != inner:
+            try:
+                return float(
+                    brentq(lambda x: refine(x) - thr, min(outer, inner), max(outer, inner), xtol=1e-6)
+                )
+            except ValueError:
+                pass  # not a sign change after all (a jagged profile): fall back to interpolation
+        if not math.isfinite(outer_dev):
+            return inner
+        return float(np.interp(thr, [inner_dev, outer_dev], [inner, outer]))
+
+    bounds = []
+    for side in (-1, 1):
+        idx = np.flatnonzero(g < estimate) if side < 0 else np.flatnonzero(g > estimate)
+        if side < 0:
+            idx = idx[::-1]  # walk outwards from the estimate
+        inner, inner_dev = estimate, est_dev
+        found = math.inf * side
+        for k in idx:
+            if dev[k] > thr:
+                found = crossing(float(g[k]), float(dev[k]), inner, inner_dev)
+                break
+            inner, inner_dev = float(g[k]), float(dev[k])
+        bounds.append(found)
+    return bounds[0], bounds[1]
 
 
 def chi2_threshold(level: float, dof: int = 1) -> float:
