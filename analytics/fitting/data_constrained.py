@@ -157,9 +157,10 @@ def _decayed(r: FloatArray, star: FloatArray) -> FloatArray:
 def predict_loss(
     base: ChinchillaParams, rd_star: float, rn_star: float, n: ArrayLike, d: ArrayLike, u: ArrayLike
 ) -> FloatArray:
-    u_n, r_n, r_d, u_ = effective_terms(
-        base, np.asarray(n, dtype=float), np.asarray(d, dtype=float), np.asarray(u, dtype=float)
-    )
+    d_ = np.asarray(d, dtype=float)
+    # U_D is the unique data actually seen: a run shorter than one epoch sees D < U unique tokens
+    u_seen = np.minimum(np.asarray(u, dtype=float), d_)
+    u_n, r_n, r_d, u_ = effective_terms(base, np.asarray(n, dtype=float), d_, u_seen)
     n_eff = u_n + u_n * _decayed(r_n, np.asarray(rn_star, dtype=float))
     d_eff = u_ + u_ * _decayed(r_d, np.asarray(rd_star, dtype=float))
     out: FloatArray = base.E + base.A / n_eff**base.alpha + base.B / d_eff**base.beta

@@ -36,7 +36,7 @@ from analytics.fitting.intervals import Interval
 FloatArray = NDArray[np.float64]
 PUBLISHED_CCRIT_EXPONENT = 2.174  # C_crit(U) ~ U^2.174 (Prabhudesai et al. 2025)
 STAR_CAP = 1e9  # stands in for an open (infinite) R* bound when recomputing the crossover
-_LOG_N = np.linspace(math.log(1e5), math.log(1e14), 361)
+_LOG_SPAN = np.linspace(-9.0, 9.0, 361)  # ln N around the base law's compute-optimal N (+-4 decades)
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,15 @@ class ObjectiveLaw:
     def best_loss(self, compute: float, u: float, *, rd_star: float | None = None) -> tuple[float, float]:
         """(min over N of L(N, C / 6N, U), the N attaining it)."""
         rd = self.rd_star if rd_star is None else rd_star
-        n = np.exp(_LOG_N)
+        log_n = math.log(float(self.base.compute_optimal(compute)[0])) + _LOG_SPAN
+        n = np.exp(log_n)
         loss = predict_loss(self.base, rd, self.rn_star, n, compute / (6.0 * n), np.full(n.size, u))
-        # D < U would be fewer tokens than the data: the law holds there too (no repetition, R_D = 0)
         i = int(np.argmin(loss))
-        lo, hi = _LOG_N[max(i - 1, 0)], _LOG_N[min(i + 1, _LOG_N.size - 1)]
+        if i in (0, log_n.size - 1):
+            raise FitError(
+                f"{self.name}: the best model size at {compute:.3g} FLOPs is 4 decades from Chinchilla's"
+            )
+        lo, hi = log_n[i - 1], log_n[i + 1]
 
         def f(x: float) -> float:
             nn = math.exp(x)

@@ -217,14 +217,14 @@ class LadderPredictor:
         """Step 2 uses (`step2_loss`, `step2_accuracy`) when given, else (`task_loss`, `accuracy`)."""
         if self.n_bootstrap < 2:
             raise FitError("the ladder prediction's interval needs n_bootstrap >= 2")
-        step1 = ChinchillaApproach3(n_bootstrap=self.n_bootstrap, random_state=self.random_state)
-        step1.fit(n, d, task_loss)
         if step2_loss is None:
             if accuracy is None:
                 raise FitError("step 2 needs accuracies: pass accuracy= (or step2_loss and step2_accuracy)")
             step2_loss, step2_accuracy = task_loss, accuracy
         elif step2_accuracy is None:
             raise FitError("step2_loss given without step2_accuracy")
+        step1 = ChinchillaApproach3(n_bootstrap=self.n_bootstrap, random_state=self.random_state)
+        step1.fit(n, d, task_loss)
         step2 = SigmoidAccuracyFit(n_bootstrap=self.n_bootstrap, random_state=self.random_state + 1)
         step2.fit(step2_loss, step2_accuracy)
         self.step1_: ChinchillaResult = step1.result_

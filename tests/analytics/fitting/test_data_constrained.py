@@ -34,6 +34,12 @@ def test_without_repetition_the_law_is_the_base_law() -> None:
     np.testing.assert_allclose(predict_loss(C4, 15.0, 5.0, n, d, d), C4.predict(n, d), rtol=1e-12)
 
 
+def test_runs_shorter_than_one_epoch_see_only_fresh_tokens() -> None:
+    # D < U: only D unique tokens are seen, so the law is the base law at (N, D), whatever U is.
+    n, d = np.array([1e8, 1e9]), np.array([1e9, 5e9])
+    np.testing.assert_allclose(predict_loss(C4, 15.0, 5.0, n, d, d * 100), C4.predict(n, d), rtol=1e-12)
+
+
 def test_repeated_data_is_worth_less_than_fresh_data() -> None:
     fresh = predict_loss(C4, 15.387756, 5.309743, [1e9], [4e10], [4e10])
     repeated = predict_loss(C4, 15.387756, 5.309743, [1e9], [4e10], [1e10])
