@@ -41,6 +41,7 @@ from analytics.fitting.intervals import (
     band_from_samples,
     check_level,
     percentile_interval,
+    single_threaded_blas,
 )
 
 HUBER_DELTA = 1e-3
@@ -475,6 +476,7 @@ class ChinchillaApproach3:
         self.max_iter = max_iter
         self.repeated = repeated
 
+    @single_threaded_blas
     def fit(
         self, n: ArrayLike, d: ArrayLike, loss: ArrayLike, *, u: ArrayLike | None = None
     ) -> ChinchillaApproach3:

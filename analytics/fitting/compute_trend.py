@@ -24,7 +24,7 @@ from scipy.stats import t as student_t
 
 from analytics.fitting import plausibility as pl
 from analytics.fitting.errors import FitError, positive_array, require_distinct, require_points, same_length
-from analytics.fitting.intervals import Band, BandKind, Interval, check_level
+from analytics.fitting.intervals import Band, BandKind, Interval, check_level, single_threaded_blas
 
 FloatArray = NDArray[np.float64]
 DateLike = float | int | date | datetime
@@ -119,6 +119,7 @@ class ComputeTrendResult:
 class ComputeTrendFit:
     """`fit(dates, compute)` returns self: dates as decimal years, `date`s or aware `datetime`s."""
 
+    @single_threaded_blas
     def fit(self, dates: Sequence[DateLike], compute: ArrayLike) -> ComputeTrendFit:
         years = np.array([decimal_year(v) for v in dates], dtype=np.float64)
         c = positive_array("training compute (FLOPs)", compute)

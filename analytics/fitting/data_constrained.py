@@ -47,6 +47,7 @@ from analytics.fitting.intervals import (
     normal_quantile,
     profile_bounds,
     robust_deviance_scale,
+    single_threaded_blas,
 )
 
 FloatArray = NDArray[np.float64]
@@ -251,6 +252,7 @@ class DataConstrainedFit:
         self.level = level
         self.n_grid = n_grid
 
+    @single_threaded_blas
     def fit(self, n: ArrayLike, d: ArrayLike, u: ArrayLike, loss: ArrayLike) -> DataConstrainedFit:
         level = check_level(self.level)
         if self.n_grid < 5:

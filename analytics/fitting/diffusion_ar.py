@@ -31,7 +31,7 @@ from analytics.fitting import plausibility as pl
 from analytics.fitting.chinchilla import ChinchillaApproach3, ChinchillaParams
 from analytics.fitting.data_constrained import DataConstrainedFit, DataConstrainedResult, predict_loss
 from analytics.fitting.errors import FitError, positive_array, same_length
-from analytics.fitting.intervals import Interval
+from analytics.fitting.intervals import Interval, single_threaded_blas
 
 FloatArray = NDArray[np.float64]
 PUBLISHED_CCRIT_EXPONENT = 2.174  # C_crit(U) ~ U^2.174 (Prabhudesai et al. 2025)
@@ -113,6 +113,7 @@ class DiffusionVsARResult:
     diffusion: ObjectiveLaw
     warnings: tuple[pl.FitWarning, ...] = ()
 
+    @single_threaded_blas
     def critical_compute(self, u: float, level: float = 0.95) -> Interval:
         if not (math.isfinite(u) and u > 0):
             raise FitError(f"U must be a positive number of unique tokens, got {u!r}")
@@ -133,6 +134,7 @@ class DiffusionVsARResult:
         )
         return Interval(est, min(low, est), max(high, est), ar_iv.level, "R_D* profile-interval ends")
 
+    @single_threaded_blas
     def critical_compute_law(self, u_values: Sequence[float]) -> CriticalComputeLaw:
         """C_crit over a range of U and the power law C_crit = k U^gamma through it."""
         u = positive_array("U (unique tokens)", u_values)
@@ -158,6 +160,7 @@ class DiffusionVsARFit:
         self.base_diffusion = base_diffusion
         self.level = level
 
+    @single_threaded_blas
     def fit(
         self, objective: Sequence[str], n: ArrayLike, d: ArrayLike, u: ArrayLike, loss: ArrayLike
     ) -> DiffusionVsARFit:

@@ -31,6 +31,7 @@ from analytics.fitting.intervals import (
     bootstrap_counts,
     check_level,
     percentile_interval,
+    single_threaded_blas,
 )
 
 FloatArray = NDArray[np.float64]
@@ -153,6 +154,7 @@ class SigmoidAccuracyFit:
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
+    @single_threaded_blas
     def fit(self, loss: ArrayLike, accuracy: ArrayLike) -> SigmoidAccuracyFit:
         x = positive_array("loss", loss)
         y = finite_array("accuracy", accuracy)
@@ -204,6 +206,7 @@ class LadderPredictor:
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
+    @single_threaded_blas
     def fit(
         self,
         n: ArrayLike,
@@ -232,6 +235,7 @@ class LadderPredictor:
         self.warnings_ = list(step1.warnings_) + list(step2.warnings_)
         return self
 
+    @single_threaded_blas
     def predict(self, n: float, d: float, level: float = 0.95) -> LadderPrediction:
         check_level(level)
         if not (math.isfinite(n) and n > 0 and math.isfinite(d) and d > 0):

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,11 +24,25 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import brentq
 from scipy.stats import chi2, norm
+from threadpoolctl import threadpool_limits
 
 from analytics.fitting.errors import FitError
 
 FloatArray = NDArray[np.float64]
 BandKind = Literal["confidence", "prediction"]
+
+
+def single_threaded_blas[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
+    """Run `fn` with BLAS limited to one thread. Fits here make thousands of tiny BLAS calls (5x5 L-BFGS
+    updates, batched 4x4 solves); a multi-threaded OpenBLAS wakes its threads for each, which on a busy
+    machine made a 64-run Chinchilla fit take 5.8 s instead of 0.3 s. The previous limits are restored."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def check_level(level: float) -> float:

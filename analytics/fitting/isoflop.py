@@ -49,6 +49,7 @@ from analytics.fitting.intervals import (
     band_from_samples,
     check_level,
     percentile_interval,
+    single_threaded_blas,
 )
 
 FloatArray = NDArray[np.float64]
@@ -249,6 +250,7 @@ class IsoflopFit:
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
+    @single_threaded_blas
     def fit(
         self, compute: ArrayLike, n: ArrayLike, loss: ArrayLike, *, budget: ArrayLike | None = None
     ) -> IsoflopFit:

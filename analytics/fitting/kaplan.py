@@ -29,6 +29,7 @@ from analytics.fitting.intervals import (
     batched_least_squares,
     bootstrap_counts,
     percentile_interval,
+    single_threaded_blas,
 )
 
 FloatArray = NDArray[np.float64]
@@ -118,6 +119,7 @@ class KaplanJointFit:
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
+    @single_threaded_blas
     def fit(self, n: ArrayLike, d: ArrayLike, loss: ArrayLike) -> KaplanJointFit:
         n_ = positive_array("N (parameters)", n)
         d_ = positive_array("D (tokens)", d)

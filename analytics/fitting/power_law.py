@@ -27,6 +27,7 @@ from analytics.fitting.intervals import (
     batched_least_squares,
     bootstrap_counts,
     percentile_interval,
+    single_threaded_blas,
 )
 
 FloatArray = NDArray[np.float64]
@@ -97,6 +98,7 @@ class PowerLawFit:
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
+    @single_threaded_blas
     def fit(self, x: ArrayLike, loss: ArrayLike) -> PowerLawFit:
         x_ = positive_array(self.variable, x)
         l_ = positive_array("loss", loss)

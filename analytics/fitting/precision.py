@@ -41,6 +41,7 @@ from analytics.fitting.intervals import (
     batched_least_squares,
     bootstrap_counts,
     percentile_interval,
+    single_threaded_blas,
 )
 
 FloatArray = NDArray[np.float64]
@@ -174,6 +175,7 @@ class PrecisionFit:
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
+    @single_threaded_blas
     def fit(
         self, n: ArrayLike, d: ArrayLike, p_w: ArrayLike, p_a: ArrayLike, p_kv: ArrayLike, loss: ArrayLike
     ) -> PrecisionFit:
@@ -363,6 +365,7 @@ class PTQDegradationFit:
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
+    @single_threaded_blas
     def fit(self, n: ArrayLike, d: ArrayLike, p_post: ArrayLike, delta: ArrayLike) -> PTQDegradationFit:
         n_ = positive_array("N (parameters)", n)
         d_ = positive_array("D (tokens)", d)

@@ -33,6 +33,7 @@ from analytics.fitting.intervals import (
     band_from_samples,
     check_level,
     percentile_interval,
+    single_threaded_blas,
 )
 
 FloatArray = NDArray[np.float64]
@@ -163,6 +164,7 @@ class TestTimeScalingFit:
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
+    @single_threaded_blas
     def fit(self, strategy: Sequence[str], flops: ArrayLike, accuracy: ArrayLike) -> TestTimeScalingFit:
         f = positive_array("inference FLOPs", flops)
         y = finite_array("accuracy", accuracy)

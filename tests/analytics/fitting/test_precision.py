@@ -107,7 +107,7 @@ def test_ptq_degradation_grows_with_data_and_has_a_critical_data_size() -> None:
 def test_bad_input_is_refused() -> None:
     with pytest.raises(FitError, match="at least 10 points"):
         PrecisionFit().fit([1e8] * 3, [1e9] * 3, [4, 8, 16], [16] * 3, [16] * 3, [3.0, 2.9, 2.8])
-    n, d, pw, pa, pkv, loss = _runs(0)
+    n, d, pw, pa, _, loss = _runs(0)
     with pytest.raises(FitError, match="P_kv must vary"):
         PrecisionFit().fit(n, d, pw, pa, np.full(n.size, 16.0), loss)
     with pytest.raises(FitError, match="must be > 0"):
