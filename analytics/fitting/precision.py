@@ -37,7 +37,11 @@ from analytics.fitting import plausibility as pl
 from analytics.fitting.chinchilla import ChinchillaParams
 from analytics.fitting.errors import FitError, positive_array, require_distinct, require_points, same_length
 from analytics.fitting.intervals import (
+    Band,
+    BandKind,
     Interval,
+    as_points,
+    band_from_samples,
     batched_least_squares,
     bootstrap_counts,
     percentile_interval,
@@ -157,6 +161,28 @@ class PrecisionResult:
             "optimal_precision": percentile_interval(pstar, boot_pstar, level, what="P*"),
         }
 
+    def band(
+        self,
+        n: ArrayLike,
+        d: ArrayLike,
+        p_w: ArrayLike,
+        p_a: ArrayLike,
+        p_kv: ArrayLike,
+        level: float = 0.95,
+        kind: BandKind = "confidence",
+    ) -> Band:
+        n_, d_ = as_points("N", n), as_points("D", d)
+        p = _precisions(
+            *(np.broadcast_to(np.asarray(v, dtype=np.float64), n_.shape) for v in (p_w, p_a, p_kv))
+        )
+        est = self.params.predict(n_, d_, p[:, 0], p[:, 1], p[:, 2])
+        b = self.bootstrap
+        samples = (
+            np.exp(_model(b, np.log(n_), np.log(d_), p)[0]) if b.shape[0] >= 2 else np.empty((0, n_.size))
+        )
+        x = {"N": n_, "D": d_, "P_w": p[:, 0], "P_a": p[:, 1], "P_kv": p[:, 2]}
+        return band_from_samples(x, est, samples, level, kind=kind, log_sd=self.rmse_log)
+
 
 def _precisions(p_w: ArrayLike, p_a: ArrayLike, p_kv: ArrayLike) -> FloatArray:
     return np.stack(
@@ -269,6 +295,7 @@ class PrecisionPlan:
     d: float
     loss: float
     compute: float
+    warnings: tuple[pl.FitWarning, ...] = ()
 
 
 def compute_optimal_precision(
@@ -291,7 +318,8 @@ def compute_optimal_precision(
         n_opt = n_eff_opt / float(params.tied_factor(pstar))
         d_opt = c_eff / (6.0 * n_opt)
         loss = float(params.predict(n_opt, d_opt, pstar, pstar, pstar))
-        return PrecisionPlan(pstar, n_opt, d_opt, loss, compute)
+        warn = pl.check_at_bound("compute-optimal precision (bits)", pstar, *bounds, rtol=1e-4)
+        return PrecisionPlan(pstar, n_opt, d_opt, loss, compute, tuple(warn))
     if not (math.isfinite(n) and n > 0):
         raise FitError(f"n must be a positive parameter count, got {n!r}")
 
@@ -302,7 +330,8 @@ def compute_optimal_precision(
     res = minimize_scalar(loss_at, bounds=bounds, method="bounded", options={"xatol": 1e-8})
     q = float(res.x)
     d = compute * FULL_PRECISION_BITS / (6.0 * n * q)
-    return PrecisionPlan(q, float(n), d, loss_at(q), compute)
+    warn = pl.check_at_bound("compute-optimal precision (bits)", q, *bounds, rtol=1e-4)
+    return PrecisionPlan(q, float(n), d, loss_at(q), compute, tuple(warn))
 
 
 @dataclass(frozen=True)
@@ -356,6 +385,25 @@ class PTQResult:
             "gamma_n": percentile_interval(p.gamma_n, b[:, 2], level, what="gamma_N"),
             "gamma_post": percentile_interval(p.gamma_post, inv, level, what="gamma_post"),
         }
+
+    def band(
+        self,
+        n: ArrayLike,
+        d: ArrayLike,
+        p_post: ArrayLike,
+        level: float = 0.95,
+        kind: BandKind = "confidence",
+    ) -> Band:
+        """PTQ degradation at new points; a prediction band adds the residual scatter of ln delta."""
+        n_, d_ = as_points("N", n), as_points("D", d)
+        pp = np.broadcast_to(np.asarray(p_post, dtype=np.float64), n_.shape)
+        x = np.stack([np.ones(n_.size), np.log(d_), -np.log(n_), -pp], axis=1)
+        b = self.bootstrap
+        samples = np.exp(b @ x.T) if b.shape[0] >= 2 else np.empty((0, n_.size))
+        est = self.params.degradation(n_, d_, pp)
+        return band_from_samples(
+            {"N": n_, "D": d_, "P_post": pp}, est, samples, level, kind=kind, log_sd=self.rmse_log
+        )
 
 
 class PTQDegradationFit:

@@ -253,6 +253,21 @@ def test_degenerate_input_is_refused_with_a_reason(compute: list, n: list, loss:
     assert not hasattr(est, "result_")
 
 
+def test_parabolas_through_exactly_three_points_give_no_interval_and_say_so() -> None:
+    # one run at each of 3 sizes per budget: every parabola interpolates, no residuals are left to resample
+    budgets, ns, losses = [], [], []
+    for c, n_star in ((1e18, 1e8), (1e19, 3e8), (1e20, 9e8)):
+        for f in (0.5, 1.0, 2.0):
+            budgets.append(c)
+            ns.append(n_star * f)
+            losses.append(3.0 + 0.1 * np.log(f) ** 2)
+    result = IsoflopFit().fit(budgets, ns, losses).result_
+    assert result.n_exponent == pytest.approx(np.log10(3), rel=1e-9)
+    assert "no_interval" in codes(result.warnings)
+    with pytest.raises(FitError, match="n_bootstrap"):
+        result.intervals()
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(FitError, match="window"):
         IsoflopFit(window=0).fit([1e18] * 3, [1e8, 2e8, 3e8], [3.0, 2.9, 3.0])

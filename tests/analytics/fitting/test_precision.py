@@ -112,3 +112,20 @@ def test_bad_input_is_refused() -> None:
         PrecisionFit().fit(n, d, pw, pa, np.full(n.size, 16.0), loss)
     with pytest.raises(FitError, match="must be > 0"):
         PTQDegradationFit().fit([1e8] * 6, [1e9] * 6, [4] * 6, [0.1, 0.2, -0.1, 0.1, 0.1, 0.1])
+
+
+def test_bands_and_plan_warnings() -> None:
+    result = PrecisionFit(n_bootstrap=100).fit(*_runs(1)).result_
+    band = result.band([1e8, 1e9], [2e9, 2e10], 4, 16, 16)
+    truth = TRUE.predict([1e8, 1e9], [2e9, 2e10], 4, 16, 16)
+    assert np.all(band.low <= truth) and np.all(truth <= band.high)
+    assert compute_optimal_precision(TRUE, 1e22).warnings == ()
+    # with 2 bits allowed at most the optimum sits on the bound
+    capped = compute_optimal_precision(TRUE, 1e22, bounds=(1.0, 2.0))
+    assert capped.precision == pytest.approx(2.0, abs=1e-3) and capped.warnings[0].code == "at_bound"
+    n = np.repeat([3e7, 1e8, 3e8], 12)
+    d = np.tile(np.repeat([1e9, 1e10, 1e11], 4), 3)
+    p_post = np.tile([3.0, 4.0, 5.0, 6.0], 9)
+    ptq = PTQDegradationFit(n_bootstrap=200).fit(n, d, p_post, PTQ.degradation(n, d, p_post)).result_
+    pb = ptq.band([1e8], [1e12], 4.0, kind="prediction")
+    assert pb.low[0] <= float(PTQ.degradation(1e8, 1e12, 4.0)) <= pb.high[0]
