@@ -32,6 +32,7 @@ from analytics.reports.scopes import (
 )
 from analytics.studies.selectors import fit_figures
 from core.auth import has_role
+from core.leases import fresh_lease_ids, lease_held
 from core.outbox import publish, publish_on_commit
 from core.roles import Role
 from tracker.models import Team
@@ -49,8 +50,6 @@ CONTENT_TYPES = {
     "json": "application/json",
     "bib": "application/x-bibtex; charset=utf-8",
 }
-# A report still "running" this long after its claim lost its worker: another worker may reclaim it.
-STALE_CLAIM = timedelta(minutes=20)
 RUN_SCATTER_MIN = 1
 
 
@@ -198,8 +197,9 @@ def _report_fail(report_id: int, message: str) -> None:
 def report_build(*, report_id: int) -> Report:
     """Claim the report (conditional UPDATE), build every requested format, then list the files at once."""
     now = timezone.now()
-    claimable = Q(status=Report.Status.QUEUED) | Q(
-        status=Report.Status.RUNNING, started_at__lt=now - STALE_CLAIM
+    # A report still "running" whose lease is no longer renewed lost its worker: another one may reclaim it.
+    claimable = Q(status=Report.Status.QUEUED) | (
+        Q(status=Report.Status.RUNNING) & ~Q(pk__in=fresh_lease_ids(Report))
     )
     claimed = (
         Report.objects.filter(claimable, pk=report_id).update(
@@ -210,6 +210,12 @@ def report_build(*, report_id: int) -> Report:
     report = Report.objects.select_related("team").get(pk=report_id)
     if not claimed:
         return report  # done, failed, or being built by another worker right now
+    with lease_held(Report, report_id):
+        return _report_build_claimed(report)
+
+
+def _report_build_claimed(report: Report) -> Report:
+    report_id = report.pk
     directory = _report_dir(report_id)
     try:
         data = report_data(report)
@@ -287,11 +293,17 @@ REPORT_REQUEUE_GRACE = timedelta(minutes=2)
 
 
 def reports_requeue(*, now: datetime | None = None) -> list[int]:
-    """Outbox sweep for reports: re-publish reports still queued after the grace period (a lost publish)."""
-    cutoff = (now or timezone.now()) - REPORT_REQUEUE_GRACE
-    ids = list(
-        Report.objects.filter(status=Report.Status.QUEUED, created_at__lt=cutoff).values_list("pk", flat=True)
+    """Outbox sweep for reports: re-publish reports still queued after the grace period (a lost publish) and
+    reports left running by a worker that died (lease no longer renewed)."""
+    moment = now or timezone.now()
+    cutoff = moment - REPORT_REQUEUE_GRACE
+    lost = Q(status=Report.Status.QUEUED, created_at__lt=cutoff)
+    abandoned = (
+        Q(status=Report.Status.RUNNING)
+        & Q(started_at__lt=moment - timedelta(seconds=settings.ISOFLOP_LEASE_SECONDS))
+        & ~Q(pk__in=fresh_lease_ids(Report, now=moment))
     )
+    ids = list(Report.objects.filter(lost | abandoned).order_by("pk").values_list("pk", flat=True))
     for report_id in ids:
         publish(REPORT_BUILD_TASK, report_id)  # building claims the report first, so a duplicate is harmless
     return ids

@@ -21,6 +21,7 @@ from ingestion.parsers import (
     mlflow,
     modelcard,
     papers,
+    points,
     power,
     runlogs,
     tensorboard,
@@ -127,7 +128,7 @@ def _detect_json(text: str) -> str | None:
     if isinstance(obj, dict):
         if hf.looks_like_trainer_state(obj):
             return "hf_trainer_state"
-        return "jsonl" if runlogs._json_step(obj)[0] is not None else "manifest"
+        return "jsonl" if runlogs.json_step(obj)[0] is not None else "manifest"
     if isinstance(obj, list):
         return "json_points"
     return "json"
@@ -155,7 +156,7 @@ def _detect_text(filename: str, text: str) -> str:
     if power.is_nvidia_smi_header(first_line):
         return "nvidia_smi"
     if "," in first_line:
-        kind = runlogs.classify_csv_header(runlogs.split_header(first_line))
+        kind = runlogs.classify_csv_header(points.split_header(first_line))
         if kind:
             return kind
     elif "\t" in first_line and _tsv_as_csv(text) is not None:
@@ -203,7 +204,7 @@ def _refusal(filename: str, text: str, fmt: str, closest: str = "") -> ParseErro
     if stripped[:1] in "{[":
         tried.append("JSON/JSONL: not valid JSON (whole file or first line)")
     if "," in first_line:
-        tried.append(f"CSV: {runlogs.explain_csv_header(runlogs.split_header(first_line))}")
+        tried.append(f"CSV: {runlogs.explain_csv_header(points.split_header(first_line))}")
     else:
         tried.append("CSV: first line has no commas (or tabs, for a tab-separated table)")
     tried.extend(textlogs.why_not(text.splitlines()[:50]))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ingestion.parsers.points import RowErrors, SeriesAcc, finish_record, parse_step, point_value
 from ingestion.parsers.records import ParseError, RunLogRecord
-from ingestion.parsers.runlogs import _Acc, _Errors, _finish, _parse_step, _point_value
 
 _NOT_SERIES = frozenset({"step", "epoch"})
 
@@ -31,8 +31,8 @@ def parse_trainer_state(text: str, *, filename: str, obj: Any = None) -> RunLogR
             ) from None
     if not looks_like_trainer_state(obj):
         raise ParseError("not a trainer_state.json (no 'log_history' list)", filename=filename)
-    accs: dict[str, _Acc] = {}
-    errors = _Errors()
+    accs: dict[str, SeriesAcc] = {}
+    errors = RowErrors()
     for index, item in enumerate(obj["log_history"], start=1):
         if not isinstance(item, dict):
             errors.add(index, "log_history item is not an object")
@@ -42,14 +42,14 @@ def parse_trainer_state(text: str, *, filename: str, obj: Any = None) -> RunLogR
             errors.add(index, "log_history item has no step")
             continue
         try:
-            step = _parse_step(str(raw))
+            step = parse_step(str(raw))
         except ValueError as exc:
             errors.add(index, str(exc))
             continue
         for key, value in item.items():
             if key in _NOT_SERIES:
                 continue
-            v = _point_value(value)
+            v = point_value(value)
             if v is None:
                 continue
             if v - v != 0.0:
@@ -57,6 +57,6 @@ def parse_trainer_state(text: str, *, filename: str, obj: Any = None) -> RunLogR
                 continue
             acc = accs.get(key)
             if acc is None:
-                acc = accs[key] = _Acc(key)
+                acc = accs[key] = SeriesAcc(key)
             acc.add(step, v, None, index)
-    return _finish(accs.values(), errors, "hf_trainer_state", filename)
+    return finish_record(accs.values(), errors, "hf_trainer_state", filename)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 import re
 from datetime import date
 from typing import Any
 
+from ingestion.parsers.pdflayout import first_page_title
 from ingestion.parsers.records import PaperRecord, ParseError, RowError
 from ingestion.parsers.sandbox import Limits, run_in_child
 from ingestion.parsers.text import decode_utf8, month_number, safe_http_url
@@ -360,11 +362,8 @@ def _pick_title(meta_title: str, layout_title: str, first_line: str) -> str:
 
 def pdf_fields(data: bytes, *, filename: str, max_pages: int = MAX_PDF_PAGES) -> dict[str, Any]:
     """Title, abstract, arXiv id and text of a PDF. CPU-heavy on hostile input: runs in the sandbox child."""
-    import logging
-
+    # pypdf is imported here, in the sandbox child only: the parent never parses a PDF itself.
     from pypdf import PdfReader
-
-    from ingestion.parsers.pdflayout import first_page_title
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:

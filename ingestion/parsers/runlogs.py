@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import math
 import re
@@ -27,162 +26,32 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.parsers.records import MetricSeriesRecord, ParseError, RowError, RunLogRecord
-from ingestion.parsers.text import decode_utf8
-
-# "current_steps" is LLaMA-Factory's trainer_log.jsonl.
-STEP_COLUMNS = (
-    "step",
-    "_step",
-    "global_step",
-    "iteration",
-    "iter",
-    "steps",
-    "trainer/global_step",
-    "current_steps",
+from ingestion.parsers import power, textlogs, wandb
+from ingestion.parsers.points import (
+    EPOCH_COLUMNS,
+    IGNORED_COLUMNS,
+    LONG_NAME_COLUMNS,
+    LONG_VALUE_COLUMNS,
+    MAX_ROW_ERRORS,
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    STEP_LIMIT,
+    TENSORBOARD_CSV_HEADER,
+    TIME_COLUMNS,
+    WANDB_PANEL_RE,
+    WANDB_POWER_RE,
+    RowErrors,
+    SeriesAcc,
+    check_series_count,
+    find_column,
+    finish_record,
+    is_junk_column,
+    parse_step,
+    point_value,
+    split_header,
 )
-# An x-axis that is a step when no step column exists (Keras CSVLogger, Lightning per-epoch logs).
-EPOCH_COLUMNS = ("epoch",)
-LONG_NAME_COLUMNS = ("metric", "key", "name", "tag")
-LONG_VALUE_COLUMNS = ("value", "val")
-RUN_COLUMNS = ("run", "run_id", "run_name")
-TIME_COLUMNS = ("_timestamp", "timestamp", "wall_time", "walltime", "time")
-# W&B bookkeeping columns that are not metrics (every other "_"-prefixed column is dropped too), and the
-# index column pandas writes with ``to_csv``.
-IGNORED_COLUMNS = frozenset({"_runtime", "_wandb", "epoch_time", "unnamed: 0", "index"})
-MAX_ROW_ERRORS = 1000
-# A file with more metric names than this is a mistake or an attack, not a training run (issue 12).
-MAX_SERIES_PER_FILE = 10_000
-
-
-def check_series_count(count: int, *, filename: str, line: int | None = None) -> None:
-    if count > MAX_SERIES_PER_FILE:
-        raise ParseError(
-            f"{count:,} metric series in one file, over the limit of {MAX_SERIES_PER_FILE:,}",
-            filename=filename,
-            line=line,
-        )
-
-
-class _Acc:
-    """Points of one metric in file order, before sorting and de-duplication."""
-
-    __slots__ = ("first_line", "last_line", "name", "presorted", "run", "steps", "values", "walls")
-
-    def __init__(self, name: str, run: str = "") -> None:
-        self.name = name
-        self.run = run
-        self.steps: list[int] = []
-        self.values: list[float] = []
-        self.walls: list[float | None] = []
-        self.first_line: int | None = None
-        self.last_line: int | None = None
-        self.presorted = False  # set by callers that already checked steps are strictly increasing
-
-    def add(self, step: int, value: float, wall: float | None, line: int) -> None:
-        self.steps.append(step)
-        self.values.append(value)
-        self.walls.append(wall)
-        if self.first_line is None:
-            self.first_line = line
-        self.last_line = line
-
-    def finish(self) -> MetricSeriesRecord:
-        steps, values, walls = self.steps, self.values, self.walls
-        if not self.presorted and any(a >= b for a, b in itertools.pairwise(steps)):
-            latest: dict[int, int] = {}
-            for i, s in enumerate(steps):
-                latest[s] = i  # last write wins
-            order = sorted(latest)
-            idx = [latest[s] for s in order]
-            steps = order
-            values = [values[i] for i in idx]
-            walls = [walls[i] for i in idx]
-        return MetricSeriesRecord(
-            name=self.name,
-            steps=steps,
-            values=values,
-            wall_times=walls,
-            first_line=self.first_line,
-            last_line=self.last_line,
-            run=self.run,
-        )
-
-
-class _Errors(list[RowError]):
-    def add(self, line: int, reason: str) -> None:
-        if len(self) < MAX_ROW_ERRORS:
-            self.append(RowError(line, reason))
-
-
-def _finish(accs: Iterable[_Acc], errors: list[RowError], fmt: str, filename: str) -> RunLogRecord:
-    accs = list(accs)
-    check_series_count(len(accs), filename=filename)
-    series = [a.finish() for a in accs if a.steps]
-    if not series:
-        detail = f"; first problem: line {errors[0].line}: {errors[0].reason}" if errors else ""
-        raise ParseError(f"no metric points found ({fmt}){detail}", filename=filename)
-    return RunLogRecord(series=series, row_errors=sorted(errors, key=lambda e: e.line), fmt=fmt)
-
-
-_STEP_LIMIT = 1 << 62
-
-
-def _parse_step(text: str) -> int:
-    """A step from text; ValueError (with a row-error reason) when it is not a whole number >= 0."""
-    try:
-        step = int(text)
-    except ValueError:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"bad step {text!r}") from None
-        if not value.is_integer():  # also rejects nan/inf
-            raise ValueError(f"bad step {text!r}: not a whole number") from None
-        step = int(value)
-    if step < 0:
-        raise ValueError(f"negative step {step}")
-    if step >= _STEP_LIMIT:
-        raise ValueError(f"bad step {text!r}: out of range")
-    return step
-
-
-def _float(text: str) -> float:
-    return float(text)
-
-
-def split_header(text: str) -> list[str]:
-    first = text.split("\n", 1)[0].rstrip("\r")
-    try:
-        return [c.strip() for c in next(csv.reader([first]), [])]
-    except csv.Error:
-        return [c.strip() for c in first.split(",")]
-
-
-def _find(header_lower: list[str], names: tuple[str, ...]) -> int | None:
-    for name in names:
-        if name in header_lower:
-            return header_lower.index(name)
-    return None
-
-
-TENSORBOARD_CSV_HEADER = ["wall time", "step", "value"]
-# W&B panel exports name each column "<run name> - <metric>" with "__MIN"/"__MAX" band columns beside it.
-WANDB_PANEL_RE = re.compile(r"^(?P<run>.+?) - (?P<metric>.+?)(?P<band>__MIN|__MAX)?$")
-WANDB_POWER_RE = re.compile(r"(?:^|[ /._-])gpu\.(?P<gpu>\d+)\.powerWatts(?:__MIN|__MAX)?$", re.IGNORECASE)
-
-
-def is_junk_column(name: str) -> bool:
-    """W&B bookkeeping ("_step", "_runtime", "_timestamp", "_wandb"), pandas' index, min/max bands."""
-    lower = name.strip().lower()
-    return (
-        not lower
-        or lower.startswith("_")
-        or lower in IGNORED_COLUMNS
-        or lower.startswith("unnamed:")
-        or name.endswith("__MIN")
-        or name.endswith("__MAX")
-    )
+from ingestion.parsers.records import MetricSeriesRecord, ParseError, RunLogRecord
+from ingestion.parsers.text import decode_utf8
 
 
 def classify_csv_header(header: list[str]) -> str | None:
@@ -205,11 +74,14 @@ def classify_csv_header(header: list[str]) -> str | None:
         rest = [h.strip() for h in header[1:] if h.strip()]
         if rest and all(WANDB_PANEL_RE.match(h) for h in rest):
             return "wandb_panel_csv"
-    if _find(lower, STEP_COLUMNS) is None:
-        if len(header) >= 2 and _find(lower, EPOCH_COLUMNS) is not None:
+    if find_column(lower, STEP_COLUMNS) is None:
+        if len(header) >= 2 and find_column(lower, EPOCH_COLUMNS) is not None:
             return "csv_wide"
         return None
-    if _find(lower, LONG_NAME_COLUMNS) is not None and _find(lower, LONG_VALUE_COLUMNS) is not None:
+    if (
+        find_column(lower, LONG_NAME_COLUMNS) is not None
+        and find_column(lower, LONG_VALUE_COLUMNS) is not None
+    ):
         return "csv_long"
     if len(header) < 2:
         return None
@@ -231,8 +103,6 @@ def parse_csv(text: str, *, filename: str) -> RunLogRecord:
     if kind in ("wandb_panel_csv", "wandb_system_csv") or (
         kind is not None and any(WANDB_POWER_RE.search(h.strip()) for h in head)
     ):
-        from ingestion.parsers import wandb
-
         return wandb.parse_wandb_csv(text, filename=filename, fmt=kind)
     if kind == "tensorboard_csv":
         return _parse_tensorboard_csv(text.splitlines(), filename)
@@ -269,8 +139,8 @@ def tensorboard_csv_tag(filename: str) -> str:
 
 def _parse_tensorboard_csv(lines: list[str], filename: str) -> RunLogRecord:
     """``Wall time,Step,Value`` (one scalar tag per file, as downloaded from TensorBoard's UI)."""
-    acc = _Acc(tensorboard_csv_tag(filename))
-    errors = _Errors()
+    acc = SeriesAcc(tensorboard_csv_tag(filename))
+    errors = RowErrors()
     reader = csv.reader(lines)
     try:
         next(reader)
@@ -281,7 +151,7 @@ def _parse_tensorboard_csv(lines: list[str], filename: str) -> RunLogRecord:
                 errors.add(line, f"expected 3 columns, got {len(row)}")
                 continue
             try:
-                step = _parse_step(row[1].strip())
+                step = parse_step(row[1].strip())
             except ValueError as exc:
                 errors.add(line, str(exc))
                 continue
@@ -300,7 +170,7 @@ def _parse_tensorboard_csv(lines: list[str], filename: str) -> RunLogRecord:
             acc.add(step, v, wall if wall is not None and math.isfinite(wall) else None, line)
     except csv.Error as exc:
         raise ParseError(f"malformed CSV: {exc}", filename=filename, line=reader.line_num) from None
-    return _finish([acc], errors, "tensorboard_csv", filename)
+    return finish_record([acc], errors, "tensorboard_csv", filename)
 
 
 _NON_NUMERIC_RE = re.compile(r"[^0-9eE.,+\-\n ]")
@@ -359,7 +229,7 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
         walls = [w if w - w == 0.0 else None for w in wall_col.tolist()]
     n = len(steps)
     lines = np.arange(2, n + 2)
-    errors = _Errors()
+    errors = RowErrors()
     accs = []
     for j in cols:
         col = table[:, j]
@@ -375,7 +245,7 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
                 reportable = ~finite
         else:
             reportable = ~finite
-        acc = _Acc(header[j])
+        acc = SeriesAcc(header[j])
         acc.presorted = increasing
         if finite.all():
             acc.steps = steps.tolist()
@@ -394,7 +264,7 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
                 acc.first_line, acc.last_line = int(lines[keep[0]]), int(lines[keep[-1]])
         accs.append(acc)
     errors.sort(key=lambda e: e.line)
-    return _finish(accs, errors, fmt, filename)
+    return finish_record(accs, errors, fmt, filename)
 
 
 def _wide_columns(header: list[str]) -> tuple[int | None, int | None, list[int]]:
@@ -404,10 +274,10 @@ def _wide_columns(header: list[str]) -> tuple[int | None, int | None, list[int]]
     bookkeeping are never metrics.
     """
     lower = [h.lower() for h in header]
-    step_col = _find(lower, STEP_COLUMNS)
+    step_col = find_column(lower, STEP_COLUMNS)
     if step_col is None:
-        step_col = _find(lower, EPOCH_COLUMNS)
-    time_col = _find(lower, TIME_COLUMNS)
+        step_col = find_column(lower, EPOCH_COLUMNS)
+    time_col = find_column(lower, TIME_COLUMNS)
     cols = [
         j
         for j, h in enumerate(header)
@@ -425,10 +295,10 @@ def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> 
     assert step_col is not None
     if not cols:
         raise ParseError("CSV has a step column but no metric columns", filename=filename, line=1)
-    accs = [_Acc(header[j]) for j in cols]
+    accs = [SeriesAcc(header[j]) for j in cols]
     pairs = list(zip(cols, accs))
     width = len(header)
-    errors = _Errors()
+    errors = RowErrors()
     line = 1
     for row in reader:
         line += 1
@@ -438,7 +308,7 @@ def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> 
             errors.add(line, f"expected {width} columns, got {len(row)}")
             continue
         try:
-            step = _parse_step(row[step_col])
+            step = parse_step(row[step_col])
         except ValueError as exc:
             errors.add(line, str(exc))
             continue
@@ -461,19 +331,19 @@ def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> 
                 errors.add(line, f"non-finite value {cell!r} in column {header[j]!r}")
                 continue
             acc.add(step, v, wall, line)
-    return _finish(accs, errors, fmt, filename)
+    return finish_record(accs, errors, fmt, filename)
 
 
 def _parse_csv_long(reader: Any, header: list[str], filename: str) -> RunLogRecord:
     lower = [h.lower() for h in header]
-    step_col = _find(lower, STEP_COLUMNS)
-    name_col = _find(lower, LONG_NAME_COLUMNS)
-    value_col = _find(lower, LONG_VALUE_COLUMNS)
-    run_col = _find(lower, RUN_COLUMNS)
-    time_col = _find(lower, TIME_COLUMNS)
+    step_col = find_column(lower, STEP_COLUMNS)
+    name_col = find_column(lower, LONG_NAME_COLUMNS)
+    value_col = find_column(lower, LONG_VALUE_COLUMNS)
+    run_col = find_column(lower, RUN_COLUMNS)
+    time_col = find_column(lower, TIME_COLUMNS)
     assert step_col is not None and name_col is not None and value_col is not None
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
+    accs: dict[tuple[str, str], SeriesAcc] = {}
+    errors = RowErrors()
     width = len(header)
     line = 1
     for row in reader:
@@ -488,7 +358,7 @@ def _parse_csv_long(reader: Any, header: list[str], filename: str) -> RunLogReco
             errors.add(line, "empty metric name")
             continue
         try:
-            step = _parse_step(row[step_col])
+            step = parse_step(row[step_col])
         except ValueError as exc:
             errors.add(line, str(exc))
             continue
@@ -510,9 +380,9 @@ def _parse_csv_long(reader: Any, header: list[str], filename: str) -> RunLogReco
         key = (run, name)
         acc = accs.get(key)
         if acc is None:
-            acc = accs[key] = _Acc(name, run)
+            acc = accs[key] = SeriesAcc(name, run)
         acc.add(step, v, wall, line)
-    return _finish(accs.values(), errors, "csv_long", filename)
+    return finish_record(accs.values(), errors, "csv_long", filename)
 
 
 def _flatten(obj: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -524,18 +394,7 @@ def _flatten(obj: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]
             yield name, value
 
 
-def _point_value(value: Any) -> float | None:
-    """A metric value from JSON: numbers, and the strings "NaN"/"Infinity" that some loggers write."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value.strip().lower() in {"nan", "inf", "-inf", "infinity", "-infinity"}:
-        return float(value.strip().lower().replace("infinity", "inf"))
-    return None
-
-
-def _json_step(obj: dict[str, Any]) -> tuple[str | None, Any]:
+def json_step(obj: dict[str, Any]) -> tuple[str | None, Any]:
     for key in STEP_COLUMNS:
         if key in obj:
             return key, obj[key]
@@ -546,7 +405,7 @@ def _step_from_json(raw: Any) -> int:
     if isinstance(raw, bool):
         raise ValueError("step is a boolean")
     if isinstance(raw, int | float | str):
-        return _parse_step(str(raw).strip()) if not isinstance(raw, int) else _parse_step(str(raw))
+        return parse_step(str(raw).strip()) if not isinstance(raw, int) else parse_step(str(raw))
     raise ValueError(f"bad step {raw!r}")
 
 
@@ -567,13 +426,13 @@ _TIME_KEYS = frozenset(TIME_COLUMNS)
 
 
 def _add_json_row(
-    obj: dict[str, Any], line: int, accs: dict[tuple[str, str], _Acc], errors: _Errors, run: str = ""
+    obj: dict[str, Any], line: int, accs: dict[tuple[str, str], SeriesAcc], errors: RowErrors, run: str = ""
 ) -> None:
     raw_step = obj.get("step")
-    if type(raw_step) is int and 0 <= raw_step < _STEP_LIMIT:
+    if type(raw_step) is int and 0 <= raw_step < STEP_LIMIT:
         step = raw_step  # the common case, without the general checks below
     else:
-        step_key, raw_step = _json_step(obj)
+        step_key, raw_step = json_step(obj)
         if step_key is None:
             # Epoch-level JSON logs (DeiT/MAE/DINO "log.txt"): a whole-number epoch is the step.
             epoch = obj.get("epoch")
@@ -597,7 +456,7 @@ def _add_json_row(
             if v - v == 0.0:
                 acc = accs.get((run, name))
                 if acc is None:
-                    acc = accs[run, name] = _Acc(name, run)
+                    acc = accs[run, name] = SeriesAcc(name, run)
                 acc.add(step, v, wall, line)
                 continue
             errors.add(line, f"non-finite value {raw!r} for {name!r}")
@@ -606,7 +465,7 @@ def _add_json_row(
         for sub_name, sub_raw in pairs:
             if sub_name in _JSON_SKIP:
                 continue
-            sub_v = _point_value(sub_raw)
+            sub_v = point_value(sub_raw)
             if sub_v is None:
                 continue
             v = sub_v
@@ -615,7 +474,7 @@ def _add_json_row(
                 continue
             acc = accs.get((run, sub_name))
             if acc is None:
-                acc = accs[run, sub_name] = _Acc(sub_name, run)
+                acc = accs[run, sub_name] = SeriesAcc(sub_name, run)
             acc.add(step, v, wall, line)
 
 
@@ -632,8 +491,8 @@ def _json_lines(text: str) -> list[tuple[int, Any]] | None:
 
 
 def parse_jsonl(text: str, *, filename: str) -> RunLogRecord:
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
+    accs: dict[tuple[str, str], SeriesAcc] = {}
+    errors = RowErrors()
     parsed = _json_lines(text)
     if parsed is None:
         parsed = []
@@ -650,19 +509,15 @@ def parse_jsonl(text: str, *, filename: str) -> RunLogRecord:
         if not isinstance(obj, dict):
             errors.add(line, "JSON line is not an object")
             continue
-        if _json_step(obj)[0] is None and _add_power_row(obj, samples):
+        if json_step(obj)[0] is None and _add_power_row(obj, samples):
             continue  # a W&B system-metrics event (wandb-events.jsonl): GPU power, no step
         _add_json_row(obj, line, accs, errors)
     if samples and not any(a.steps for a in accs.values()):
-        from ingestion.parsers.power import summarize_power
-
-        power = summarize_power(samples, {}, list(errors), filename=filename)
-        return RunLogRecord(power=power, row_errors=sorted(errors, key=lambda e: e.line), fmt="jsonl")
-    record = _finish(accs.values(), errors, "jsonl", filename)
+        summary = power.summarize_power(samples, {}, list(errors), filename=filename)
+        return RunLogRecord(power=summary, row_errors=sorted(errors, key=lambda e: e.line), fmt="jsonl")
+    record = finish_record(accs.values(), errors, "jsonl", filename)
     if samples:
-        from ingestion.parsers.power import summarize_power
-
-        record.power = summarize_power(samples, {}, list(errors), filename=filename)
+        record.power = power.summarize_power(samples, {}, list(errors), filename=filename)
     return record
 
 
@@ -691,7 +546,7 @@ def parse_metric_points(obj: list[dict[str, Any]], *, filename: str) -> list[Met
         raise ParseError("metrics batch must be a JSON list of points", filename=filename)
     if not obj:
         raise ParseError("metrics batch is empty", filename=filename)
-    accs: dict[tuple[str, str], _Acc] = {}
+    accs: dict[tuple[str, str], SeriesAcc] = {}
     for index, item in enumerate(obj, start=1):
         if not isinstance(item, dict):
             raise ParseError("point is not an object", filename=filename, line=index)
@@ -715,7 +570,7 @@ def parse_metric_points(obj: list[dict[str, Any]], *, filename: str) -> list[Met
         for name, raw in pairs:
             if not isinstance(name, str) or not name.strip() or len(name) > 200:
                 raise ParseError(f"bad metric name {name!r}", filename=filename, line=index)
-            v = _point_value(raw)
+            v = point_value(raw)
             if v is None:
                 raise ParseError(f"value of {name!r} is not a number", filename=filename, line=index)
             if v - v != 0.0:
@@ -723,7 +578,7 @@ def parse_metric_points(obj: list[dict[str, Any]], *, filename: str) -> list[Met
             key = ("", name.strip())
             acc = accs.get(key)
             if acc is None:
-                acc = accs[key] = _Acc(name.strip())
+                acc = accs[key] = SeriesAcc(name.strip())
             acc.add(step, v, wall, index)
     return [a.finish() for a in accs.values()]
 
@@ -739,8 +594,8 @@ def parse_json_points(text: str, *, filename: str) -> RunLogRecord:
         raise ParseError(f"bad JSON: {exc}", filename=filename) from None
     if not isinstance(obj, list) or not obj:
         raise ParseError("JSON is not a list of metric points", filename=filename)
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
+    accs: dict[tuple[str, str], SeriesAcc] = {}
+    errors = RowErrors()
     for index, item in enumerate(obj, start=1):
         if not isinstance(item, dict):
             errors.add(index, "point is not an object")
@@ -755,7 +610,7 @@ def parse_json_points(text: str, *, filename: str) -> RunLogRecord:
                 item["name"]: item["value"]
             }
         _add_json_row(row, index, accs, errors)
-    return _finish(accs.values(), errors, "json_points", filename)
+    return finish_record(accs.values(), errors, "json_points", filename)
 
 
 # --- MLflow file store --------------------------------------------------------------------------------
@@ -812,8 +667,8 @@ def looks_like_mlflow(text: str) -> bool:
 def parse_mlflow_metric(text: str, *, filename: str, name: str | None = None) -> RunLogRecord:
     """One MLflow metric file: lines ``<timestamp ms> <value> [<step>]``."""
     name = name or mlflow_metric_name(filename) or filename.rsplit("/", 1)[-1]
-    acc = _Acc(name)
-    errors = _Errors()
+    acc = SeriesAcc(name)
+    errors = RowErrors()
     for line, raw in enumerate(text.splitlines(), start=1):
         parts = raw.split()
         if not parts:
@@ -828,7 +683,7 @@ def parse_mlflow_metric(text: str, *, filename: str, name: str | None = None) ->
             errors.add(line, "bad number")
             continue
         try:
-            step = _parse_step(parts[2]) if len(parts) == 3 else 0
+            step = parse_step(parts[2]) if len(parts) == 3 else 0
         except ValueError as exc:
             errors.add(line, str(exc))
             continue
@@ -836,28 +691,22 @@ def parse_mlflow_metric(text: str, *, filename: str, name: str | None = None) ->
             errors.add(line, f"non-finite value {parts[1]!r}")
             continue
         acc.add(step, v, ts if math.isfinite(ts) else None, line)
-    return _finish([acc], errors, "mlflow", filename)
+    return finish_record([acc], errors, "mlflow", filename)
 
 
 # --- text logs (implemented in ingestion.parsers.textlogs) --------------------------------------------
 
 
 def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
-    from ingestion.parsers import textlogs
-
     return textlogs.parse_megatron(text, filename=filename)
 
 
 def parse_kv_log(text: str, *, filename: str) -> RunLogRecord:
-    from ingestion.parsers import textlogs
-
     return textlogs.parse_kv_log(text, filename=filename)
 
 
 def parse_text_log(data: bytes, *, filename: str) -> RunLogRecord:
     """Any training stdout log, by its content (Megatron/NeMo, HF Trainer, nanoGPT/llm.c, key-value)."""
-    from ingestion.parsers import textlogs
-
     text = decode_utf8(data, filename=filename)
     fmt = textlogs.sniff(text.splitlines()[:5000]) or "kv_log"
     return textlogs.parse_text(fmt, text, filename=filename)

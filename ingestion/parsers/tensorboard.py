@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from ingestion.parsers.points import SeriesAcc, finish_record
 from ingestion.parsers.records import ParseError, RowError, RunLogRecord
-from ingestion.parsers.runlogs import _Acc, _finish
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 
@@ -212,7 +212,7 @@ def _tensor_scalar(tensor: Any) -> float | None:
 def parse_tensorboard(data: bytes, *, filename: str) -> RunLogRecord:
     from tensorboardX.proto import event_pb2
 
-    accs: dict[tuple[str, str], _Acc] = {}
+    accs: dict[tuple[str, str], SeriesAcc] = {}
     errors: list[RowError] = []
     records = iter_records(data, filename=filename)  # validates all framing before any record is used
     for index, offset, payload in records:
@@ -248,6 +248,6 @@ def parse_tensorboard(data: bytes, *, filename: str) -> RunLogRecord:
                 continue
             acc = accs.get(("", tag))
             if acc is None:
-                acc = accs["", tag] = _Acc(tag)
+                acc = accs["", tag] = SeriesAcc(tag)
             acc.add(step, v, float(event.wall_time), index)
-    return _finish(accs.values(), errors, "tensorboard", filename)
+    return finish_record(accs.values(), errors, "tensorboard", filename)

@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from ingestion.parsers.points import RowErrors, SeriesAcc, finish_record
 from ingestion.parsers.records import ParseError, RunLogRecord
-from ingestion.parsers.runlogs import _Acc, _Errors, _finish
 
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?)"
 # Like _NUM, also reading thousands separators ("tps: 1,234" is 1234, not 1).
@@ -77,8 +77,8 @@ class _Points:
     """Accumulates named points of one file."""
 
     def __init__(self) -> None:
-        self.accs: dict[tuple[str, str], _Acc] = {}
-        self.errors = _Errors()
+        self.accs: dict[tuple[str, str], SeriesAcc] = {}
+        self.errors = RowErrors()
 
     def add(self, name: str, step: int, raw: str, line: int, wall: float | None = None) -> None:
         try:
@@ -90,11 +90,11 @@ class _Points:
             return
         acc = self.accs.get(("", name))
         if acc is None:
-            acc = self.accs["", name] = _Acc(name)
+            acc = self.accs["", name] = SeriesAcc(name)
         acc.add(step, value, wall, line)
 
     def finish(self, fmt: str, filename: str) -> RunLogRecord:
-        return _finish(self.accs.values(), self.errors, fmt, filename)
+        return finish_record(self.accs.values(), self.errors, fmt, filename)
 
 
 # --- Megatron-LM, Megatron-DeepSpeed, NeMo ---------------------------------------------------------------

@@ -17,18 +17,18 @@ from __future__ import annotations
 import csv
 import math
 
-from ingestion.parsers.power import summarize_power
-from ingestion.parsers.records import ParseError, PowerSummary, RunLogRecord
-from ingestion.parsers.runlogs import (
+from ingestion.parsers.points import (
     WANDB_PANEL_RE,
     WANDB_POWER_RE,
-    _Acc,
-    _Errors,
-    _finish,
-    _parse_step,
+    RowErrors,
+    SeriesAcc,
     check_series_count,
+    finish_record,
     is_junk_column,
+    parse_step,
 )
+from ingestion.parsers.power import summarize_power
+from ingestion.parsers.records import ParseError, PowerSummary, RunLogRecord
 
 # x-axes of a panel export that are steps, and those that are seconds.
 _STEP_AXES = (
@@ -94,7 +94,7 @@ def parse_wandb_csv(text: str, *, filename: str, fmt: str) -> RunLogRecord:
     absolute = time_col is not None and time_col == abs_col
     power_runs = {run for _, run, _ in power_cols}
     single_run = len({run for _, run, _ in metric_cols}) <= 1
-    errors = _Errors()
+    errors = RowErrors()
     if power_cols and time_col is None:
         errors.add(1, "GPU power columns but no time column (_timestamp, _runtime, Relative Time): no energy")
     elif len(power_runs) > 1:
@@ -102,7 +102,7 @@ def parse_wandb_csv(text: str, *, filename: str, fmt: str) -> RunLogRecord:
             1, "GPU power of several runs in one export: upload one run's system metrics for its energy"
         )
     use_power = bool(power_cols) and time_col is not None and len(power_runs) == 1
-    accs: dict[tuple[str, str], _Acc] = {}
+    accs: dict[tuple[str, str], SeriesAcc] = {}
     samples: dict[str, list[tuple[float, float]]] = {}
     width = len(header)
     for line, row in enumerate(rows, start=2):
@@ -127,7 +127,7 @@ def parse_wandb_csv(text: str, *, filename: str, fmt: str) -> RunLogRecord:
                 f"no metric points or GPU power samples found ({fmt}){detail}", filename=filename
             )
         return RunLogRecord(power=power, row_errors=sorted(errors, key=lambda e: e.line), fmt=fmt)
-    record = _finish(accs.values(), list(errors), fmt, filename)
+    record = finish_record(accs.values(), list(errors), fmt, filename)
     record.power = power
     return record
 
@@ -140,14 +140,14 @@ def _metric_row(
     abs_col: int | None,
     metric_cols: list[tuple[int, str, str]],
     single_run: bool,
-    accs: dict[tuple[str, str], _Acc],
-    errors: _Errors,
+    accs: dict[tuple[str, str], SeriesAcc],
+    errors: RowErrors,
 ) -> None:
     raw_step = row[step_col].strip()
     if not raw_step:
         return  # a row of another panel's x values (system rows in a history export)
     try:
-        step = _parse_step(raw_step)
+        step = parse_step(raw_step)
     except ValueError as exc:
         errors.add(line, str(exc))
         return
@@ -172,7 +172,7 @@ def _metric_row(
         key = ("" if single_run else run, metric)
         acc = accs.get(key)
         if acc is None:
-            acc = accs[key] = _Acc(metric, key[0])
+            acc = accs[key] = SeriesAcc(metric, key[0])
         acc.add(step, v, wall, line)
 
 
@@ -184,7 +184,7 @@ def _power_row(
     absolute: bool,
     power_cols: list[tuple[int, str, str]],
     samples: dict[str, list[tuple[float, float]]],
-    errors: _Errors,
+    errors: RowErrors,
 ) -> None:
     t_raw = row[time_col].strip()
     if not t_raw:

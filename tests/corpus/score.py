@@ -288,10 +288,10 @@ def _check_card(score: CaseScore, parsed: Parsed, expected: dict[str, Any]) -> N
 
 
 def score_case(target: Path, expected: dict[str, Any], root: Path = CORPUS) -> CaseScore:
-    resolved, base = target.resolve(), root.resolve()
-    score = CaseScore(
-        path=str(resolved.relative_to(base)) if resolved.is_relative_to(base) else str(target)
-    )
+    # Named from the corpus root when the file lives in it (runlogs/x.log), else from the scored folder.
+    resolved = target.resolve()
+    base = next((b for b in (CORPUS, root.resolve()) if resolved.is_relative_to(b)), None)
+    score = CaseScore(path=str(resolved.relative_to(base)) if base else str(target))
     if not target.exists():
         score.verdict = "SKIP"
         return score

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ingestion.parsers import runlogs
+from ingestion.parsers import points, runlogs
 from ingestion.parsers.dispatch import detect_format, parse_document
 from ingestion.parsers.records import ParseError, RowError
 
@@ -205,7 +205,7 @@ def test_negative_steps_are_row_errors_in_every_csv_path():
 
 
 def test_too_many_series_is_refused_naming_file_and_limit():
-    header = "step," + ",".join(f"m{i}" for i in range(runlogs.MAX_SERIES_PER_FILE + 1))
+    header = "step," + ",".join(f"m{i}" for i in range(points.MAX_SERIES_PER_FILE + 1))
     with pytest.raises(
         ParseError, match="10,001 metric series in one file, over the limit of 10,000"
     ) as info:

@@ -400,7 +400,7 @@ def test_yaml_alias_bomb_in_front_matter_fails_cleanly():
         levels.append(f"{key}: &{key} [" + ", ".join([f"*{prev}"] * 10) + "]")
     data = ("---\n" + "\n".join(levels) + "\n---\n# Bomb\n").encode()
     start = time.monotonic()
-    with pytest.raises(ParseError, match="front matter expands to more than") as info:
+    with pytest.raises(ParseError, match=r"expands? to more than") as info:
         parse_model_card(data, filename="README.md")
     assert info.value.filename == "README.md"
     assert time.monotonic() - start < 5

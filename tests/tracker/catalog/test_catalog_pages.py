@@ -7,7 +7,6 @@ import re
 from datetime import date
 
 import pytest
-from django.conf import settings
 
 from tracker.catalog import services as catalog_services
 from tracker.demo import load_demo
@@ -20,9 +19,6 @@ pytestmark = pytest.mark.django_db
 def fast_passwords(settings):
     # Demo users are created with real passwords; the default hasher costs seconds on a small CI box.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-needs_postgres = pytest.mark.skipif(not settings.IS_POSTGRES, reason="full-text search needs PostgreSQL")
 
 
 @pytest.fixture
@@ -78,7 +74,6 @@ def _papers() -> dict[str, Paper]:
 # ---- papers -----------------------------------------------------------------------------------------------
 
 
-@needs_postgres
 def test_search_ranks_a_title_match_above_an_abstract_only_match(viewer_client):
     papers = _papers()
     response = viewer_client.get("/catalog/papers/", {"q": "scaling laws"})
@@ -89,7 +84,6 @@ def test_search_ranks_a_title_match_above_an_abstract_only_match(viewer_client):
     assert "Attention Is All You Need" not in response.text
 
 
-@needs_postgres
 def test_search_uses_websearch_syntax_and_stemming(viewer_client):
     papers = _papers()
     excluded = viewer_client.get("/catalog/papers/", {"q": '"scaling laws" -routed'})
@@ -98,7 +92,6 @@ def test_search_uses_websearch_syntax_and_stemming(viewer_client):
     assert [p.pk for p in stemmed.context["page"].object_list] == [papers["title"].pk]
 
 
-@needs_postgres
 def test_search_covers_full_text_and_is_kept_current_on_update(viewer_client):
     paper, _ = catalog_services.paper_upsert(
         title="A PDF", full_text="appendix mentions chinchilla optimal ratios"
@@ -375,18 +368,9 @@ def test_nav_links_every_area(viewer_client):
         assert f'href="{href}"' in text
 
 
-@needs_postgres
 @pytest.mark.parametrize("q", ['"unbalanced & | !(', "the", "::*<>'"])
 def test_search_syntax_never_errors(viewer_client, q):
     _papers()
     response = viewer_client.get("/catalog/papers/", {"q": q})
     assert response.status_code == 200
     assert "No papers match" in response.text
-
-
-def test_embedded_fallback_search_ranks_title_matches_first(viewer_client, settings):
-    # The embedded SQLite default has no tsvector; its substring fallback still puts title matches first.
-    settings.IS_POSTGRES = False
-    papers = _papers()
-    response = viewer_client.get("/catalog/papers/", {"q": "scaling laws"})
-    assert [p.pk for p in response.context["page"].object_list] == [papers["title"].pk, papers["abstract"].pk]

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from tracker.models import MetricPoint, MetricSeries, TrainingRun
 from tracker.runs.series.copy import SeriesPoints, binary_copy_payload, points_insert_new, points_upsert
@@ -39,7 +39,6 @@ def test_payload_layout_is_pgcopy_binary():
     assert payload[-2:] == b"\xff\xff"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="binary COPY needs PostgreSQL")
 @pytest.mark.django_db
 def test_insert_new_copies_exact_rows_and_summary(series):
     loss, lr = series
