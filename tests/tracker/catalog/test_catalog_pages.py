@@ -168,9 +168,15 @@ def test_model_table_numbers_are_exact(viewer_client, demo):
     assert dsv3.training_flops == pytest.approx(6 * 37e9 * 14.8e12, rel=1e-12)  # active parameters for MoE
     assert dsv3.cost.usd == pytest.approx(5.576e6, rel=1e-12)
     assert dsv3.parameters_display == "671B (37B active)"
-    # H100's only price starts after Llama 3.1's release: no price, never $0.
+    # The H100 price in force on Llama 3.1's release day (2024-07-23) is the latest one dated before it.
+    assert llama.cost.usd == pytest.approx(30.84e6 * 2.69, rel=1e-12)
+    assert "3.65e+25" in response.text and "$5,576,000" in response.text
+    # With only prices dated after the release: no price, never $0.
+    HardwarePrice.objects.filter(hardware__name="H100-80GB", valid_from__lte=date(2024, 7, 23)).delete()
+    response = viewer_client.get("/catalog/models/")
+    llama = _row(response, "Llama 3.1 405B")
     assert llama.cost.usd is None and llama.usd_display == "no price"
-    assert "3.65e+25" in response.text and "$5,576,000" in response.text and "no price" in response.text
+    assert "no price" in response.text
 
 
 def test_model_table_sorts_and_rejects_unknown_sort(viewer_client, demo):
@@ -242,8 +248,10 @@ def test_costs_match_the_reference(viewer_client, demo):
     assert [e.tonnes for e in llama.reported_emissions] == [8930.0]
     assert "$5,576,000" in response.text and "23.75 GWh" in response.text
     assert "9,499 t" in response.text and "8930 t" in response.text  # estimated beside reported
-    assert "no price in force on 2024-07-23" in response.text
-    assert _figure(response, "fig-costs")["data"][0]["x"] == ["DeepSeek-V3"]
+    # Llama 3.1's price: the latest H100 rate dated before its release (with its provider named).
+    assert llama.cost.price_basis.startswith("$2.69/GPU h from 2024-04-03, TensorDock")
+    assert llama.cost.usd == pytest.approx(30.84e6 * 2.69, rel=1e-12)
+    assert set(_figure(response, "fig-costs")["data"][0]["x"]) >= {"DeepSeek-V3", "Llama 3.1 405B"}
 
 
 def test_what_if_price_and_pue_recompute_without_saving(viewer_client, demo):
