@@ -120,7 +120,9 @@ class EmbeddedPostgres:
         if os.geteuid() == 0:
             self._prepare_root()
         if not (self.pgdata / "PG_VERSION").exists():
+            # No data checksums, as in Debian's default cluster: the per-page cost of the server it replaces.
             args = ["-D", str(self.pgdata), "-U", PG_USER, "--auth=trust", "--encoding=UTF8"]
+            args.append("--no-data-checksums")
             result = self._run("initdb", [*args, "--no-instructions"])
             if result.returncode != 0:
                 raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
@@ -154,6 +156,7 @@ class Stack:
     processes: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     commands: dict[str, list[str]] = field(default_factory=dict)
     restarts: dict[str, list[float]] = field(default_factory=dict)
+    log_offsets: dict[str, int] = field(default_factory=dict)
     db: EmbeddedPostgres | None = None
     python: str = sys.executable
     out: Callable[[str], None] = print
@@ -179,7 +182,9 @@ class Stack:
     def _spawn(self, name: str, cmd: list[str]) -> None:
         log_dir = self.var_dir / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
-        log = (log_dir / f"{name}.log").open("ab")
+        path = log_dir / f"{name}.log"
+        self.log_offsets[name] = path.stat().st_size if path.exists() else 0
+        log = path.open("ab")
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
         )
@@ -233,17 +238,29 @@ class Stack:
         )
         self._wait_for_web()
 
-    def _wait_for_web(self, timeout: float = 60.0) -> None:
+    def _ready(self, name: str, since: int) -> bool:
+        """Whether a child is up: the web server listens, a worker logged `ready.` after `since` bytes."""
+        if name == "web":
+            return not port_free(self.host, self.port)
+        log = self.var_dir / "log" / f"{name}.log"
+        with log.open("rb") as handle:
+            handle.seek(since)
+            return b" ready." in handle.read()
+
+    def _wait_for_web(self, timeout: float = 90.0) -> None:
+        """Until the web server listens and every worker is ready (so "running" means work gets done)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        pending = {name for name, _ in self.processes}
+        while pending and time.monotonic() < deadline:
             for name, proc in self.processes:
                 if proc.poll() is not None:
                     log = self.var_dir / "log" / f"{name}.log"
                     raise StackError(f"{name} exited with {proc.returncode}; see {log}")
-            if not port_free(self.host, self.port):
-                return
+            pending = {name for name in pending if not self._ready(name, self.log_offsets.get(name, 0))}
             time.sleep(0.1)
-        raise StackError(f"the web server did not listen on {self.host}:{self.port} within {timeout:.0f}s")
+        if pending:
+            waiting = ", ".join(sorted(pending))
+            raise StackError(f"{waiting} not ready within {timeout:.0f}s; see {self.var_dir}/log/")
 
     def banner(self) -> str:
         lines = [
