@@ -176,7 +176,7 @@ class Stack:
         )
         if result.returncode != 0:
             raise StackError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
-        if args[0] == "load_demo":
+        if result.stdout.strip():
             self.out(result.stdout.rstrip())
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
@@ -203,10 +203,8 @@ class Stack:
             self.db = EmbeddedPostgres(self.var_dir / "pgdata")
             self.db.start()
             self.db.ensure_database()
-        self._manage("migrate", "--noinput", "-v0")
-        self._manage("collectstatic", "--noinput", "-v0")
-        if self.demo:
-            self._manage("load_demo")
+        # One Django process for migrate, collectstatic and the demo: each start of Django costs seconds.
+        self._manage("prepare_stack", *([] if self.demo else ["--no-demo"]))
         celery = [self.python, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO"]
         celery.append("--without-gossip")
         from_env = self.env()
@@ -332,6 +330,9 @@ def _run(args: argparse.Namespace) -> int:
         print("\nStopping web server, workers and database...", flush=True)
         return 0
     finally:
+        # A second Ctrl-C or SIGTERM while stopping must not cut the stop short (and orphan a process).
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
         stack.stop()
 
 
