@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ BENCHMARKS_KEY = (
 BENCHMARK_TARGET = "benchmark:"
 
 
-def _target_values(study: Study, runs: list[dict[str, Any]]) -> dict[int, float | None]:
+def _target_values(study: Study, runs: Sequence[Mapping[str, Any]]) -> dict[int, float | None]:
     """Each run's target: its final loss, the last value of a metric series, or (``benchmark:<name>``) a
     benchmark score from its config (``config["benchmarks"]``, as Phi-4-style ablations report them)."""
     target = study.target_metric
@@ -75,8 +76,8 @@ def _target_values(study: Study, runs: list[dict[str, Any]]) -> dict[int, float 
             config = r["config"] if isinstance(r["config"], dict) else {}
             bench = config.get(BENCHMARKS_KEY)
             value = bench.get(name) if isinstance(bench, dict) else None
-            numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            out[r["pk"]] = float(value) if numeric else None
+            is_number = isinstance(value, int | float) and not isinstance(value, bool)
+            out[r["pk"]] = float(value) if is_number else None  # type: ignore[arg-type]
         return out
     return dict(
         MetricSeries.objects.filter(run_id__in=[r["pk"] for r in runs], name=target).values_list(

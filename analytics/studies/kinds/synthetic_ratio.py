@@ -158,7 +158,12 @@ def _fit_synthetic(study: Study, points: Sequence[SyntheticPoint], total: int) -
             raise FitError(reason)
         # Two shares cannot locate an optimum r*, but the benchmark deltas between them still say which
         # abilities synthetic data helps (Phi-4 Table 3): keep that, and say why r* is missing.
-        params_only = {"r_star": None, "minimize": minimize, "per_size": [], "skipped": skipped}
+        params_only: dict[str, Any] = {
+            "r_star": None,
+            "minimize": minimize,
+            "per_size": [],
+            "skipped": skipped,
+        }
         params_only["benchmarks"] = bench
         params_only["r_star_missing"] = reason
         return FitOutcome(params_only, {}, [], {"n_points": len(pts), "n_excluded": total - len(pts)})
