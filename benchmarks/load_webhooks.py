@@ -1,12 +1,14 @@
-"""Webhook load on loopback: 500 signed run.finished deliveries in 60 s from 50 concurrent senders, 5 % of
-them exact duplicates; report acknowledgement latency and check exactly-once processing after the drain.
+"""Webhook load on loopback while heavy work is in flight: a long PDF report and a large fit run on their
+own queues while 500 signed run.finished deliveries arrive in 60 s from 50 concurrent senders (5 % exact
+duplicates). Reports acknowledgement latency and checks exactly-once processing after the drain.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/isoflop_harden_load \\
     CELERY_BROKER_URL=redis://127.0.0.1:6379/14 .venv/bin/python benchmarks/load_webhooks.py
 
-Creates the database if missing and migrates it, starts gunicorn (2 gthread workers x 8 threads) and one
-Celery worker (concurrency 2) on a queue of its own, creates a team and an integration with a fresh signing
-secret, then sends. Only 127.0.0.1 is contacted; every wait is bounded. Exit status 1 if a check fails.
+Creates the database if missing and migrates it, loads the demo, starts gunicorn (2 gthread workers x 8
+threads), a webhooks worker and a worker for the heavy queues (report, fit), queues a PDF report over every
+demo run and a Chinchilla fit with 1,000 bootstrap replicates, waits until both are running, then sends.
+Only 127.0.0.1 is contacted; every wait is bounded. Exit status 1 if a check fails.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
-
-from tracker.accounts import services as account_services
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -67,9 +67,13 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
     raise SystemExit(f"{url} did not answer within {timeout} s")
 
 
-def _start(
-    env: dict[str, str], port: int, log_dir: Path
-) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+def _celery(env: dict[str, str], queues: str, name: str, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--concurrency=2"]
+    cmd += ["--loglevel=WARNING", "--without-gossip", "--without-mingle", "-n", f"{name}-{os.getpid()}@%h"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def _start(env: dict[str, str], port: int, log_dir: Path) -> list[subprocess.Popen[bytes]]:
     web = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -92,32 +96,13 @@ def _start(
         stdout=(log_dir / "load-web.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    worker_log = log_dir / "load-worker.log"
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tracker",
-            "worker",
-            "-Q",
-            env["CELERY_TASK_DEFAULT_QUEUE"],
-            "--concurrency=2",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"load-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=worker_log.open("wb"),
-        stderr=subprocess.STDOUT,
+    prefix = env["ISOFLOP_QUEUE_PREFIX"]
+    hooks = _celery(env, f"{prefix}webhooks,{prefix}maintenance", "load-hooks", log_dir / "load-hooks.log")
+    heavy = _celery(
+        env, f"{prefix}report,{prefix}fit,{prefix}ingest", "load-heavy", log_dir / "load-heavy.log"
     )
-    _wait_http(f"http://127.0.0.1:{port}/health/", web, 30)
-    return web, worker
+    _wait_http(f"http://127.0.0.1:{port}/health/web/", web, 30)
+    return [web, hooks, heavy]
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -141,8 +126,8 @@ def main() -> int:
     broker = os.environ.get("CELERY_BROKER_URL", "")
     if not database.startswith("postgres") or not broker.startswith("redis://"):
         raise SystemExit("set DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...")
-    queue = f"load-webhooks-{os.getpid()}"
-    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    os.environ["ISOFLOP_QUEUE_PREFIX"] = f"load-{os.getpid()}-"
+    queue = f"load-{os.getpid()}-webhooks"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     _ensure_database(database)
 
@@ -153,9 +138,15 @@ def main() -> int:
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
+    from analytics.demo import load_demo_studies
+    from analytics.models import Report, Study
+    from analytics.reports import services as report_services
+    from analytics.studies import services as study_services
     from ingestion.models import WebhookDelivery
     from tests.hardening.stack import free_port, send_signed
-    from tracker.models import Integration, TrainingRun, WebhookSecret
+    from tracker.accounts import services as account_services
+    from tracker.demo import load_demo
+    from tracker.models import Integration, Team, TrainingRun, WebhookSecret
 
     stamp = f"{int(time.time())}-{os.getpid()}"
     user = get_user_model().objects.create_user(username=f"load-{stamp}", password=secrets.token_urlsafe(16))
@@ -179,8 +170,35 @@ def main() -> int:
     env["DJANGO_DEBUG"] = "0"
     port = free_port()
     log_dir = Path(settings.VAR_DIR)
-    web, worker = _start(env, port, log_dir)
+    processes = _start(env, port, log_dir)
     base = f"http://127.0.0.1:{port}"
+
+    # The heavy work, queued first and running when the webhooks arrive.
+    load_demo()
+    demo = Team.objects.get(slug="demo-lab")
+    load_demo_studies(team=demo)
+    fit_study = study_services.study_create(
+        team=demo,
+        name=f"load fit {stamp}",
+        kind="chinchilla",
+        run_filter={"external_id__startswith": "datablations:"},
+        options={"n_bootstrap": 1000},
+    )
+    study_services.study_refit_enqueue(study=fit_study)
+    demo_admin = get_user_model().objects.get(username="admin")
+    run_ids = list(TrainingRun.objects.filter(team=demo).values_list("pk", flat=True))
+    report = report_services.report_request(
+        user=demo_admin, team=demo, scope="run_set", params={"run_ids": run_ids}, formats=["pdf", "html"]
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        report.refresh_from_db()
+        fit_running = Study.objects.filter(pk=fit_study.pk, fits__isnull=True).exists()
+        if report.status == Report.Status.RUNNING and fit_running:
+            break
+        time.sleep(0.2)
+    report_running_at_start = report.status == Report.Status.RUNNING
+    fit_running_at_start = not fit_study.fits.exists()
     results: list = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -230,9 +248,17 @@ def main() -> int:
                 break
             time.sleep(0.5)
         drain_seconds = time.monotonic() - drain_started
+        heavy_deadline = time.monotonic() + 600
+        while time.monotonic() < heavy_deadline:
+            report.refresh_from_db()
+            if report.status in (Report.Status.DONE, Report.Status.FAILED) and fit_study.fits.exists():
+                break
+            time.sleep(1)
+        report.refresh_from_db()
+        fit = fit_study.fits.order_by("-version").first()
     finally:
-        _stop(web)
-        _stop(worker)
+        for proc in processes:
+            _stop(proc)
 
     latencies = [r.seconds for r in results]
     statuses: dict[str, int] = {}
@@ -252,6 +278,10 @@ def main() -> int:
         "each processed exactly once (attempts == 1)": all(r[2] == 1 for r in rows),
         "one run per unique external id": sorted(runs) == sorted(f"run-{u}" for u in unique),
         "queue drained": queue_client.llen(queue) == 0,
+        "the PDF report was running when sending began": report_running_at_start,
+        "the 1,000-replicate fit was running when sending began": fit_running_at_start,
+        "the report finished (done)": report.status == Report.Status.DONE,
+        "the fit landed": fit is not None and fit.status == "current",
         f"p99 acknowledgement < {P99_TARGET_S} s": bool(latencies)
         and _percentile(latencies, 99) < P99_TARGET_S,
     }
@@ -273,8 +303,20 @@ def main() -> int:
         f"drained in {drain_seconds:.1f} s after the last send; unpublished rows: {sum(r[3] is None for r in rows)}"
     )
     print(f"processed {sum(r[1] == 'processed' for r in rows)} / {len(unique)}; runs {len(runs)}")
+    print(
+        f"in flight meanwhile: PDF report {report.pk} ({report.status}), fit of study {fit_study.pk} "
+        f"({fit.status if fit else 'none'}, {fit.goodness.get('n_points') if fit else 0} runs)"
+    )
     for name, ok in checks.items():
         print(f"  [{'ok' if ok else 'FAIL'}] {name}")
+    p50, p99, top = (1000 * _percentile(latencies, q) for q in (50, 99, 100)) if latencies else (0, 0, 0)
+    print(
+        f"RESULT ack_p50_ms={p50:.1f} ack_p99_ms={p99:.1f} ack_max_ms={top:.1f} "
+        f"processed={sum(r[1] == 'processed' for r in rows)} unique={len(unique)} "
+        f"exactly_once={str(all(r[2] == 1 for r in rows)).lower()} "
+        f"report_in_flight={str(report_running_at_start).lower()} fit_in_flight={str(fit_running_at_start).lower()} "
+        f"all_checks={str(all(checks.values())).lower()}"
+    )
     for line in errors[:10]:
         print("  error:", line)
     return 0 if all(checks.values()) else 1

@@ -8,11 +8,13 @@ transport under var/broker (the app command); CI and compose set CELERY_BROKER_U
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import plotly
 from celery.schedules import crontab
+from django.utils.csp import CSP
 
 from config.env import ConfigError, env_bool, env_int, env_list, env_str
 
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "axes",
     "core",
     "tracker",
     "ingestion",
@@ -45,6 +48,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "core.middleware.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -54,6 +59,8 @@ MIDDLEWARE = [
     "tracker.accounts.middleware.IsoflopLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -70,6 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "core.context_processors.liveness",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -90,6 +98,20 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Login throttling (django-axes) on /login/ and /admin/login/: after ISOFLOP_LOGIN_FAILURE_LIMIT wrong
+# passwords for one username from one address, that pair is locked out for ISOFLOP_LOGIN_COOLOFF_MINUTES
+# (even with the right password); a successful login resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ISOFLOP_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ISOFLOP_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -115,6 +137,14 @@ MEDIA_ROOT = Path(env_str("ISOFLOP_MEDIA_ROOT", str(VAR_DIR / "media")))
 # Uploads: files are streamed to disk; the hard per-file limit is enforced by ingestion.
 ISOFLOP_MAX_UPLOAD_BYTES = env_int("ISOFLOP_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)
 ISOFLOP_MAX_UNPACKED_BYTES = env_int("ISOFLOP_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024)
+# What one upload request may carry in all, and how many files; what a team may keep stored in all.
+ISOFLOP_MAX_REQUEST_BYTES = env_int("ISOFLOP_MAX_REQUEST_BYTES", 1024 * 1024 * 1024)
+ISOFLOP_MAX_FILES_PER_REQUEST = env_int("ISOFLOP_MAX_FILES_PER_REQUEST", 1000)
+ISOFLOP_TEAM_QUOTA_BYTES = env_int("ISOFLOP_TEAM_QUOTA_BYTES", 50 * 1024 * 1024 * 1024)
+# PDFs are parsed in a child process under these budgets; a PDF over them fails with the reason.
+ISOFLOP_PDF_CPU_SECONDS = env_int("ISOFLOP_PDF_CPU_SECONDS", 20)
+ISOFLOP_PDF_MEMORY_BYTES = env_int("ISOFLOP_PDF_MEMORY_BYTES", 768 * 1024 * 1024)
+ISOFLOP_PDF_WALL_SECONDS = env_int("ISOFLOP_PDF_WALL_SECONDS", 60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 ISOFLOP_WEBHOOK_TOLERANCE_SECONDS = env_int("ISOFLOP_WEBHOOK_TOLERANCE_SECONDS", 300)
@@ -199,6 +229,22 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "analytics.report_digest_weekly",
         "schedule": crontab(minute=0, hour=6, day_of_week=1),
     },
+}
+
+# Content-Security-Policy on every page: scripts only from this server (no inline scripts, no eval), nothing
+# loaded from elsewhere, no framing, forms post here only. Plotly sets styles from its own script, so inline
+# styles stay allowed; templates carry no inline script and no on* handler (a test checks every template).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:", "blob:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
 }
 
 SESSION_COOKIE_HTTPONLY = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse
 
@@ -49,3 +49,25 @@ def catalog_editor_required(view: Callable[..., HttpResponse]) -> Callable[..., 
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def token_scope(scope: str, *, read: str | None = "read") -> Callable[[_F], _F]:
+    """Declare the API-token scope a view's writes need (its reads need `read`, or nothing if None)."""
+
+    def decorator(view: _F) -> _F:
+        view.token_scope = scope  # type: ignore[attr-defined]
+        view.token_read_scope = read  # type: ignore[attr-defined]
+        return view
+
+    return decorator
+
+
+def required_token_scope(view: Callable[..., Any], method: str) -> str | None:
+    """The scope an API token needs for this view and method; None when tokens may not call it at all."""
+    if method in SAFE_METHODS:
+        return getattr(view, "token_read_scope", "read")
+    return getattr(view, "token_scope", None)

@@ -116,6 +116,10 @@ class WebhookDelivery(models.Model):
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="deliveries")
     delivery_id = models.CharField(max_length=200)
+    # GitHub signs only the body and lets the sender choose the delivery id: a captured body must not
+    # replay under new ids, so GitHub-scheme deliveries are also unique per body digest.
+    scheme = models.CharField(max_length=10, default="standard")
+    body_sha256 = models.CharField(max_length=64, blank=True)
     event_type = models.CharField(max_length=100)
     payload = models.JSONField(default=dict)
     received_at = models.DateTimeField(auto_now_add=True)
@@ -136,7 +140,12 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["integration", "delivery_id"], name="webhookdelivery_unique_per_integration"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["integration", "body_sha256"],
+                condition=Q(scheme="github") & ~Q(body_sha256=""),
+                name="webhookdelivery_github_unique_body",
+            ),
         ]
 
     def __str__(self) -> str:

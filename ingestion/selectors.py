@@ -60,6 +60,8 @@ def job_progress(job: IngestJob) -> dict[str, Any]:
 
 def team_for_upload(*, user: Any, team_ref: str) -> tuple[Team | None, bool]:
     """(team, may_write): a team the user cannot see at all is (None, False) so callers answer 404."""
+    if not team_ref or "\x00" in team_ref or len(team_ref) > 100:
+        return None, False  # no such slug can exist (and PostgreSQL cannot compare text holding NUL)
     visible = Team.objects.visible_to(user, Role.VIEWER)
     team = visible.filter(slug=team_ref).first()
     if team is None and team_ref.isdigit():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -9,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.auth import token_scope
 from core.roles import Role
 from ingestion import selectors
 from ingestion.models import IngestJob
@@ -28,12 +30,18 @@ from tracker.models import Integration, Team
 MAX_WEBHOOK_BODY = 10 * 1024 * 1024
 WEBHOOK_RETRY_AFTER_SECONDS = 30
 MAX_DELIVERY_ID = 200  # WebhookDelivery.delivery_id max_length
+MAX_WEBHOOK_DEPTH = 64  # no event needs more; deeper JSON only exhausts recursion downstream
 
 logger = logging.getLogger(__name__)
 
 
 def _install_size_limit(request: HttpRequest) -> SizeLimitUploadHandler:
-    handler = SizeLimitUploadHandler(request, max_bytes=settings.ISOFLOP_MAX_UPLOAD_BYTES)
+    handler = SizeLimitUploadHandler(
+        request,
+        max_bytes=settings.ISOFLOP_MAX_UPLOAD_BYTES,
+        max_request_bytes=settings.ISOFLOP_MAX_REQUEST_BYTES,
+        max_files=settings.ISOFLOP_MAX_FILES_PER_REQUEST,
+    )
     request.upload_handlers.insert(0, handler)
     return handler
 
@@ -83,6 +91,7 @@ def _upload(request: HttpRequest, handler: SizeLimitUploadHandler | None) -> Htt
     return redirect("ingestion:job-detail", job_id=job.pk)
 
 
+@token_scope("ingest")
 @csrf_exempt
 @require_POST
 def api_upload(request: HttpRequest) -> JsonResponse:
@@ -127,6 +136,19 @@ def api_job(request: HttpRequest, job_id: int) -> JsonResponse:
     except Http404:
         return JsonResponse({"error": "no such ingest job"}, status=404)
     return JsonResponse(selectors.job_progress(job))
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
 
 
 def _headers(request: HttpRequest) -> dict[str, Any]:
@@ -174,12 +196,25 @@ def _webhook(request: HttpRequest, integration_slug: str) -> JsonResponse:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return JsonResponse({"error": f"body is not JSON: {exc}"}, status=400)
+    except RecursionError:
+        return JsonResponse({"error": "body is nested too deeply"}, status=400)
     if not isinstance(payload, dict):
         return JsonResponse({"error": "body must be a JSON object"}, status=400)
+    if _depth(payload) > MAX_WEBHOOK_DEPTH:
+        return JsonResponse({"error": f"body is nested deeper than {MAX_WEBHOOK_DEPTH} levels"}, status=400)
     event = payload.get("type") or request.headers.get("X-GitHub-Event") or ""
     if not isinstance(event, str) or not event:
         return JsonResponse({"error": "payload has no event 'type'"}, status=400)
-    outcome = webhooks.webhook_receive(
-        integration=integration, delivery_id=verified.delivery_id, event_type=event, payload=payload
-    )
+    try:
+        outcome = webhooks.webhook_receive(
+            integration=integration,
+            delivery_id=verified.delivery_id,
+            event_type=event,
+            payload=payload,
+            scheme=verified.scheme,
+            body_sha256=hashlib.sha256(body).hexdigest(),
+        )
+    except IntegrityError:
+        # Two identical GitHub bodies raced under different ids: one is stored, the other is a replay.
+        return JsonResponse({"status": "duplicate"}, status=200)
     return JsonResponse(outcome.body, status=outcome.status)

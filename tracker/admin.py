@@ -1,6 +1,11 @@
-from django.contrib import admin
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest
 
 from tracker import models as m
+from tracker.accounts.services import api_token_assign_key
 
 
 @admin.register(m.Team)
@@ -15,10 +20,33 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "team"]
 
 
+class ApiTokenForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=m.TokenScope.choices, widget=forms.CheckboxSelectMultiple, initial=[m.TokenScope.READ]
+    )
+
+    class Meta:
+        model = m.ApiToken
+        fields = ["user", "name", "scopes", "expires_at", "revoked_at"]
+
+
 @admin.register(m.ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "key_hash", "last_used_at"]
+    """Tokens made here get their secret on save; it is shown once, in the confirmation message."""
+
+    form = ApiTokenForm
+    list_display = ["name", "user", "prefix", "scopes", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "last_used_at"]
+
+    def save_model(self, request: HttpRequest, obj: m.ApiToken, form: Any, change: bool) -> None:
+        secret = None if change else api_token_assign_key(token=obj)
+        super().save_model(request, obj, form, change)
+        if secret is not None:
+            self.message_user(
+                request,
+                f"API token “{obj.name}” created. Its secret is shown only now; copy it: {secret}",
+                level=messages.WARNING,
+            )
 
 
 class WebhookSecretInline(admin.TabularInline):

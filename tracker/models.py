@@ -1,6 +1,6 @@
 """The `tracker` app's models live in its subpackages; Django and migrations find them here."""
 
-from tracker.accounts.models import ApiToken, Integration, Membership, Team, WebhookSecret
+from tracker.accounts.models import ApiToken, Integration, Membership, Team, TokenScope, WebhookSecret
 from tracker.catalog.models import (
     Fact,
     Hardware,
@@ -30,6 +30,7 @@ __all__ = [
     "SourceDocument",
     "Tag",
     "Team",
+    "TokenScope",
     "TrainingRun",
     "WebhookSecret",
 ]

@@ -17,7 +17,7 @@ from analytics.models import Report
 from analytics.reports import selectors, services
 from analytics.reports.scopes import ReportRequestError
 from analytics.studies import selectors as study_selectors
-from core.auth import has_role
+from core.auth import has_role, token_scope
 from core.roles import Role
 from tracker.models import Team
 
@@ -98,6 +98,7 @@ def report_download(request: HttpRequest, report_id: int, fmt: str) -> HttpRespo
     )
 
 
+@token_scope("reports")
 def api_reports(request: HttpRequest) -> JsonResponse:
     # CSRF applies to session requests; ApiTokenMiddleware exempts Bearer-token requests.
     if request.method != "POST":

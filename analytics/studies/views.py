@@ -11,6 +11,7 @@ from analytics.fitting.errors import FitError
 from analytics.studies import selectors, services
 from analytics.studies.registry import kind_get
 from core.auth import has_role
+from core.params import ParamError, float_param, id_param
 from core.roles import Role
 from tracker.models import Hardware
 
@@ -29,11 +30,12 @@ def _parse_plan(request: HttpRequest) -> tuple[float, int, float] | None:
     if not raw:
         return None
     try:
-        compute = float(raw)
-        hardware_id = int(request.GET.get("hardware", ""))
-        mfu = float(request.GET.get("mfu", "0.4") or 0.4)
-    except ValueError as exc:
-        raise FitError(f"plan: compute, hardware and MFU must be numbers ({exc})") from exc
+        compute = float_param(raw, "compute (FLOPs)", lo=1.0, hi=1e35)
+        hardware_id = id_param(request.GET.get("hardware", ""), "hardware")
+        mfu = float_param(request.GET.get("mfu") or "0.4", "MFU", lo=1e-6, hi=1.0)
+    except ParamError as exc:
+        raise FitError(f"plan: {exc}") from exc
+    assert compute is not None and mfu is not None  # both given: raw is non-empty, MFU has a default
     return compute, hardware_id, mfu
 
 

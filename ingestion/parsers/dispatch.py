@@ -28,6 +28,7 @@ from ingestion.parsers import (
     textlogs,
 )
 from ingestion.parsers.records import ParsedDocument, ParseError, RunLogRecord
+from ingestion.parsers.sandbox import Limits
 from ingestion.parsers.text import decode_utf8
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
@@ -264,7 +265,9 @@ def _gunzip(filename: str, data: bytes, max_bytes: int) -> bytes:
     return out
 
 
-def parse_document(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedDocument:
+def parse_document(
+    filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, pdf_limits: Limits | None = None
+) -> ParsedDocument:
     """Parse one file. Raises ParseError naming file, line and reason."""
     if len(data) > max_bytes:
         raise ParseError(f"file is {len(data)} bytes, over the {max_bytes}-byte limit", filename=filename)
@@ -286,7 +289,8 @@ def parse_document(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_B
     if fmt == "archive":
         raise ParseError("is an archive: unpack it with iter_archive_members first", filename=filename)
     if fmt == "pdf":
-        return ParsedDocument(kind="papers", fmt=fmt, papers=[papers.parse_pdf(data, filename=filename)])
+        pdf = papers.parse_pdf(data, filename=filename, limits=pdf_limits)
+        return ParsedDocument(kind="papers", fmt=fmt, papers=[pdf])
     if fmt == "arxiv_atom":
         records, errors = papers.parse_arxiv_atom(data, filename=filename)
         return ParsedDocument(kind="papers", fmt=fmt, papers=records, row_errors=errors)

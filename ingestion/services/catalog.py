@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
@@ -20,6 +21,17 @@ from ingestion.parsers.records import (
 from tracker.catalog import services as catalog_services
 from tracker.models import MetricPoint, MetricSeries, Model, SourceDocument, Team, TrainingRun
 from tracker.runs.series.copy import SeriesPoints, points_insert_new, points_upsert
+
+logger = logging.getLogger(__name__)
+
+# Run status only moves forward: imported -> running -> finished or failed.
+STATUS_RANK: dict[str, int] = {
+    TrainingRun.Status.IMPORTED: 0,
+    TrainingRun.Status.RUNNING: 1,
+    TrainingRun.Status.FINISHED: 2,
+    TrainingRun.Status.FAILED: 2,
+}
+TERMINAL = (TrainingRun.Status.FINISHED, TrainingRun.Status.FAILED)
 
 
 def document_store(*, parsed: ParsedDocument, team: Team, user: Any, document: SourceDocument) -> int:
@@ -182,7 +194,12 @@ def run_upsert(
     manifest: RunManifestRecord | None = None,
     **extra: Any,
 ) -> TrainingRun:
-    """Create or update the team's run with this sender id; given fields overwrite, missing ones stay."""
+    """Create or update the team's run with this sender id; given fields overwrite, missing ones stay.
+
+    Status only moves forward (imported -> running -> finished/failed): a late or replayed `run.started`
+    never reopens a finished run (logged with the reason). Config is merged key by key, so the several files
+    of one run (MLflow params, tags, meta) add up instead of replacing each other.
+    """
     fields = {**(_manifest_fields(manifest) if manifest else {}), **extra}
     run = TrainingRun.objects.select_for_update().filter(team=team, external_id=external_id).first()
     if run is None:
@@ -190,6 +207,23 @@ def run_upsert(
         return TrainingRun.objects.create(
             team=team, external_id=external_id, created_by=user, source=source, **fields
         )
+    new_status = fields.get("status")
+    if new_status is not None and STATUS_RANK.get(new_status, 0) < STATUS_RANK.get(run.status, 0):
+        logger.warning(
+            "run %s (%s) is %s: a transition to %s is ignored (late or replayed event)",
+            run.pk,
+            external_id,
+            run.status,
+            new_status,
+        )
+        fields.pop("status")
+        fields.pop("started_at", None)
+    elif new_status is not None and run.status in TERMINAL and new_status != run.status:
+        logger.warning("run %s (%s) already %s: %s ignored", run.pk, external_id, run.status, new_status)
+        fields.pop("status")
+        fields.pop("finished_at", None)
+    if isinstance(fields.get("config"), dict) and isinstance(run.config, dict) and run.config:
+        fields["config"] = {**run.config, **fields["config"]}
     for key, value in fields.items():
         setattr(run, key, value)
     if fields:

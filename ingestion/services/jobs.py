@@ -43,9 +43,17 @@ def ingest_job_create(
 ) -> IngestJob:
     """Store uploaded files by content hash and create a job with one IngestFile each; tasks go on commit."""
     max_bytes = settings.ISOFLOP_MAX_UPLOAD_BYTES
+    quota = settings.ISOFLOP_TEAM_QUOTA_BYTES
+    used = team_storage_bytes(team=team)
     stored: list[tuple[str, str, str, int, str]] = []  # name, path, sha, size, error
     for upload in uploads:
         name = os.path.basename(upload.name or "unnamed")[:500] or "unnamed"
+        size = upload.size or 0
+        if used + size > quota:
+            reason = f"team {team.slug} would exceed its storage quota of {quota} bytes ({used} used)"
+            stored.append((name, "", "", size, reason))
+            continue
+        used += size
         try:
             path, sha, size = store_stream(upload.chunks(CHUNK), max_bytes=max_bytes)
             stored.append((name, path, sha, size, ""))
@@ -85,6 +93,16 @@ def ingest_job_create(
             enqueue_files(to_enqueue)
     job.refresh_from_db()
     return job
+
+
+def team_storage_bytes(*, team: Team) -> int:
+    """Bytes of uploads the team keeps stored (top-level files; archive members are inside their archive)."""
+    total = (
+        IngestFile.objects.filter(team=team, parent__isnull=True)
+        .exclude(stored_path="")
+        .aggregate(n=Sum("size"))["n"]
+    )
+    return int(total or 0)
 
 
 def already_ingested(*, team: Team, sha256: str) -> bool:

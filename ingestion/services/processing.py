@@ -14,6 +14,7 @@ from ingestion.models import IngestFile
 from ingestion.parsers import archive as archive_parser
 from ingestion.parsers.dispatch import parse_document
 from ingestion.parsers.records import ParsedDocument, ParseError, RunManifestRecord
+from ingestion.parsers.sandbox import Limits
 from ingestion.services.catalog import document_store
 from ingestion.services.jobs import (
     MAX_ERRORS_PER_FILE,
@@ -28,6 +29,15 @@ from tracker.catalog import services as catalog_services
 from tracker.models import SourceDocument
 
 INGEST_FILE_TIME_LIMIT = 26 * 60  # the hard time limit of the ingest_file_process task, in seconds
+
+
+def pdf_limits() -> Limits:
+    """A PDF is parsed in a child process with these budgets (a crafted PDF can spin a parser for hours)."""
+    return Limits(
+        cpu_seconds=settings.ISOFLOP_PDF_CPU_SECONDS,
+        memory_bytes=settings.ISOFLOP_PDF_MEMORY_BYTES,
+        wall_seconds=float(settings.ISOFLOP_PDF_WALL_SECONDS),
+    )
 
 
 def ingest_file_process(*, file_id: int) -> None:
@@ -71,7 +81,9 @@ def _process_claimed(file_id: int) -> None:
         _archive_expand(file, data)
         return
     try:
-        parsed = parse_document(file.original_name, data, max_bytes=settings.ISOFLOP_MAX_UPLOAD_BYTES)
+        parsed = parse_document(
+            file.original_name, data, max_bytes=settings.ISOFLOP_MAX_UPLOAD_BYTES, pdf_limits=pdf_limits()
+        )
     except ParseError as exc:
         file_fail(file, [file_error(exc.filename or file.original_name, exc.line, exc.reason)])
         return

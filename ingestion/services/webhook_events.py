@@ -18,6 +18,7 @@ from ingestion.parsers.dispatch import parse_document
 from ingestion.parsers.manifest import manifest_from_mapping
 from ingestion.parsers.records import PaperRecord
 from ingestion.parsers.runlogs import parse_metric_points
+from ingestion.parsers.text import safe_http_url
 from ingestion.services.catalog import model_card_store, paper_store, run_upsert, series_store
 from tracker.catalog import services as catalog_services
 from tracker.models import SourceDocument, TrainingRun
@@ -132,7 +133,7 @@ def _paper_added(d: Delivery) -> None:
         doi=data.get("doi") or None,
         published=datetime.fromisoformat(published).date() if isinstance(published, str) else None,
         venue=str(data.get("venue", "")),
-        url=str(data.get("url", "")),
+        url=safe_http_url(str(data.get("url", ""))) or "",
         tags=[str(t) for t in data.get("tags", []) if isinstance(t, str)],
     )
     paper_store(record=record, source=d.document)

@@ -33,14 +33,42 @@ class WebhookOutcome:
 
 
 def webhook_receive(
-    *, integration: Integration, delivery_id: str, event_type: str, payload: dict[str, Any]
+    *,
+    integration: Integration,
+    delivery_id: str,
+    event_type: str,
+    payload: dict[str, Any],
+    scheme: str = "standard",
+    body_sha256: str = "",
 ) -> WebhookOutcome:
-    """Record a verified delivery (dedup on its id) and queue its processing after commit."""
+    """Record a verified delivery (dedup on its id; GitHub-scheme deliveries also on their body's digest,
+    since GitHub's signature does not cover the id) and queue its processing after commit."""
     with transaction.atomic():
+        if scheme == "github" and body_sha256:
+            replay = (
+                WebhookDelivery.objects.select_for_update()
+                .filter(integration=integration, scheme="github", body_sha256=body_sha256)
+                .exclude(delivery_id=delivery_id[:200])
+                .first()
+            )
+            if replay is not None:
+                logger.warning(
+                    "webhook %s from integration %s replays the body of delivery %s; ignored",
+                    delivery_id[:200],
+                    integration.slug,
+                    replay.delivery_id,
+                )
+                return WebhookOutcome(200, {"status": "duplicate", "delivery": replay.delivery_id})
         delivery, created = WebhookDelivery.objects.select_for_update().get_or_create(
             integration=integration,
             delivery_id=delivery_id[:200],
-            defaults={"event_type": event_type[:100], "payload": payload, "enqueued_at": timezone.now()},
+            defaults={
+                "event_type": event_type[:100],
+                "payload": payload,
+                "enqueued_at": timezone.now(),
+                "scheme": scheme,
+                "body_sha256": body_sha256 if scheme == "github" else "",
+            },
         )
         if not created:
             if delivery.status in (WebhookDelivery.Status.PROCESSED, WebhookDelivery.Status.IGNORED):

@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
+from django.conf import settings as django_settings
+
+from config.celery import QUEUE_OF_TASK
 
 ROOT = Path(__file__).resolve().parents[2]
+WORKERS = ("worker-ingest", "worker-webhooks", "worker-fit", "worker-report", "worker-maintenance")
 
 
 def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_has_the_five_services_from_one_image():
+APP_SERVICES = ("web", *WORKERS, "beat")
+
+
+def test_compose_has_a_worker_per_workload_all_from_one_image():
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker", "beat"}
-    app_services = [services[name] for name in ("web", "worker", "beat")]
+    assert set(services) == {"postgres", "redis", *APP_SERVICES}
+    app_services = [services[name] for name in APP_SERVICES]
     assert {s["image"] for s in app_services} == {"isoflop:latest"}
     assert all(s["build"] == "." for s in app_services)
-    assert "celery -A config worker" in services["worker"]["command"]
+    # Every queue the app routes to has a worker consuming it, and no worker consumes someone else's.
+    consumed = set()
+    for name in WORKERS:
+        command = services[name]["command"]
+        assert "celery -A config worker" in command
+        consumed.add(re.search(r"-Q (\S+)", command).group(1))
+    assert consumed == set(django_settings.ISOFLOP_QUEUES) == set(QUEUE_OF_TASK.values())
     assert "celery -A config beat" in services["beat"]["command"]
     assert "gunicorn config.wsgi:application" in services["web"]["command"]
     assert "migrate" in services["web"]["command"]
@@ -27,7 +41,7 @@ def test_compose_has_the_five_services_from_one_image():
 
 def test_compose_env_points_app_at_postgres_and_redis():
     services = compose()["services"]
-    for name in ("web", "worker", "beat"):
+    for name in APP_SERVICES:
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://isoflop:")
         assert env["DATABASE_URL"].endswith("@postgres:5432/isoflop")
@@ -90,3 +104,13 @@ def test_check_deploy_fails_with_the_dev_secret(tmp_path):
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stdout + result.stderr
+
+
+def test_compose_web_healthcheck_reaches_an_allowed_host():
+    """The container checks itself at 127.0.0.1: that host must be allowed, or every check is a 400."""
+    web = compose()["services"]["web"]
+    url = re.search(r"https?://([^/:']+)(?::\d+)?(/[^']*)", " ".join(web["healthcheck"]["test"]))
+    host, path = url.group(1), url.group(2)
+    allowed_default = re.search(r":-([^}]*)\}", web["environment"]["DJANGO_ALLOWED_HOSTS"]).group(1)
+    assert host in allowed_default.split(",")
+    assert path == "/health/web/"

@@ -36,13 +36,26 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} as {self.role}"
 
 
+class TokenScope(models.TextChoices):
+    READ = "read", "Read (GET anything the user may see)"
+    INGEST = "ingest", "Ingest (upload files, log runs and metrics)"
+    REPORTS = "reports", "Reports (request reports)"
+
+
+def default_token_scopes() -> list[str]:
+    return [TokenScope.READ]
+
+
 class ApiToken(models.Model):
-    """A bearer token acting as its user; only a SHA-256 of the secret is stored."""
+    """A bearer token acting as its user on /api/ only, within its scopes; only a SHA-256 of the secret is
+    stored (the secret is shown once, when the token is created)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
-    prefix = models.CharField(max_length=12, db_index=True)
-    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=default_token_scopes, help_text="read, ingest, reports")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="empty: never expires")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -57,6 +70,9 @@ class ApiToken(models.Model):
     @staticmethod
     def generate_key() -> str:
         return "isf_" + secrets.token_urlsafe(32)
+
+    def allows(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
 
 
 class Integration(models.Model):

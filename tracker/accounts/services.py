@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -11,7 +12,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from core.roles import Role
-from tracker.accounts.models import ApiToken, Membership, Team
+from tracker.accounts.models import ApiToken, Membership, Team, TokenScope
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +29,37 @@ def membership_set(*, team: Team, user: Any, role: Role) -> Membership:
     return membership
 
 
-def api_token_create(*, user: Any, name: str) -> tuple[ApiToken, str]:
+ALL_SCOPES = tuple(TokenScope.values)
+
+
+def api_token_create(
+    *,
+    user: Any,
+    name: str,
+    scopes: Sequence[str] = ALL_SCOPES,
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
     """Returns the token row and the plaintext key, which is shown once and never stored."""
+    unknown = sorted(set(scopes) - set(ALL_SCOPES))
+    if unknown or not scopes:
+        raise ValueError(f"token scopes must be a non-empty subset of {list(ALL_SCOPES)}, got {list(scopes)}")
     key = ApiToken.generate_key()
-    token = ApiToken.objects.create(user=user, name=name, prefix=key[:12], key_hash=ApiToken.hash_key(key))
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=key[:12],
+        key_hash=ApiToken.hash_key(key),
+        scopes=[s for s in ALL_SCOPES if s in scopes],
+        expires_at=expires_at,
+    )
     return token, key
+
+
+def api_token_assign_key(*, token: ApiToken) -> str:
+    """Give a token built elsewhere (the admin's add form) a fresh secret; returns it (shown once)."""
+    key = ApiToken.generate_key()
+    token.prefix, token.key_hash = key[:12], ApiToken.hash_key(key)
+    return key
 
 
 def api_token_revoke(*, token: ApiToken) -> None:

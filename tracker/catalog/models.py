@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from django.contrib.postgres.search import SearchVectorField
+from django.core.validators import URLValidator
 from django.db import models
 from django.db.models import Q
 
 from tracker.accounts.models import Team
 
+# Stored URLs end up in href attributes: only absolute http(s) URLs (never javascript:, data:, file:).
+HTTP_URL = URLValidator(schemes=["http", "https"])
+
 
 class Organization(models.Model):
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
-    url = models.URLField(blank=True)
+    url = models.URLField(blank=True, validators=[HTTP_URL])
 
     class Meta:
         ordering = ["name"]
@@ -44,7 +48,7 @@ class SourceDocument(models.Model):
     name = models.CharField(max_length=500, help_text="file name, delivery id or citation")
     sha256 = models.CharField(max_length=64, db_index=True, blank=True)
     media_type = models.CharField(max_length=100, blank=True)
-    url = models.URLField(blank=True, max_length=1000)
+    url = models.URLField(blank=True, max_length=1000, validators=[HTTP_URL])
     size_bytes = models.BigIntegerField(default=0)
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE, related_name="documents")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -76,7 +80,7 @@ class Paper(models.Model):
     authors = models.JSONField(default=list, blank=True)
     published = models.DateField(null=True, blank=True)
     venue = models.CharField(max_length=300, blank=True)
-    url = models.URLField(blank=True, max_length=1000)
+    url = models.URLField(blank=True, max_length=1000, validators=[HTTP_URL])
     full_text = models.TextField(blank=True)
     bibtex = models.TextField(blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="papers")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import unicodedata
 from datetime import date
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
 from tracker.accounts.models import Team
 from tracker.catalog.models import (
+    HTTP_URL,
     Fact,
     Hardware,
     HardwarePrice,
@@ -23,8 +26,23 @@ from tracker.catalog.models import (
     Tag,
 )
 
+logger = logging.getLogger(__name__)
+
 # Two facts about the same quantity disagree when they differ by more than this relative amount.
 CONFLICT_RELATIVE_TOLERANCE = 0.02
+
+
+def clean_http_url(url: str | None, *, what: str = "URL") -> str:
+    """The URL when it is an absolute http(s) URL, else "" (logged): a `javascript:` link is never stored."""
+    if not url:
+        return ""
+    candidate = url.strip()
+    try:
+        HTTP_URL(candidate)
+    except ValidationError:
+        logger.warning("dropped a %s that is not an http(s) URL: %r", what, candidate[:200])
+        return ""
+    return candidate
 
 
 def normalize_title(title: str) -> str:
@@ -42,6 +60,7 @@ def source_document_get_or_create(
     url: str = "",
     size_bytes: int = 0,
 ) -> SourceDocument:
+    url = clean_http_url(url, what="source URL")
     if sha256:
         doc, _ = SourceDocument.objects.get_or_create(
             kind=kind,
@@ -91,6 +110,8 @@ def paper_upsert(
     **fields: Any,
 ) -> tuple[Paper, bool]:
     """Dedup by arXiv id, then DOI, then normalized title. Returns (paper, created)."""
+    if "url" in fields:
+        fields["url"] = clean_http_url(fields["url"], what="paper URL")
     normalized = normalize_title(title)
     existing = None
     if arxiv_id:

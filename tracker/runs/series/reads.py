@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import Http404
 
+from core.params import ParamError, id_param, int_param
 from tracker.runs.models import MetricSeries, TrainingRun
 from tracker.runs.series import rollups
 from tracker.runs.series.downsample import rollup_level_for_window
@@ -29,7 +30,7 @@ MAX_POINTS = 20000
 MAX_COMPARE_RUNS = 12
 
 
-class SeriesQueryError(ValueError):
+class SeriesQueryError(ParamError):
     """A bad query parameter; the message is shown to the user as is."""
 
 
@@ -57,12 +58,12 @@ class SeriesWindow:
 
 
 def _int_param(raw: str | None, name: str) -> int | None:
-    if raw is None or raw == "":
-        return None
+    if raw is not None and raw.strip() and not raw.strip().lstrip("+-").isdigit():
+        raise SeriesQueryError(f"{name} must be an integer step, got {raw[:40]!r}")
     try:
-        return int(raw)
-    except ValueError:
-        raise SeriesQueryError(f"{name} must be an integer step, got {raw[:40]!r}") from None
+        return int_param(raw, name)
+    except ParamError as exc:
+        raise SeriesQueryError(str(exc)) from None
 
 
 def window_params_parse(
@@ -301,11 +302,14 @@ def compare_ids_parse(raw: str | None) -> list[int]:
         raise SeriesQueryError("ids is required: a comma-separated list of run ids, e.g. ids=1,2")
     ids: list[int] = []
     for part in raw.split(","):
-        part = part.strip()
-        if not part.isdigit():
-            raise SeriesQueryError(f"ids must be comma-separated run ids, got {part[:40]!r}")
-        if int(part) not in ids:
-            ids.append(int(part))
+        try:
+            run_id = id_param(part, "ids")
+        except ParamError:
+            raise SeriesQueryError(
+                f"ids must be comma-separated run ids, got {part.strip()[:40]!r}"
+            ) from None
+        if run_id not in ids:
+            ids.append(run_id)
     if len(ids) > MAX_COMPARE_RUNS:
         raise SeriesQueryError(f"at most {MAX_COMPARE_RUNS} runs can be compared, got {len(ids)}")
     return ids
