@@ -18,20 +18,29 @@ from tracker.runs.series.downsample import Cells, cells_merge, m4_cells
 
 # A series this long gets precomputed M4 cells; a shorter one is decoded raw in a few milliseconds.
 ROLLUP_MIN_POINTS = 50_000
-# The finest level has 16k-32k cells, so a window of >= 1/16 of the series still spans >= 1,000 of them
-# (enough for 2,000 points at 2 cells per bucket); levels stop before one would have < 128 cells.
+# The finest level has at most 16k-32k cells, so a window of >= 1/16 of the series still spans >= 1,000 of
+# them (enough for 2,000 points at 2 cells per bucket); levels stop before one would have < 128 cells.
 ROLLUP_FINEST_CELLS = 16_384
 ROLLUP_COARSEST_CELLS = 128
+# ...and its cells hold 8-16 points on average: finer cells would cost more bytes than the points they
+# summarise, and a window too narrow for them is decoded raw (at most ~16k points) in milliseconds.
+ROLLUP_CELL_POINTS = 16
 # Cells per stored block: a whole-curve read touches one or two blocks of one level.
 ROLLUP_BLOCK_SHIFT = 12
 # Chunks decoded per step while a rollup is built from stored points (bounds memory for huge series).
 _BUILD_BATCH_CHUNKS = 64
 
 
-def rollup_levels_for_range(*, min_step: int, max_step: int) -> tuple[int, int]:
-    """(finest, coarsest) level for a step range: level k has cells of 2**k steps, cell = step >> k."""
+def rollup_levels_for_range(*, min_step: int, max_step: int, n_points: int | None = None) -> tuple[int, int]:
+    """(finest, coarsest) level for a step range: level k has cells of 2**k steps, cell = step >> k.
+
+    With `n_points` the finest cells also hold about `ROLLUP_CELL_POINTS` points on average (sparse steps
+    get finer cells, dense ones coarser), never more than the step range alone allows.
+    """
     span = max_step - min_step + 1
     finest = max(0, (span // ROLLUP_FINEST_CELLS).bit_length() - 1)
+    if n_points:
+        finest = max(finest, (ROLLUP_CELL_POINTS * span // n_points).bit_length() - 1)
     coarsest = (span // ROLLUP_COARSEST_CELLS).bit_length() - 1
     return finest, max(finest, coarsest)
 
@@ -119,7 +128,7 @@ def rollups_write_from_points(*, series_id: int, steps: np.ndarray, values: np.n
     MetricRollupBlock.objects.filter(series_id=series_id).delete()
     levels = None
     if steps.size >= ROLLUP_MIN_POINTS:
-        levels = rollup_levels_for_range(min_step=int(steps[0]), max_step=int(steps[-1]))
+        levels = rollup_levels_for_range(min_step=int(steps[0]), max_step=int(steps[-1]), n_points=steps.size)
         _blocks_write(series_id, _levels_cells(m4_cells(steps, values, shift=levels[0]), levels))
     _series_set_rollup(series, levels)
 
@@ -160,7 +169,9 @@ def series_rollup_build(*, series_id: int, force: bool = False) -> MetricSeries:
     MetricRollupBlock.objects.filter(series_id=series_id).delete()
     levels: tuple[int, int] | None = None
     if series.n_points >= ROLLUP_MIN_POINTS and series.min_step is not None and series.max_step is not None:
-        levels = rollup_levels_for_range(min_step=series.min_step, max_step=series.max_step)
+        levels = rollup_levels_for_range(
+            min_step=series.min_step, max_step=series.max_step, n_points=series.n_points
+        )
         finest = _finest_cells_from_chunks(series_id, levels[0])
         _blocks_write(series_id, _levels_cells(finest, levels))
     _series_set_rollup(series, levels)

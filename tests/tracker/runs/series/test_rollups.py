@@ -94,13 +94,26 @@ def test_levels_for_a_million_steps():
     assert rollups.rollup_levels_for_range(min_step=0, max_step=32_767) == (1, 8)
 
 
+def test_finest_cells_hold_eight_to_sixteen_points_unless_the_range_needs_coarser():
+    # 250k points, one per step: the range alone allows 8-step cells (level 3); 16-step cells hold 16 points
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=249_999) == (3, 10)
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=249_999, n_points=250_000) == (4, 10)
+    # a million points, one per step: the range's 32-step cells already hold more than 16
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=999_999, n_points=1_000_000) == (5, 12)
+    # a step every 10: 128-step cells, ~13 points each
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=2_499_990, n_points=250_000) == (7, 14)
+    # points denser than one per step never make cells finer than the range allows
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=999_999, n_points=10**9) == (5, 12)
+
+
 def test_refresh_builds_every_level_equal_to_numpy_cells(long_series):
     series, steps, values, _ = long_series
     span = int(steps[-1] - steps[0] + 1)
     assert (series.rollup_min_level, series.rollup_max_level) == rollups.rollup_levels_for_range(
-        min_step=int(steps[0]), max_step=int(steps[-1])
+        min_step=int(steps[0]), max_step=int(steps[-1]), n_points=N
     )
-    assert (series.rollup_min_level, series.rollup_max_level, span) == (4, 11, 374_998)
+    # 374,998 steps: level 4 would do for the range alone, but its cells would hold only 5 points
+    assert (series.rollup_min_level, series.rollup_max_level, span) == (5, 11, 374_998)
     for level in (series.rollup_min_level, 7, series.rollup_max_level):
         stored = stored_cells(series, level)
         rows = list(

@@ -12,7 +12,7 @@ from django.urls import reverse
 from core.roles import Role
 from tracker.models import MetricSeries, TrainingRun
 from tracker.runs.series.copy import SeriesPoints, points_insert_new
-from tracker.runs.series.text import csv_rows, pg_float_text
+from tracker.runs.series.text import csv_rows, float_tokens, int_tokens, pg_float_text
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,34 @@ def test_rows_without_the_database_use_python_digits_below_two_to_the_53():
         np.array([1, 2, 3]), np.array([0.5, 3.0, np.nan]), np.array([np.nan, 1e-7, 1700000000.25])
     )
     assert body == b"1,0.5,\n2,3,1e-07\n3,NaN,1700000000.25\n"
+
+
+def _texts(tokens) -> list[str]:
+    mat, mask = tokens
+    return [bytes(row[keep]).decode() for row, keep in zip(mat, mask, strict=True)]
+
+
+@pytest.mark.parametrize("digits", range(1, 17))
+def test_decimal_fast_path_prints_the_shortest_digits(digits):
+    """The NumPy layout of short decimals equals the shortest-repr text for every precision and magnitude."""
+    rng = np.random.default_rng(digits)
+    raw = 10.0 ** rng.uniform(-12, 15, 5000) * rng.choice([-1, 1], 5000)
+    values = np.array(
+        [float(f"{v:.{digits}g}") for v in raw] + [float(f"{v:.{digits % 8}f}") for v in raw[:2000]]
+    )
+    assert _texts(float_tokens(values)) == [pg_float_text(v) for v in values.tolist()]
+
+
+def test_fast_and_slow_paths_mix_in_one_batch_and_blanks_are_empty():
+    values = np.array([2.5, 0.1 + 0.2, np.nan, -0.0, 3e-05, 1e15, 7.0, 1e-300, -123.456])
+    blank = np.zeros(values.size, dtype=bool)
+    blank[6] = True
+    expected = ["2.5", "0.30000000000000004", "NaN", "-0", "3e-05", "1e+15", "", "1e-300", "-123.456"]
+    assert _texts(float_tokens(values, blank=blank)) == expected
+
+
+def test_int_text_over_the_whole_int64_range():
+    steps = np.r_[
+        np.arange(-12, 12), -(2**63), 2**63 - 1, np.random.default_rng(0).integers(-(2**63), 2**63 - 1, 500)
+    ]
+    assert _texts(int_tokens(steps.astype(np.int64))) == [str(s) for s in steps.tolist()]
