@@ -178,3 +178,47 @@ def test_a_worker_elsewhere_reads_the_upload_from_the_bucket(s3_storage, make_us
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.django_db
+def test_an_unreachable_store_hands_work_back_for_a_retry(s3_storage, make_user, team_a, monkeypatch):
+    """StorageUnavailable is transient (core.tasks retries it): the file and the report stay claimable."""
+    from core.files import StorageUnavailable
+    from core.tasks import TRANSIENT
+    from ingestion.services import processing
+
+    assert StorageUnavailable in TRANSIENT
+    job = jobs.ingest_job_create(
+        team=team_a,
+        user=make_user(role="editor", team=team_a),
+        source="api",
+        uploads=[SimpleUploadedFile("t.csv", CSV)],
+        enqueue=False,
+    )
+    file = IngestFile.objects.get(job=job)
+
+    def down(_file):
+        raise StorageUnavailable("object store unreachable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(processing, "read_stored", down)
+        with pytest.raises(StorageUnavailable):
+            processing.ingest_file_process(file_id=file.pk)
+    file.refresh_from_db()
+    assert (file.status, file.attempts) == ("running", 1)  # not failed: the retry claims it again
+    processing.ingest_file_process(file_id=file.pk)
+    file.refresh_from_db()
+    assert (file.status, file.attempts, point_count()) == ("done", 2, 6)
+
+    TrainingRun.objects.create(team=team_a, name="plain", parameters=1e9, final_loss=2.7)
+    report = report_services.report_request(
+        user=make_user(Role.EDITOR, team_a), team=team_a, scope="catalog", params={}, formats=["csv"]
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr(report_services, "file_save", lambda name, content: down(None))
+        with pytest.raises(StorageUnavailable):
+            report_services.report_build(report_id=report.pk)
+    report.refresh_from_db()
+    assert (report.status, report.stage) == ("queued", "retrying")
+    assert report_services.report_build(report_id=report.pk).status == "done"
+    assert s3_storage.keys() == sorted([f"ingest/{sha(CSV)}", f"reports/{report.pk}/report.csv"])
