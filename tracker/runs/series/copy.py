@@ -33,7 +33,6 @@ from tracker.runs.series.rollups import (
     series_summary_from_chunks,
 )
 
-COLUMNS = "(series_id, step, value, wall_time)"
 CHUNK_COLUMNS = (
     "(series_id, first_step, last_step, n_points, first_value, last_value, min_step, min_value, "
     "max_step, max_value, data)"
