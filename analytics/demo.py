@@ -24,15 +24,25 @@ DEMO_STUDIES: list[tuple[str, str, str, dict[str, Any]]] = [
     ),
     ("Porian 2024: IsoFLOP, all corrections", "isoflop", "porian:", {"window": 2}),
 ]
+# A synthetic-data study over Phi-4's Table 3: MATH as the target, knowledge vs reasoning benchmarks.
+SYNTHETIC_STUDY = ("Phi-4 Table 3: synthetic vs web data", "synthetic_ratio", "phi4-table3:")
 
 
 @transaction.atomic
 def load_demo_studies(*, team: Team) -> list[Study]:
     """Idempotent; studies without a current fit get a refit queued for after the commit."""
     studies = []
-    for name, kind, prefix, options in DEMO_STUDIES:
+    specs = [(*spec, "final_loss") for spec in DEMO_STUDIES]
+    name, kind, prefix = SYNTHETIC_STUDY
+    specs.append((name, kind, prefix, {"minimize": False, "n_bootstrap": 50}, "benchmark:MATH"))
+    for name, kind, prefix, options, target in specs:
         study = Study.objects.filter(team=team, name=name).first() or services.study_create(
-            team=team, name=name, kind=kind, run_filter={"external_id__startswith": prefix}, options=options
+            team=team,
+            name=name,
+            kind=kind,
+            run_filter={"external_id__startswith": prefix},
+            target_metric=target,
+            options=options,
         )
         if not study.fits.filter(status="current").exists():
             services.study_refit_enqueue(study=study)

@@ -34,6 +34,9 @@ class Study(models.Model):
         blank=True,
         help_text='kind-specific: {"variable": "N"}, {"n_bootstrap": 100}, {"window": 2}, {"base": {...}}',
     )
+    # Set when a refit is asked for (new runs, the Refit button), cleared when a fit lands: a refit whose
+    # message was lost or whose worker died is published again by the sweep.
+    refit_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TeamScopedQuerySet.as_manager()

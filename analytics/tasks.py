@@ -43,3 +43,8 @@ def report_digest_weekly() -> list[int]:
 @periodic_task(name="analytics.reports_requeue", soft_time_limit=100, time_limit=120)
 def reports_requeue() -> list[int]:
     return report_services.reports_requeue()
+
+
+@periodic_task(name="analytics.studies_refit_requeue", soft_time_limit=100, time_limit=120)
+def studies_refit_requeue() -> list[int]:
+    return study_services.studies_refit_requeue()

@@ -178,8 +178,6 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    if not settings.IS_POSTGRES:
-        raise SystemExit("set DATABASE_URL=postgres://... (COPY needs PostgreSQL)")
     if "bench" not in settings.DATABASES["default"]["NAME"]:
         raise SystemExit(
             "use a dedicated database whose name contains 'bench': its metric tables are emptied"

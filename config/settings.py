@@ -1,7 +1,9 @@
-"""Isoflop settings: one module, read from the environment with an embedded default.
+"""Isoflop settings: one module, read from the environment through typed helpers that fail loudly.
 
-Embedded default (no external service): SQLite in var/ and Celery's filesystem broker in var/broker.
-CI and docker-compose set DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis).
+PostgreSQL everywhere: DATABASE_URL is required. The app command (`bash scripts/run.sh`, i.e.
+`python -m core.stack run`) starts an embedded PostgreSQL from a wheel and sets it; CI points it at the
+machine's PostgreSQL, docker-compose at its postgres service. The broker defaults to Celery's filesystem
+transport under var/broker (the app command); CI and compose set CELERY_BROKER_URL (Redis).
 """
 
 from __future__ import annotations
@@ -67,25 +69,25 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.context_processors.liveness",
             ],
         },
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'isoflop.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+_DATABASE_URL = env_str("DATABASE_URL", "")
+if not _DATABASE_URL:
+    raise ConfigError(
+        "DATABASE_URL is required (postgres://...). `bash scripts/run.sh` starts an embedded PostgreSQL "
+        "and sets it; tests use the machine's server (scripts/test.sh)."
     )
+DATABASES = {
+    "default": dj_database_url.parse(_DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server and the worker write concurrently: WAL + immediate transactions + a busy timeout.
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
-    }
-IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ConfigError(
+        f"DATABASE_URL must name a PostgreSQL database, got engine {DATABASES['default']['ENGINE']}"
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -185,7 +187,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# One queue per workload, routed in one place (config.celery.QUEUE_OF_TASK): a slow PDF or a big fit never
+# delays a webhook. ISOFLOP_QUEUE_PREFIX keeps test runs that share a broker apart.
+ISOFLOP_QUEUE_PREFIX = env_str("ISOFLOP_QUEUE_PREFIX", "")
+ISOFLOP_QUEUES = ("ingest", "webhooks", "fit", "report", "maintenance")
+CELERY_TASK_DEFAULT_QUEUE = f"{ISOFLOP_QUEUE_PREFIX}maintenance"
 CELERY_ACCEPT_CONTENT = ["json"]
 # Every task declares its own soft and hard limits (core.tasks); this only bounds a task that forgot to.
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 30 * 60)
@@ -197,6 +203,13 @@ ISOFLOP_OUTBOX_GRACE_SECONDS = env_int("ISOFLOP_OUTBOX_GRACE_SECONDS", 120)
 ISOFLOP_OUTBOX_SWEEP_SECONDS = env_int("ISOFLOP_OUTBOX_SWEEP_SECONDS", 30)
 # Poison tasks: transient errors are retried with exponential backoff, then the row is parked as failed.
 ISOFLOP_INGEST_MAX_ATTEMPTS = env_int("ISOFLOP_INGEST_MAX_ATTEMPTS", 6)
+# Leases: a task working on a row renews the row's heartbeat this often; a row still "running" whose
+# heartbeat is older than the lease lost its worker and the sweep hands it to another one.
+ISOFLOP_HEARTBEAT_SECONDS = env_int("ISOFLOP_HEARTBEAT_SECONDS", 10)
+ISOFLOP_LEASE_SECONDS = env_int("ISOFLOP_LEASE_SECONDS", 30)
+# Liveness: workers record a heartbeat this often; none seen for ISOFLOP_WORKER_STALE_SECONDS means no worker.
+ISOFLOP_WORKER_HEARTBEAT_SECONDS = env_int("ISOFLOP_WORKER_HEARTBEAT_SECONDS", 10)
+ISOFLOP_WORKER_STALE_SECONDS = env_int("ISOFLOP_WORKER_STALE_SECONDS", 60)
 ISOFLOP_RETRY_BACKOFF_MS = env_int("ISOFLOP_RETRY_BACKOFF_MS", 1000)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "ingestion-outbox-sweep": {
@@ -205,6 +218,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "reports-outbox-sweep": {
         "task": "analytics.reports_requeue",
+        "schedule": float(ISOFLOP_OUTBOX_SWEEP_SECONDS),
+    },
+    "refits-outbox-sweep": {
+        "task": "analytics.studies_refit_requeue",
         "schedule": float(ISOFLOP_OUTBOX_SWEEP_SECONDS),
     },
     # Monday 06:00 UTC: a catalog report per team for the past 7 days (idempotent per team per ISO week).

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from analytics.reports import urls as report_urls
-from core.health import health
+from core.health import health, health_web
 from ingestion import urls as ingestion_urls
 from tracker import views as tracker_views
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health/", health, name="health"),
+    path("health/web/", health_web, name="health-web"),
     path("admin/", admin.site.urls),
     path("catalog/", include("tracker.catalog.urls")),
     path("runs/", include("tracker.runs.urls")),

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from core.files import StorageUnavailable
+from core.leases import LeaseBusy
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,12 @@ def db_task(
         def run(self: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
+            except LeaseBusy as exc:
+                # The row is being worked on by a live worker (e.g. a redelivered message): look again once
+                # its lease could have expired. Does not count against the retries of real failures.
+                raise self.retry(
+                    exc=exc, countdown=settings.ISOFLOP_LEASE_SECONDS, max_retries=self.request.retries + 1
+                ) from exc
             except TRANSIENT as exc:
                 attempt = self.request.retries + 1
                 if self.request.retries >= self.max_retries:

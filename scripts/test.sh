@@ -9,11 +9,12 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 fi
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/isoflop}"
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
-export CELERY_TASK_DEFAULT_QUEUE="${CELERY_TASK_DEFAULT_QUEUE:-isoflop-test-$$}"
+export ISOFLOP_QUEUE_PREFIX="${ISOFLOP_QUEUE_PREFIX:-isoflop-test-$$-}"
 export ISOFLOP_VAR_DIR="${ISOFLOP_VAR_DIR:-$(mktemp -d)}"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/lint-imports
+.venv/bin/mypy
 .venv/bin/python manage.py makemigrations --check --dry-run -v0
 .venv/bin/python manage.py collectstatic --noinput -v0
 .venv/bin/python -m pytest "$@"

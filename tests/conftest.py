@@ -67,16 +67,18 @@ def celery_worker_process(django_db_setup: Any, django_db_blocker: Any) -> Itera
     """A real `celery worker` process consuming this run's queue on the real broker, using the test database."""
     from django.conf import settings
 
-    if not settings.IS_POSTGRES or settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        pytest.skip("needs DATABASE_URL=postgres://... and a real broker (run scripts/test.sh)")
-    # scripts/test.sh gives every run its own queue name, so parallel runs never steal each other's tasks.
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        pytest.skip("needs a real broker: CELERY_BROKER_URL=redis://... (run scripts/test.sh)")
+    from config.celery import app, queue_names
+
+    # scripts/test.sh gives every run its own queue prefix, so parallel runs never steal each other's tasks.
+    queues = queue_names().split(",")
     # Tests that ran before the worker existed may have queued tasks for rows that are long gone.
-    from config.celery import app
 
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(queue)
-    proc = worker_start(log=Path(settings.VAR_DIR) / "test-worker.log", queue=queue, name="test")
+        for queue in queues:
+            conn.default_channel.queue_purge(queue)
+    proc = worker_start(log=Path(settings.VAR_DIR) / "test-worker.log", name="test")
     yield proc
     process_stop(proc)
 

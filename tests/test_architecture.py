@@ -12,7 +12,10 @@ FIRST_PARTY = ("config", "core", "tracker", "ingestion", "analytics")
 def _app_modules() -> list[Path]:
     out = []
     for package in FIRST_PARTY:
-        out += [p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts]
+        # apps.py: AppConfig.ready() importing signal handlers is Django's own idiom (models load after it).
+        out += [
+            p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts and p.name != "apps.py"
+        ]
     return out
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -71,6 +72,14 @@ DEMO_MODELS: dict[str, DemoModel] = {
 HARDWARE = {
     "H100-80GB": {"vendor": "NVIDIA", "tdp_watts": 700.0, "memory_gb": 80.0, "peak_bf16_tflops": 989.0},
     "H800": {"vendor": "NVIDIA", "tdp_watts": 700.0, "memory_gb": 80.0, "peak_bf16_tflops": 989.0},
+    "A100-40GB": {"vendor": "NVIDIA", "tdp_watts": 400.0, "memory_gb": 40.0, "peak_bf16_tflops": 312.0},
+}
+# Which reference paper describes which demo model (arXiv ids in data/reference/papers.json).
+MODEL_PAPERS = {
+    "Llama 3.1 8B": "2407.21783",
+    "Llama 3.1 70B": "2407.21783",
+    "Llama 3.1 405B": "2407.21783",
+    "DeepSeek-V3": "2412.19437",
 }
 
 
@@ -89,7 +98,7 @@ def _reference_document(filename: str) -> SourceDocument:
         kind=SourceDocument.Kind.REFERENCE,
         name=f"data/reference/{filename}",
         sha256=digest,
-        media_type="text/csv",
+        media_type="application/json" if filename.endswith(".json") else "text/csv",
         size_bytes=path.stat().st_size,
     )
 
@@ -167,21 +176,8 @@ def load_demo() -> DemoSummary:
                 location=location,
                 excerpt="location-based emissions",
             )
-        if row["stated_rate_usd_per_gpu_hour"]:
-            services.hardware_price_set(
-                hardware=hw,
-                usd_per_gpu_hour=float(row["stated_rate_usd_per_gpu_hour"]),
-                valid_from=date(2024, 12, 26),
-                provider="DeepSeek-V3 report (stated rental)",
-                note="arXiv:2412.19437 Table 1",
-            )
-    services.hardware_price_set(
-        hardware=hardware["H100-80GB"],
-        usd_per_gpu_hour=2.0,
-        valid_from=date(2024, 12, 26),
-        provider="DeepSeek-V3 report (stated rental, H800 rate applied)",
-        note="what-if baseline",
-    )
+    _load_prices(hardware)
+    _load_papers(models)
 
     runs_doc = _reference_document("datablations_c4_runs_parametric_fit.csv")
     existing = set(TrainingRun.objects.filter(team=team).values_list("external_id", flat=True))
@@ -203,12 +199,50 @@ def load_demo() -> DemoSummary:
     ]
     TrainingRun.objects.bulk_create(new_runs)
     _load_porian_runs(team)
+    _load_phi4_ablation_runs(team)
     return DemoSummary(
         users=len(DEMO_USERS),
         models=len(models),
         runs=TrainingRun.objects.filter(team=team).count(),
         facts=cost_doc.facts.count(),
     )
+
+
+def _load_prices(hardware: dict[str, Any]) -> None:
+    """Dated public rental prices (data/reference/gpu_prices.csv, each row with its source URL)."""
+    for _line, row in _rows("gpu_prices.csv"):
+        hw = hardware.get(row["hardware"]) or services.hardware_get_or_create(name=row["hardware"])
+        services.hardware_price_set(
+            hardware=hw,
+            usd_per_gpu_hour=float(row["usd_per_gpu_hour"]),
+            valid_from=date.fromisoformat(row["valid_from"]),
+            provider=row["provider"][:100],
+            note=f"{row['source_url']} {row['note']}"[:300],
+        )
+
+
+def _load_papers(models: dict[str, Any]) -> None:
+    """The papers behind the reference data and demo models (arXiv metadata, CC0: papers.json)."""
+    doc = _reference_document("papers.json")
+    papers = json.loads((REFERENCE_DIR / "papers.json").read_text(encoding="utf-8"))
+    by_id = {}
+    for entry in papers:
+        paper, _ = services.paper_upsert(
+            title=entry["title"],
+            arxiv_id=entry["arxiv_id"],
+            source=doc,
+            abstract=entry.get("abstract", ""),
+            authors=list(entry.get("authors", [])),
+            published=date.fromisoformat(entry["published"]),
+            venue=entry.get("venue", ""),
+            url=entry.get("url", ""),
+        )
+        for tag in entry.get("tags", []):
+            paper.tags.add(services.tag_get_or_create(name=tag))
+        by_id[entry["arxiv_id"]] = paper
+    for name, arxiv_id in MODEL_PAPERS.items():
+        if name in models and arxiv_id in by_id:
+            models[name].papers.add(by_id[arxiv_id])
 
 
 # Porian et al. 2024 configuration 4 (all corrections applied): the IsoFLOP grid behind a = 0.497.
@@ -242,3 +276,38 @@ def _load_porian_runs(team: Team) -> None:
         for line, row in _rows("porian2024_isoflop_points.csv")
         if row["config_id"] == PORIAN_CONFIG and f"porian:{PORIAN_CONFIG}:{line}" not in existing
     )
+
+
+# Phi-4 technical report (arXiv:2412.08905) Table 3: benchmark changes of training on synthetic data instead
+# of web data. The web run is the baseline (all changes 0); N is phi-4's size (the table gives none).
+PHI4_BENCHMARKS = ("MMLU", "MMLU_pro", "GSM8k", "HumanEval", "ARC_C", "MBPP", "MATH", "TQA")
+PHI4_N = 14e9
+
+
+def _load_phi4_ablation_runs(team: Team) -> None:
+    doc = _reference_document("phi4_table3_table4_table5.csv")
+    rows = [(line, row) for line, row in _rows("phi4_table3_table4_table5.csv") if row["table"] == "3"]
+    synthetic = next((line, row) for line, row in rows if row["row"] == "Synthetic")
+    specs = [
+        ("web", 0.0, {b: 0.0 for b in PHI4_BENCHMARKS}, None),
+        ("synthetic", 1.0, {b: float(synthetic[1][b]) for b in PHI4_BENCHMARKS}, synthetic[0]),
+    ]
+    for label, share, scores, line in specs:
+        TrainingRun.objects.get_or_create(
+            team=team,
+            external_id=f"phi4-table3:{label}",
+            defaults={
+                "name": f"Phi-4 ablation: {label} data",
+                "status": TrainingRun.Status.IMPORTED,
+                "parameters": PHI4_N,
+                "synthetic_share": share,
+                "data_sources": {"synthetic": share, "web": 1.0 - share},
+                "config": {
+                    "benchmarks": scores,
+                    "source_line": line,
+                    "paper": "arXiv:2412.08905",
+                    "note": "Table 3 changes vs the web-data run; N is phi-4's (the table gives none)",
+                },
+                "source": doc,
+            },
+        )

@@ -124,7 +124,7 @@ def synthetic_figures(
     grid = params.get("r_grid") or []
     per_size = params.get("per_size") or []
     if not grid or not per_size:
-        return []
+        return _benchmark_figures(params)
     data: list[dict[str, Any]] = []
     for row in per_size:
         at = [r for r in residuals if r["n"] == row["n"]]
@@ -169,11 +169,15 @@ def synthetic_figures(
                 },
             }
         )
+    return figures + _benchmark_figures(params)
+
+
+def _benchmark_figures(params: dict[str, Any]) -> list[Figure]:
     bench = params.get("benchmarks") or {}
-    if bench.get("deltas"):
-        title = (
-            f"Benchmark change from r={bench['r_low']:g} to r={bench['r_high']:g} "
-            f"(N={bench['n']:.3g}): knowledge vs reasoning"
-        )
-        figures.append(category_delta_figure(bench["deltas"], title=title))
-    return figures
+    if not bench.get("deltas"):
+        return []
+    title = (
+        f"Benchmark change from r={bench['r_low']:g} to r={bench['r_high']:g} "
+        f"(N={bench['n']:.3g}): knowledge vs reasoning"
+    )
+    return [category_delta_figure(bench["deltas"], title=title)]

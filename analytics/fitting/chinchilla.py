@@ -10,19 +10,39 @@ array), and a batched L-BFGS with a backtracking Armijo line search runs all sta
 then polished with scipy's L-BFGS-B (analytic gradient, tight tolerances), so the reported optimum is a proper
 L-BFGS optimum. That the screen keeps the basin of the best start is checked, not proven: the benchmark
 compares against the plain per-start scipy loop.
+
+Uncertainty: `n_bootstrap` replicates resample the runs (multinomial counts) and are refitted all at once
+by the same batched L-BFGS, each from the full-data optimum. `ChinchillaResult` turns the replicates into
+percentile intervals for the parameters, the exponents a = beta/(alpha+beta), b = alpha/(alpha+beta),
+and N_opt, D_opt, tokens per parameter and loss at any budget (`derived`), and into bands of the loss
+surface (`band`).
+Plausibility warnings (`warnings`, see analytics.fitting.plausibility) flag, among others, runs that repeat
+data (pass U) and an optimum outside [1, 1000] tokens per parameter.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
+from analytics.fitting import plausibility as pl
 from analytics.fitting.errors import FitError, positive_array, require_distinct, require_points, same_length
+from analytics.fitting.intervals import (
+    Band,
+    BandKind,
+    Interval,
+    as_points,
+    band_from_samples,
+    check_level,
+    percentile_interval,
+    single_threaded_blas,
+)
 
 HUBER_DELTA = 1e-3
 _EXP_FLOOR = -40.0
@@ -247,6 +267,29 @@ class ChinchillaParams:
         }
 
 
+def compute_optimal_batch(theta: FloatArray, compute: float) -> tuple[FloatArray, FloatArray]:
+    """N_opt, D_opt at `compute` per row (a, b, e, alpha, beta) of `theta`; NaN where alpha or beta <= 0."""
+    a, b, _, alpha, beta = (theta[:, j] for j in range(5))
+    with np.errstate(all="ignore"):
+        ok = (alpha > 0) & (beta > 0)
+        s = alpha + beta
+        log_g = (np.log(alpha) + a - np.log(beta) - b) / s
+        log_c = math.log(compute / 6.0)
+        log_n = log_g + (beta / s) * log_c
+        log_d = -log_g + (alpha / s) * log_c
+    return np.where(ok, np.exp(log_n), np.nan), np.where(ok, np.exp(log_d), np.nan)
+
+
+def loss_batch(theta: FloatArray, n: FloatArray, d: FloatArray) -> FloatArray:
+    """Loss (k, m) of k parameter rows at m points (n, d)."""
+    a, b, e, alpha, beta = (theta[:, j : j + 1] for j in range(5))
+    with np.errstate(over="ignore"):
+        out: FloatArray = (
+            np.exp(e) + np.exp(a - alpha * np.log(n)[None, :]) + np.exp(b - beta * np.log(d)[None, :])
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class ChinchillaResult:
     params: ChinchillaParams
@@ -259,6 +302,9 @@ class ChinchillaResult:
     bootstrap: FloatArray = field(
         default_factory=lambda: np.empty((0, 5))
     )  # (B, 5) rows (a, b, e, alpha, beta)
+    compute_range: tuple[float, float] = (math.nan, math.nan)  # min, max of 6 N D over the fitted runs
+    warnings: tuple[pl.FitWarning, ...] = ()
+    n_excluded_repeated: int = 0
 
     def ci(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
         if self.bootstrap.shape[0] < 2:
@@ -269,6 +315,104 @@ class ChinchillaResult:
             col = self.bootstrap[:, j]
             out[name] = (float(np.percentile(col, lo)), float(np.percentile(col, hi)))
         return out
+
+    @property
+    def n_exponent(self) -> float:
+        """a in N_opt ~ C^a (= beta / (alpha + beta))."""
+        return self.params.beta / (self.params.alpha + self.params.beta)
+
+    @property
+    def d_exponent(self) -> float:
+        """b in D_opt ~ C^b (= alpha / (alpha + beta))."""
+        return self.params.alpha / (self.params.alpha + self.params.beta)
+
+    def _require_bootstrap(self) -> FloatArray:
+        if self.bootstrap.shape[0] < 2:
+            raise FitError("intervals need a bootstrap: fit with n_bootstrap >= 2")
+        return self.bootstrap
+
+    def intervals(self, level: float = 0.95) -> dict[str, Interval]:
+        """Percentile intervals of a, b, e, alpha, beta, A, B, E and the exponents a (N_opt) and b (D_opt)."""
+        boot = self._require_bootstrap()
+        p = self.params
+        alpha, beta = boot[:, 3], boot[:, 4]
+        with np.errstate(all="ignore"):
+            n_exp = beta / (alpha + beta)
+        out = {
+            name: percentile_interval(float(getattr(p, name)), boot[:, j], level, what=name)
+            for j, name in enumerate(PARAM_NAMES)
+        }
+        out["A"] = percentile_interval(p.A, np.exp(boot[:, 0]), level, what="A")
+        out["B"] = percentile_interval(p.B, np.exp(boot[:, 1]), level, what="B")
+        out["E"] = percentile_interval(p.E, np.exp(boot[:, 2]), level, what="E")
+        out["n_exponent"] = percentile_interval(self.n_exponent, n_exp, level, what="a")
+        out["d_exponent"] = percentile_interval(self.d_exponent, 1.0 - n_exp, level, what="b")
+        return out
+
+    def derived(self, compute: float, level: float = 0.95) -> dict[str, Interval]:
+        """N_opt, D_opt, tokens per parameter and loss at the optimum for `compute` FLOPs, with intervals."""
+        if not (math.isfinite(compute) and compute > 0):
+            raise FitError(f"compute budget must be a positive number of FLOPs, got {compute!r}")
+        boot = self._require_bootstrap()
+        n_hat, d_hat = (float(v) for v in self.params.compute_optimal(compute))
+        n_b, d_b = compute_optimal_batch(boot, compute)
+        loss_hat = float(self.params.predict(n_hat, d_hat))
+        a, b, e, alpha, beta = (boot[:, j] for j in range(5))
+        with np.errstate(all="ignore"):
+            loss_b = np.exp(e) + np.exp(a - alpha * np.log(n_b)) + np.exp(b - beta * np.log(d_b))
+        return {
+            "n_opt": percentile_interval(n_hat, n_b, level, what="N_opt"),
+            "d_opt": percentile_interval(d_hat, d_b, level, what="D_opt"),
+            "tokens_per_parameter": percentile_interval(d_hat / n_hat, d_b / n_b, level, what="D/N"),
+            "loss_opt": percentile_interval(loss_hat, loss_b, level, what="loss at the optimum"),
+        }
+
+    def band(self, n: ArrayLike, d: ArrayLike, level: float = 0.95, kind: BandKind = "confidence") -> Band:
+        """Loss at points (n, d): percentile band over the bootstrap replicates; a prediction band adds the
+        residual scatter on log loss (rmse_log)."""
+        n_ = as_points("N", n)
+        d_ = as_points("D", d)
+        if n_.shape != d_.shape:
+            raise FitError(f"band points: N and D differ in length ({n_.size} vs {d_.size})")
+        check_level(level)
+        est = self.params.predict(n_, d_)
+        samples = (
+            loss_batch(self.bootstrap, n_, d_) if self.bootstrap.shape[0] >= 2 else np.empty((0, n_.size))
+        )
+        return band_from_samples({"N": n_, "D": d_}, est, samples, level, kind=kind, log_sd=self.rmse_log)
+
+    def plausibility(self, compute: float | None = None, level: float = 0.95) -> list[pl.FitWarning]:
+        """Warnings of the fit itself plus those of an allocation at `compute` FLOPs (default: the largest
+        compute in the data): tokens per parameter, extrapolation, interval width."""
+        return list(self.warnings) + allocation_warnings(self, compute, level)
+
+
+def allocation_warnings(
+    result: ChinchillaResult, compute: float | None, level: float = 0.95
+) -> list[pl.FitWarning]:
+    budget = result.compute_range[1] if compute is None else float(compute)
+    if not (math.isfinite(budget) and budget > 0):
+        return []
+    out: list[pl.FitWarning] = []
+    p = result.params
+    if p.alpha <= 0 or p.beta <= 0:
+        return [
+            pl.FitWarning(
+                "exponent_out_of_range",
+                f"alpha = {p.alpha:.4g}, beta = {p.beta:.4g}: no compute-optimal allocation exists",
+                "error",
+            )
+        ]
+    n_opt, d_opt = (float(v) for v in p.compute_optimal(budget))
+    out += pl.check_tokens_per_parameter(n_opt, d_opt, compute=budget)
+    out += pl.check_extrapolation(budget, result.compute_range)
+    if result.bootstrap.shape[0] >= 2:
+        derived = result.derived(budget, level)
+        out += pl.check_interval(f"N_opt at {budget:.3g} FLOPs", derived["n_opt"])
+        out += pl.check_interval(
+            f"tokens per parameter at {budget:.3g} FLOPs", derived["tokens_per_parameter"]
+        )
+    return out
 
 
 def _prepare(n: ArrayLike, d: ArrayLike, loss: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -297,6 +441,21 @@ def polish(
     return res.x, float(res.fun)
 
 
+def _bound_warnings(params: ChinchillaParams) -> list[pl.FitWarning]:
+    """The law is unconstrained, so 'at a bound' means a degenerate limit: an exponent at 0 (a term that no
+    longer decays) or an irreducible loss E vanishing (e -> -inf, the grid's lower edge is -1)."""
+    out: list[pl.FitWarning] = []
+    for name in ("alpha", "beta"):
+        value = float(getattr(params, name))
+        if value <= 1e-3:
+            out.append(
+                pl.FitWarning("at_bound", f"{name} = {value:.3g}: that term does not decay with scale")
+            )
+    if params.e < -5.0:
+        out.append(pl.FitWarning("at_bound", f"E = {params.E:.3g}: the irreducible loss ran to zero", "info"))
+    return out
+
+
 class ChinchillaApproach3:
     """scikit-learn style estimator: `fit(N, D, loss)` returns self; results in attributes ending in `_`."""
 
@@ -308,14 +467,37 @@ class ChinchillaApproach3:
         n_bootstrap: int = 0,
         random_state: int = 0,
         max_iter: int = 40,
+        repeated: Literal["warn", "exclude"] = "warn",
     ) -> None:
         self.grid = grid
         self.n_polish = n_polish
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
         self.max_iter = max_iter
+        self.repeated = repeated
 
-    def fit(self, n: ArrayLike, d: ArrayLike, loss: ArrayLike) -> ChinchillaApproach3:
+    @single_threaded_blas
+    def fit(
+        self, n: ArrayLike, d: ArrayLike, loss: ArrayLike, *, u: ArrayLike | None = None
+    ) -> ChinchillaApproach3:
+        """`u` (unique tokens per run, optional): runs with D > U repeat data, which this law does not
+        model; with repeated="warn" they are fitted and flagged, with repeated="exclude" they are left out
+        (the mask of fitted runs is `kept_`)."""
+        if self.repeated not in ("warn", "exclude"):
+            raise FitError(f"repeated must be 'warn' or 'exclude', got {self.repeated!r}")
+        kept = None
+        repeated_warnings: list[pl.FitWarning] = []
+        if u is not None:
+            n_all = positive_array("N (parameters)", n)
+            d_all = positive_array("D (tokens)", d)
+            u_all = positive_array("U (unique tokens)", u)
+            l_all = positive_array("loss", loss)
+            same_length(N=n_all, D=d_all, U=u_all, loss=l_all)
+            rep = d_all > u_all * (1 + 1e-9)
+            repeated_warnings = pl.check_repeated_data(d_all, u_all, excluded=self.repeated == "exclude")
+            if self.repeated == "exclude":
+                kept = ~rep
+                n, d, loss = n_all[kept], d_all[kept], l_all[kept]
         log_n, log_d, log_l = _prepare(n, d, loss)
         grid = chinchilla_grid() if self.grid is None else np.asarray(self.grid, dtype=np.float64)
 
@@ -331,6 +513,15 @@ class ChinchillaApproach3:
         ss_res = float(np.sum(resid**2))
         ss_tot = float(np.sum((log_l - log_l.mean()) ** 2))
         boot = self._bootstrap(best_theta, log_n, log_d, log_l) if self.n_bootstrap else np.empty((0, 5))
+        compute = 6.0 * np.exp(log_n + log_d)
+        fit_warnings = pl.combine(
+            repeated_warnings,
+            pl.check_exponent("alpha", params.alpha),
+            pl.check_exponent("beta", params.beta),
+            pl.check_distinct("model sizes N", np.exp(log_n), 3, what="Chinchilla Approach 3"),
+            pl.check_distinct("token counts D", np.exp(log_d), 3, what="Chinchilla Approach 3"),
+            _bound_warnings(params),
+        )
         self.result_ = ChinchillaResult(
             params=params,
             objective=best_f,
@@ -340,9 +531,14 @@ class ChinchillaApproach3:
             r2=1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
             rmse_log=float(np.sqrt(np.mean(resid**2))),
             bootstrap=boot,
+            compute_range=(float(compute.min()), float(compute.max())),
+            warnings=tuple(fit_warnings),
+            n_excluded_repeated=0 if kept is None else int((~kept).sum()),
         )
         self.params_ = params
         self.objective_ = best_f
+        self.kept_ = np.ones(log_n.size, dtype=bool) if kept is None else kept
+        self.warnings_ = list(self.result_.warnings) + allocation_warnings(self.result_, None)
         return self
 
     def _polish_best(

@@ -24,7 +24,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
 
-from analytics.fitting.synthetic import ExpMixingLaw, FitError
+from analytics.fitting.errors import FitError
+from analytics.fitting.synthetic import ExpMixingLaw
 
 WEIGHT_PREFIX = "train_"
 LOSS_PREFIX = "metric/"
@@ -37,9 +38,9 @@ class Table:
 
     index: list[str]
     columns: list[str]
-    values: NDArray  # shape (len(index), len(columns))
+    values: NDArray[np.float64]  # shape (len(index), len(columns))
 
-    def column(self, name: str) -> NDArray:
+    def column(self, name: str) -> NDArray[np.float64]:
         try:
             return self.values[:, self.columns.index(name)]
         except ValueError:
@@ -95,7 +96,9 @@ def domain_of_loss(column: str) -> str:
     return column.removeprefix(LOSS_PREFIX).removesuffix(LOSS_SUFFIX)
 
 
-def align(mixture: Table, losses: Table, target: str) -> tuple[NDArray, NDArray, list[str]]:
+def align(
+    mixture: Table, losses: Table, target: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64], list[str]]:
     """(weights, loss of ``target`` domain, domain names), rows joined on ``index``."""
     cols = [c for c in losses.columns if domain_of_loss(c) == target]
     if not cols:
@@ -104,7 +107,7 @@ def align(mixture: Table, losses: Table, target: str) -> tuple[NDArray, NDArray,
     return mix.values, losses.column(cols[0]), [domain_of_weight(c) for c in mixture.columns]
 
 
-class ExpLinearMixingLaw(RegressorMixin, BaseEstimator):
+class ExpLinearMixingLaw(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Multi-domain data-mixing law L_i(w) = c + k * exp(sum_j t_j w_j) (Ye et al. 2024, eq. 2)."""
 
     def __init__(self, t_max: float = 30.0) -> None:
@@ -131,8 +134,9 @@ class ExpLinearMixingLaw(RegressorMixin, BaseEstimator):
         self.n_features_in_ = d
         return self
 
-    def predict(self, X: ArrayLike) -> NDArray:
-        return self.c_ + self.k_ * np.exp(np.asarray(X, dtype=float) @ self.t_)
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = self.c_ + self.k_ * np.exp(np.asarray(X, dtype=float) @ self.t_)
+        return out
 
 
 ModelName = Literal["ridge", "hgb", "exp_law", "exp_target"]

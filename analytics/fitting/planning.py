@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import norm
 
+from analytics.fitting import plausibility as pl
 from analytics.fitting.chinchilla import ChinchillaParams
 from analytics.fitting.errors import FitError
 
@@ -23,6 +24,7 @@ class AllocationPlan:
     loss_high: float
     level: float
     n_bootstrap: int
+    warnings: tuple[pl.FitWarning, ...] = ()
 
 
 def plan_allocation(
@@ -32,12 +34,16 @@ def plan_allocation(
     bootstrap: ArrayLike | None = None,
     rmse_log: float = 0.0,
     level: float = 0.95,
+    data_compute: ArrayLike | None = None,
 ) -> AllocationPlan:
     """N_opt, D_opt for `compute` FLOPs and the loss there.
 
     The interval combines parameter uncertainty (the loss at this N, D under each bootstrap parameter set,
     percentile interval) with the fit's residual scatter on log loss (a normal band of sd `rmse_log`): a
     prediction interval for one new run, not only a confidence interval for the mean curve.
+
+    Warnings: tokens per parameter outside [1, 1000], exponents outside published ranges, and, given the
+    compute of the fitted runs (`data_compute`), a budget more than 10x beyond them.
     """
     if not np.isfinite(compute) or compute <= 0:
         raise FitError(f"compute budget must be a positive number of FLOPs, got {compute!r}")
@@ -63,4 +69,12 @@ def plan_allocation(
         loss_high=float(max(hi_q, loss) * np.exp(z * rmse_log)),
         level=level,
         n_bootstrap=int(samples.shape[0]) if samples.ndim == 2 else 0,
+        warnings=tuple(
+            pl.combine(
+                pl.check_tokens_per_parameter(n_opt, d_opt, compute=float(compute)),
+                pl.check_exponent("alpha", params.alpha),
+                pl.check_exponent("beta", params.beta),
+                [] if data_compute is None else pl.check_extrapolation(float(compute), data_compute),
+            )
+        ),
     )

@@ -25,16 +25,15 @@ from sklearn.model_selection import GroupKFold, KFold, LeaveOneOut, cross_val_pr
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
+# Re-exported: callers catch `synthetic.FitError`; it is the one FitError of analytics.fitting.errors.
+from analytics.fitting.errors import FitError as FitError
+
 Category = Literal["knowledge", "reasoning", "loss"]
 
 # Phi-4 report (arXiv:2412.08905, Sec. 3): synthetic-only data hurts knowledge-heavy benchmarks.
 KNOWLEDGE_BENCHMARKS = frozenset({"MMLU", "MMLU_pro", "TQA"})
 REASONING_BENCHMARKS = frozenset({"GSM8k", "MATH", "HumanEval", "MBPP", "ARC_C"})
 MIN_DISTINCT_RATIOS = 3
-
-
-class FitError(ValueError):
-    """The data cannot support the requested fit (too few distinct ratios, NaN, bad shapes)."""
 
 
 def benchmark_category(metric: str) -> Category:
@@ -70,7 +69,9 @@ class MixtureRecord:
             raise FitError(f"unknown category {self.category!r}")
 
 
-def _as_xy(r: ArrayLike, y: ArrayLike, *, min_distinct: int = MIN_DISTINCT_RATIOS) -> tuple[NDArray, NDArray]:
+def _as_xy(
+    r: ArrayLike, y: ArrayLike, *, min_distinct: int = MIN_DISTINCT_RATIOS
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     x = np.asarray(r, dtype=float)
     if x.ndim == 1:
         x = x.reshape(-1, 1)
@@ -85,7 +86,7 @@ def _as_xy(r: ArrayLike, y: ArrayLike, *, min_distinct: int = MIN_DISTINCT_RATIO
     return x, t
 
 
-class ExpMixingLaw(RegressorMixin, BaseEstimator):
+class ExpMixingLaw(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Data-mixing law L(r) = c + k * exp(t * r) (Ye et al. 2024), fitted by bounded least squares.
 
     ``t`` is bounded to [-t_max, t_max] because r lives in [0, 1]: larger rates look like a step.
@@ -119,13 +120,13 @@ class ExpMixingLaw(RegressorMixin, BaseEstimator):
         self.n_features_in_ = x.shape[1]
         return self
 
-    def predict(self, X: ArrayLike) -> NDArray:
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         x = np.asarray(X, dtype=float)
         r = x[:, 0] if x.ndim == 2 else x
         return self.c_ + self.k_ * np.exp(self.t_ * r)
 
 
-class SaturatingLaw(RegressorMixin, BaseEstimator):
+class SaturatingLaw(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Score(D) = a - b * (D / d0) ** (-alpha): rises with synthetic tokens D and saturates at a."""
 
     def __init__(self, d0: float = 1e10) -> None:
@@ -145,7 +146,7 @@ class SaturatingLaw(RegressorMixin, BaseEstimator):
         self.n_features_in_ = 1
         return self
 
-    def predict(self, X: ArrayLike) -> NDArray:
+    def predict(self, X: ArrayLike) -> NDArray[np.float64]:
         x = np.asarray(X, dtype=float)
         d = x[:, 0] if x.ndim == 2 else x
         return self.a_ - self.b_ * (d / self.d0) ** (-self.alpha_)
@@ -184,7 +185,7 @@ class SelectionResult:
     failures: dict[str, str] = field(default_factory=dict)
 
 
-def _splitter(n: int, groups: NDArray | None) -> tuple[Any, str]:
+def _splitter(n: int, groups: NDArray[Any] | None) -> tuple[Any, str]:
     if groups is not None:
         n_groups = len(np.unique(groups))
         if n_groups < 2:
@@ -319,9 +320,9 @@ def ratio_by_size(
 
 @dataclass(frozen=True)
 class Heatmap:
-    r_grid: NDArray
-    epochs_grid: NDArray
-    z: NDArray  # shape (len(epochs_grid), len(r_grid)), as Plotly's heatmap expects
+    r_grid: NDArray[np.float64]
+    epochs_grid: NDArray[np.float64]
+    z: NDArray[np.float64]  # shape (len(epochs_grid), len(r_grid)), as Plotly's heatmap expects
     model_name: str
 
 
@@ -364,7 +365,7 @@ def heatmap(
 
 def category_means(
     deltas: Mapping[str, float], *, categorise: Callable[[str], Category] = benchmark_category
-) -> dict:
+) -> dict[str, float]:
     """Mean delta per benchmark category (e.g. a Phi-4 ablation row): {'knowledge': ..., 'reasoning': ...}."""
     buckets: dict[str, list[float]] = defaultdict(list)
     for name, value in deltas.items():

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
@@ -30,6 +31,7 @@ from analytics.reports.scopes import (
 from analytics.studies.selectors import fit_figures
 from core.auth import has_role
 from core.files import StorageUnavailable, file_delete, file_save
+from core.leases import fresh_lease_ids, lease_held
 from core.outbox import publish, publish_on_commit
 from core.roles import Role
 from tracker.models import Team
@@ -47,8 +49,6 @@ CONTENT_TYPES = {
     "json": "application/json",
     "bib": "application/x-bibtex; charset=utf-8",
 }
-# A report still "running" this long after its claim lost its worker: another worker may reclaim it.
-STALE_CLAIM = timedelta(minutes=20)
 RUN_SCATTER_MIN = 1
 
 
@@ -201,8 +201,9 @@ def _report_fail(report_id: int, message: str) -> None:
 def report_build(*, report_id: int) -> Report:
     """Claim the report (conditional UPDATE), build every requested format, then list the files at once."""
     now = timezone.now()
-    claimable = Q(status=Report.Status.QUEUED) | Q(
-        status=Report.Status.RUNNING, started_at__lt=now - STALE_CLAIM
+    # A report still "running" whose lease is no longer renewed lost its worker: another one may reclaim it.
+    claimable = Q(status=Report.Status.QUEUED) | (
+        Q(status=Report.Status.RUNNING) & ~Q(pk__in=fresh_lease_ids(Report))
     )
     claimed = (
         Report.objects.filter(claimable, pk=report_id).update(
@@ -213,6 +214,12 @@ def report_build(*, report_id: int) -> Report:
     report = Report.objects.select_related("team").get(pk=report_id)
     if not claimed:
         return report  # done, failed, or being built by another worker right now
+    with lease_held(Report, report_id):
+        return _report_build_claimed(report)
+
+
+def _report_build_claimed(report: Report) -> Report:
+    report_id = report.pk
     try:
         data = report_data(report)
         outputs = _report_outputs(report, data)
@@ -290,11 +297,17 @@ REPORT_REQUEUE_GRACE = timedelta(minutes=2)
 
 
 def reports_requeue(*, now: datetime | None = None) -> list[int]:
-    """Outbox sweep for reports: re-publish reports still queued after the grace period (a lost publish)."""
-    cutoff = (now or timezone.now()) - REPORT_REQUEUE_GRACE
-    ids = list(
-        Report.objects.filter(status=Report.Status.QUEUED, created_at__lt=cutoff).values_list("pk", flat=True)
+    """Outbox sweep for reports: re-publish reports still queued after the grace period (a lost publish) and
+    reports left running by a worker that died (lease no longer renewed)."""
+    moment = now or timezone.now()
+    cutoff = moment - REPORT_REQUEUE_GRACE
+    lost = Q(status=Report.Status.QUEUED, created_at__lt=cutoff)
+    abandoned = (
+        Q(status=Report.Status.RUNNING)
+        & Q(started_at__lt=moment - timedelta(seconds=settings.ISOFLOP_LEASE_SECONDS))
+        & ~Q(pk__in=fresh_lease_ids(Report, now=moment))
     )
+    ids = list(Report.objects.filter(lost | abandoned).order_by("pk").values_list("pk", flat=True))
     for report_id in ids:
         publish(REPORT_BUILD_TASK, report_id)  # building claims the report first, so a duplicate is harmless
     return ids

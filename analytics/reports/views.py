@@ -63,9 +63,10 @@ def report_list(request: HttpRequest) -> HttpResponse:
             return redirect("reports:list")
     elif request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])
-    reports = selectors.report_list(user=request.user)
+    reports = list(selectors.report_list(user=request.user))
     context = {
         "reports": reports,
+        "has_pending": any(r.status in (Report.Status.QUEUED, Report.Status.RUNNING) for r in reports),
         "teams": [t for t in teams if has_role(request.user, t, Role.EDITOR)],
         "studies": study_selectors.study_list(user=request.user),
         "scopes": Report.Scope.choices,

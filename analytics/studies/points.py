@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,35 @@ def study_runs(study: Study) -> QuerySet[TrainingRun]:
     return TrainingRun.objects.filter(team_id=study.team_id, **study.run_filter)
 
 
+BENCHMARKS_KEY = (
+    "benchmarks"  # run.config["benchmarks"] = {"MMLU": 71.2, "GSM8k": 80.1, ...}: scores, higher=better
+)
+BENCHMARK_TARGET = "benchmark:"
+
+
+def _target_values(study: Study, runs: Sequence[Mapping[str, Any]]) -> dict[int, float | None]:
+    """Each run's target: its final loss, the last value of a metric series, or (``benchmark:<name>``) a
+    benchmark score from its config (``config["benchmarks"]``, as Phi-4-style ablations report them)."""
+    target = study.target_metric
+    if target == "final_loss":
+        return {r["pk"]: r["final_loss"] for r in runs}
+    if target.startswith(BENCHMARK_TARGET):
+        name = target.removeprefix(BENCHMARK_TARGET)
+        out: dict[int, float | None] = {}
+        for r in runs:
+            config = r["config"] if isinstance(r["config"], dict) else {}
+            bench = config.get(BENCHMARKS_KEY)
+            value = bench.get(name) if isinstance(bench, dict) else None
+            is_number = isinstance(value, int | float) and not isinstance(value, bool)
+            out[r["pk"]] = float(value) if is_number else None  # type: ignore[arg-type]
+        return out
+    return dict(
+        MetricSeries.objects.filter(run_id__in=[r["pk"] for r in runs], name=target).values_list(
+            "run_id", "last_value"
+        )
+    )
+
+
 def study_points(study: Study) -> list[StudyPoint]:
     """One point per selected run, ordered by run id so the inputs hash is stable."""
     runs = list(
@@ -63,16 +93,10 @@ def study_points(study: Study) -> list[StudyPoint]:
         .order_by("pk")
         .values("pk", "name", "parameters", "tokens", "unique_tokens", "final_loss", "config")
     )
-    metric_values: dict[int, float | None] = {}
-    if study.target_metric != "final_loss":
-        metric_values = dict(
-            MetricSeries.objects.filter(
-                run_id__in=[r["pk"] for r in runs], name=study.target_metric
-            ).values_list("run_id", "last_value")
-        )
+    metric_values = _target_values(study, runs)
     points = []
     for r in runs:
-        loss = r["final_loss"] if study.target_metric == "final_loss" else metric_values.get(r["pk"])
+        loss = metric_values.get(r["pk"])
         n, d = r["parameters"], r["tokens"]
         config = r["config"] if isinstance(r["config"], dict) else {}
         budget = config.get("flops_budget")
@@ -90,11 +114,6 @@ def study_points(study: Study) -> list[StudyPoint]:
             )
         )
     return points
-
-
-BENCHMARKS_KEY = (
-    "benchmarks"  # run.config["benchmarks"] = {"MMLU": 71.2, "GSM8k": 80.1, ...}: scores, higher=better
-)
 
 
 @dataclass(frozen=True)
@@ -125,13 +144,7 @@ def synthetic_points(study: Study) -> list[SyntheticPoint]:
             "config",
         )
     )
-    metric_values: dict[int, float | None] = {}
-    if study.target_metric != "final_loss":
-        metric_values = dict(
-            MetricSeries.objects.filter(
-                run_id__in=[r["pk"] for r in runs], name=study.target_metric
-            ).values_list("run_id", "last_value")
-        )
+    metric_values = _target_values(study, runs)
     points = []
     for r in runs:
         config = r["config"] if isinstance(r["config"], dict) else {}
@@ -150,7 +163,7 @@ def synthetic_points(study: Study) -> list[SyntheticPoint]:
                 r=r["synthetic_share"],
                 epochs=r["synthetic_epochs"] if r["synthetic_epochs"] is not None else 1.0,
                 sources=tuple(sorted(str(k) for k in sources)),
-                loss=r["final_loss"] if study.target_metric == "final_loss" else metric_values.get(r["pk"]),
+                loss=metric_values.get(r["pk"]),
                 benchmarks=tuple(sorted(bench.items())) if isinstance(bench, dict) else (),
             )
         )

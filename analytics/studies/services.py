@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from analytics.fitting.errors import FitError
 from analytics.models import Fit, Study
 from analytics.studies.base import FitOutcome, StudyKind
 from analytics.studies.points import StudySelectionError
 from analytics.studies.registry import kind_get
-from core.outbox import publish_on_commit
+from core.leases import fresh_lease_ids, lease_held
+from core.outbox import publish, publish_on_commit
 from tracker.models import Team, TrainingRun
 
 STUDY_REFIT_TASK = "analytics.study_refit"
@@ -74,7 +77,19 @@ def _make_current(fit: Fit) -> Fit:
 
 
 def study_refit(*, study_id: int) -> Fit:
-    """Fit the study's current points; the same inputs hash never makes a new version."""
+    """Fit the study's current points; the same inputs hash never makes a new version.
+
+    While it runs the study holds a lease; when it lands, the pending refit request is cleared.
+    """
+    started = timezone.now()
+    with lease_held(Study, study_id):
+        fit = _study_refit(study_id)
+    # Requests made before this refit started are answered by it; a later one (new runs meanwhile) stays.
+    Study.objects.filter(pk=study_id, refit_requested_at__lte=started).update(refit_requested_at=None)
+    return fit
+
+
+def _study_refit(study_id: int) -> Fit:
     study = Study.objects.get(pk=study_id)
     spec = kind_get(study.kind)
     method = spec.method
@@ -132,7 +147,9 @@ def studies_mark_stale_for_team(*, team_id: int) -> int:
 def enqueue_refits_for_runs(*, team_id: int) -> list[int]:
     """Called by ingestion after runs land: mark fits stale and refit every study of the team after commit."""
     studies_mark_stale_for_team(team_id=team_id)
-    study_ids = list(Study.objects.filter(team_id=team_id).values_list("pk", flat=True))
+    studies = Study.objects.filter(team_id=team_id)
+    study_ids = list(studies.values_list("pk", flat=True))
+    studies.update(refit_requested_at=timezone.now())
     for study_id in study_ids:
         publish_on_commit(STUDY_REFIT_TASK, study_id)
     return study_ids
@@ -140,4 +157,23 @@ def enqueue_refits_for_runs(*, team_id: int) -> list[int]:
 
 def study_refit_enqueue(*, study: Study) -> None:
     """On-demand refit from the study page; runs in the worker after this request's transaction commits."""
+    Study.objects.filter(pk=study.pk).update(refit_requested_at=timezone.now())
     publish_on_commit(STUDY_REFIT_TASK, study.pk)
+
+
+STUDY_REFIT_GRACE = timedelta(minutes=2)
+
+
+def studies_refit_requeue(*, now: datetime | None = None) -> list[int]:
+    """Outbox sweep for refits: a refit requested over the grace period ago that no worker holds (the publish
+    was lost, or its worker died) is published again; the refit itself is idempotent by inputs hash."""
+    moment = now or timezone.now()
+    ids = list(
+        Study.objects.filter(refit_requested_at__lt=moment - STUDY_REFIT_GRACE)
+        .exclude(pk__in=fresh_lease_ids(Study, now=moment))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for study_id in ids:
+        publish(STUDY_REFIT_TASK, study_id)
+    return ids

@@ -14,6 +14,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
+from typing import IO
 
 from ingestion.parsers.records import ParseError
 
@@ -69,7 +70,7 @@ class _Budget:
         if self.members > self.max_members:
             raise ParseError(f"archive has more than {self.max_members} members", filename=self.filename)
 
-    def read(self, stream: io.BufferedIOBase, compressed: int, name: str) -> bytes:
+    def read(self, stream: IO[bytes], compressed: int, name: str) -> bytes:
         out = bytearray()
         while True:
             chunk = stream.read(_CHUNK)

@@ -14,28 +14,51 @@ import json
 import re
 import zlib
 
-from ingestion.parsers import archive, manifest, modelcard, papers, power, runlogs, tensorboard
+from ingestion.parsers import (
+    archive,
+    hf,
+    manifest,
+    mlflow,
+    modelcard,
+    papers,
+    points,
+    power,
+    runlogs,
+    tensorboard,
+    textlogs,
+)
 from ingestion.parsers.records import ParsedDocument, ParseError, RunLogRecord
 from ingestion.parsers.text import decode_utf8
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 
 # Which detected formats each extension may hold.
-_TEXT_LOGS = {"megatron", "kv_log", "jsonl", "csv_wide", "csv_long", "wandb_csv", "nvidia_smi", "mlflow"}
+_CSV_FORMATS = {
+    "csv_wide",
+    "csv_long",
+    "wandb_csv",
+    "wandb_panel_csv",
+    "wandb_system_csv",
+    "tensorboard_csv",
+    "nvidia_smi",
+}
+_STDOUT_FORMATS = {"megatron", "nemo", "hf_trainer_log", "nanogpt", "llmc", "kv_log", "composer"}
+_TEXT_LOGS = _CSV_FORMATS | _STDOUT_FORMATS | {"jsonl", "mlflow"}
 EXTENSION_FORMATS: dict[str, set[str]] = {
     ".pdf": {"pdf"},
-    ".csv": {"csv_wide", "csv_long", "wandb_csv", "nvidia_smi"},
+    ".csv": _CSV_FORMATS,
+    ".tsv": _CSV_FORMATS,
     ".jsonl": {"jsonl"},
     ".ndjson": {"jsonl"},
-    ".json": {"manifest", "json_points", "jsonl"},
+    ".json": {"manifest", "json_points", "jsonl", "hf_trainer_state"},
     ".xml": {"arxiv_atom"},
     ".atom": {"arxiv_atom"},
     ".bib": {"bibtex"},
     ".bibtex": {"bibtex"},
     ".md": {"hf_card"},
     ".markdown": {"hf_card"},
-    ".yaml": {"manifest"},
-    ".yml": {"manifest"},
+    ".yaml": {"manifest", "mlflow_run_meta", "mlflow_experiment"},
+    ".yml": {"manifest", "mlflow_run_meta", "mlflow_experiment"},
     ".log": _TEXT_LOGS,
     ".txt": _TEXT_LOGS | {"bibtex", "hf_card"},
     ".out": _TEXT_LOGS,
@@ -58,6 +81,8 @@ def _extension(filename: str) -> str:
 
 
 def _check_extension(filename: str, fmt: str) -> None:
+    if fmt == "mlflow_value":
+        return  # "params/lr.decay": the name is an MLflow key, its dot is not a file type
     ext = _extension(filename)
     if ext == ".tfevents":
         if fmt != "tensorboard":
@@ -68,11 +93,55 @@ def _check_extension(filename: str, fmt: str) -> None:
         raise ParseError(f"extension {ext} does not match content ({fmt})", filename=filename)
 
 
+SUPPORTED_FORMATS = (
+    "run logs: CSV (wide with a step/epoch column, long metric/value, W&B history, W&B panel and"
+    " system-metric exports, TensorBoard 'Wall time,Step,Value' exports), JSONL, TensorBoard event files, HF"
+    " trainer_state.json and Trainer stdout, Megatron-LM/Megatron-DeepSpeed/NeMo stdout (any launcher"
+    " prefix), GPT-NeoX, nanoGPT/modded-nanogpt/llm.c, Composer, fairseq and 'step: N key: value' logs,"
+    " MLflow mlruns files, nvidia-smi --query-gpu CSV; manifests (YAML/JSON); papers (arXiv Atom, BibTeX,"
+    " PDF); model cards (Markdown)"
+)
+_SNIFF_LINES = 50_000
+
+
+def _mlflow_format(filename: str, text: str) -> str | None:
+    if mlflow.value_file(filename) and len(text) <= 5000 and "\n" not in text.strip():
+        return "mlflow_value"
+    if mlflow.is_meta_yaml(filename):
+        try:
+            kind = mlflow.meta_kind(manifest.load_yaml_mapping(text, filename=filename))
+        except ParseError:
+            return None
+        if kind == "run":
+            return "mlflow_run_meta"
+        if kind == "experiment":
+            return "mlflow_experiment"
+    return None
+
+
+def _detect_json(text: str) -> str | None:
+    """'hf_trainer_state' / 'jsonl' / 'manifest' / 'json_points' / 'json' for a whole-file JSON value."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(obj, dict):
+        if hf.looks_like_trainer_state(obj):
+            return "hf_trainer_state"
+        return "jsonl" if runlogs.json_step(obj)[0] is not None else "manifest"
+    if isinstance(obj, list):
+        return "json_points"
+    return "json"
+
+
 def _detect_text(filename: str, text: str) -> str:
     ext = _extension(filename)
     stripped = text.lstrip()
     head = stripped[:4096]
     first_line = stripped.split("\n", 1)[0].strip()
+    found = _mlflow_format(filename, text)
+    if found:
+        return found
     if head.startswith("<?xml") or head.startswith("<feed"):
         return "arxiv_atom" if "<feed" in head else "xml"
     # Other leading markup ("<p align=center>", "<!-- -->") is common at the top of a markdown card.
@@ -81,28 +150,27 @@ def _detect_text(filename: str, text: str) -> str:
     if _BIBTEX_RE.match(head):
         return "bibtex"
     if head.startswith("{") or head.startswith("["):
-        if head.startswith("{"):
-            try:
-                obj = json.loads(text)
-            except (ValueError, RecursionError):
-                return "jsonl"
-            if isinstance(obj, dict):
-                return "jsonl" if runlogs._json_step(obj)[0] is not None else "manifest"
-            return "json"
-        return "json_points"
+        found = _detect_json(text)
+        if found:
+            return found
     if power.is_nvidia_smi_header(first_line):
         return "nvidia_smi"
     if "," in first_line:
-        kind = runlogs.classify_csv_header(runlogs.split_header(first_line))
+        kind = runlogs.classify_csv_header(points.split_header(first_line))
         if kind:
             return kind
-    sample = text.splitlines()[:2000]
-    if any(runlogs.MEGATRON_RE.match(line) for line in sample):
-        return "megatron"
+    elif "\t" in first_line and _tsv_as_csv(text) is not None:
+        kind = runlogs.classify_csv_header([c.strip() for c in first_line.split("\t")])
+        if kind:
+            return kind
+    sample = text.splitlines()[:_SNIFF_LINES]
+    found = textlogs.sniff(sample)
+    if found:
+        return found
+    if head.startswith("{"):
+        return "jsonl"  # JSON lines with broken lines: each bad line is reported
     if runlogs.mlflow_metric_name(filename) and runlogs.looks_like_mlflow(text):
         return "mlflow"
-    if any(runlogs.KV_STEP_RE.search(line) for line in sample):
-        return "kv_log"
     if ext in (".yaml", ".yml"):
         return "manifest"
     if ext in (".md", ".markdown") or stripped.startswith("#"):
@@ -110,6 +178,44 @@ def _detect_text(filename: str, text: str) -> str:
     if _looks_like_yaml_manifest(text):
         return "manifest"
     return "unknown"
+
+
+def _tsv_as_csv(text: str) -> str | None:
+    """A tab-separated table as CSV text, when that is lossless (no commas or quotes in it); else None."""
+    head = text.lstrip().split("\n", 1)[0]
+    if "\t" not in head or "," in head or "," in text or '"' in text:
+        return None
+    return text.replace("\t", ",")
+
+
+def _describe(text: str) -> str:
+    lines = text.splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")
+    shown = first[:80] + ("..." if len(first) > 80 else "")
+    return f"{len(lines):,} lines of text starting {shown!r}"
+
+
+def _refusal(filename: str, text: str, fmt: str, closest: str = "") -> ParseError:
+    """A refusal naming the file, what it looked like, why each candidate format did not fit, and what is
+    supported."""
+    stripped = text.lstrip()
+    first_line = stripped.split("\n", 1)[0].strip()
+    tried = []
+    if stripped[:1] in "{[":
+        tried.append("JSON/JSONL: not valid JSON (whole file or first line)")
+    if "," in first_line:
+        tried.append(f"CSV: {runlogs.explain_csv_header(points.split_header(first_line))}")
+    else:
+        tried.append("CSV: first line has no commas (or tabs, for a tab-separated table)")
+    tried.extend(textlogs.why_not(text.splitlines()[:50]))
+    tried.append("manifest: no top-level keys such as name, model, parameters, tokens")
+    looked = "XML that is not an arXiv Atom feed" if fmt == "xml" else _describe(text)
+    nearest = f" The closest was {closest}." if closest else ""
+    return ParseError(
+        f"unrecognised file format: it looks like {looked}.{nearest} Tried: {'; '.join(tried)}. "
+        f"Supported: {SUPPORTED_FORMATS}",
+        filename=filename,
+    )
 
 
 _YAML_KEY_RE = re.compile(r"^([A-Za-z_][\w-]*):(?:\s|$)", re.M)
@@ -134,7 +240,7 @@ def _detect(filename: str, data: bytes) -> tuple[str, str]:
     fmt = _detect_text(filename, text)
     # A markdown or YAML name wins over weak text heuristics (a card that quotes "step: 10 loss: 2.3").
     ext = _extension(filename)
-    if fmt in _TEXT_LOGS or fmt == "unknown":
+    if (fmt in _TEXT_LOGS and fmt not in _CSV_FORMATS) or fmt == "unknown":
         if ext in (".md", ".markdown"):
             fmt = "hf_card"
         elif ext in (".yaml", ".yml"):
@@ -174,6 +280,8 @@ def parse_document(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_B
             return parse_document(inner_name, inner, max_bytes=max_bytes)
         except ParseError as exc:
             raise exc.with_filename(filename) from None
+    if fmt in ("unknown", "xml"):
+        raise _refusal(filename, text, fmt)
     _check_extension(filename, fmt)
     if fmt == "archive":
         raise ParseError("is an archive: unpack it with iter_archive_members first", filename=filename)
@@ -195,19 +303,33 @@ def parse_document(filename: str, data: bytes, *, max_bytes: int = DEFAULT_MAX_B
         return _run_log(tensorboard.parse_tensorboard(data, filename=filename))
     if fmt == "nvidia_smi":
         return _run_log(power.parse_nvidia_smi(data, filename=filename))
-    if fmt in ("csv_wide", "csv_long", "wandb_csv"):
-        return _run_log(runlogs.parse_csv(text, filename=filename))
+    if fmt in _CSV_FORMATS - {"nvidia_smi"}:
+        return _run_log(runlogs.parse_csv(_tsv_as_csv(text) or text, filename=filename))
+    if fmt == "hf_trainer_state":
+        return _run_log(hf.parse_trainer_state(text, filename=filename))
+    if fmt in _STDOUT_FORMATS:
+        try:
+            return _run_log(textlogs.parse_text(fmt, text, filename=filename))
+        except ParseError as exc:
+            if not exc.reason.startswith("no metric points"):
+                raise
+            # It only looked like a log: say what else was tried, not just what this parser missed.
+            raise _refusal(filename, text, "unknown", closest=f"{fmt} ({exc.reason})") from None
+    if fmt in ("mlflow_run_meta", "mlflow_experiment"):
+        record = mlflow.parse_meta_yaml(text, filename=filename)
+        return ParsedDocument(kind="manifest", fmt=fmt, manifest=record)
+    if fmt == "mlflow_value":
+        record = mlflow.parse_value_file(text, filename=filename)
+        return ParsedDocument(kind="manifest", fmt=fmt, manifest=record)
     if fmt == "jsonl":
         return _run_log(runlogs.parse_jsonl(text, filename=filename))
     if fmt in ("json_points", "json"):
         return _run_log(runlogs.parse_json_points(text, filename=filename))
     if fmt == "mlflow":
-        return _run_log(runlogs.parse_mlflow_metric(text, filename=filename))
-    if fmt == "megatron":
-        return _run_log(runlogs.parse_megatron(text, filename=filename))
-    if fmt == "kv_log":
-        return _run_log(runlogs.parse_kv_log(text, filename=filename))
-    raise ParseError(f"unrecognised file format ({fmt})", filename=filename)
+        metric = runlogs.parse_mlflow_metric(text, filename=filename)
+        metric.manifest = mlflow.run_manifest_for(filename)
+        return _run_log(metric)
+    raise _refusal(filename, text, fmt)
 
 
 def _run_log(record: RunLogRecord) -> ParsedDocument:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import yaml
@@ -133,8 +134,34 @@ def normalise_precision(raw: str, *, filename: str = "") -> str:
     raise ParseError(f"precision: unknown value {raw[:50]!r} (e.g. bf16, fp16, fp8, fp32)", filename=filename)
 
 
-def _json_safe(obj: Any, depth: int = 0) -> Any:
-    """Config must round-trip through JSON (it is stored in a JSON column)."""
+# A YAML alias is a reference: ``safe_load`` shares the aliased node, but anything that walks the result
+# (JSON conversion, a template, a diff) visits it once per reference, so 500 bytes of nested aliases can
+# stand for 10**9 nodes. Documents are refused when their expanded size passes this budget.
+MAX_EXPANDED_NODES = 100_000
+# Config is stored in a JSON column and shown on pages: this is far above any real training config.
+MAX_CONFIG_JSON_BYTES = 256 * 1024
+
+
+class _Budget:
+    __slots__ = ("left",)
+
+    def __init__(self, nodes: int) -> None:
+        self.left = nodes
+
+    def take(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise ValueError(f"more than {MAX_EXPANDED_NODES:,} values once aliases are expanded")
+
+
+def _json_safe(obj: Any, depth: int = 0, budget: _Budget | None = None) -> Any:
+    """Config must round-trip through JSON (it is stored in a JSON column).
+
+    Every value visited is counted, so shared (aliased) sub-trees cannot make the copy explode.
+    """
+    if budget is None:
+        budget = _Budget(MAX_EXPANDED_NODES)
+    budget.take()
     if depth > 20:
         raise ValueError("nested too deeply")
     if obj is None or isinstance(obj, bool | int | str):
@@ -144,13 +171,16 @@ def _json_safe(obj: Any, depth: int = 0) -> Any:
             raise ValueError("non-finite number")
         return obj
     if isinstance(obj, dict):
-        return {str(k): _json_safe(v, depth + 1) for k, v in obj.items()}
+        return {str(k): _json_safe(v, depth + 1, budget) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_safe(v, depth + 1) for v in obj]
+        return [_json_safe(v, depth + 1, budget) for v in obj]
     return str(obj)
 
 
-def manifest_from_mapping(obj: dict, *, filename: str) -> RunManifestRecord:
+def manifest_from_mapping(
+    obj: dict[str, Any], *, filename: str, key_lines: dict[str, int] | None = None
+) -> RunManifestRecord:
+    """``key_lines``: the line of each top-level key when the mapping came from a file, for error messages."""
     if not isinstance(obj, dict):
         raise ParseError("manifest must be a mapping of keys to values", filename=filename)
     record = RunManifestRecord(
@@ -204,17 +234,85 @@ def manifest_from_mapping(obj: dict, *, filename: str) -> RunManifestRecord:
     if config not in (None, {}):
         if not isinstance(config, dict):
             raise ParseError("config: expected a mapping", filename=filename)
+        line = (key_lines or {}).get("config")
         try:
             record.config = _json_safe(config)
         except (ValueError, RecursionError) as exc:
-            raise ParseError(f"config: {exc}", filename=filename) from None
+            raise ParseError(f"config: {exc}", filename=filename, line=line) from None
+        size = len(json.dumps(record.config, separators=(",", ":")))
+        if size > MAX_CONFIG_JSON_BYTES:
+            raise ParseError(
+                f"config: {size:,} bytes as JSON, over the {MAX_CONFIG_JSON_BYTES:,}-byte limit",
+                filename=filename,
+                line=line,
+            )
     return record
 
 
+def _check_expansion(root: yaml.Node, *, filename: str, line_offset: int) -> None:
+    """Refuse alias bombs and recursive aliases before anything is constructed.
+
+    The composed graph shares one node object per anchor; sizes are computed once per node (a DAG walk), so
+    the check itself is linear in the document while measuring what a full expansion would visit.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    total = 0
+
+    def size(node: yaml.Node) -> int:
+        nonlocal total
+        key = id(node)
+        known = sizes.get(key)
+        if known is not None:  # a second reference: an alias
+            total += known
+            if total > MAX_EXPANDED_NODES:
+                raise ParseError(
+                    f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values (alias bomb?)",
+                    filename=filename,
+                    line=node.start_mark.line + 1 + line_offset,
+                )
+            return known
+        if key in active:
+            raise ParseError(
+                "recursive YAML alias", filename=filename, line=node.start_mark.line + 1 + line_offset
+            )
+        active.add(key)
+        count = 1
+        total += 1
+        if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                count += size(child)
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                count += size(k) + size(v)
+        active.discard(key)
+        sizes[key] = count
+        if total > MAX_EXPANDED_NODES:
+            raise ParseError(
+                f"YAML document expands to more than {MAX_EXPANDED_NODES:,} values",
+                filename=filename,
+                line=node.start_mark.line + 1 + line_offset,
+            )
+        return count
+
+    size(root)
+
+
 def load_yaml_mapping(text: str, *, filename: str, line_offset: int = 0) -> Any:
-    """``yaml.safe_load``; errors (a ``!!python/object`` tag included) become a ParseError with a line."""
+    """``yaml.safe_load`` with the expansion of aliases bounded; errors (a ``!!python/object`` tag included)
+    become a ParseError with a line."""
     try:
-        return yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # the reader refuses control characters up front
+        raise ParseError(f"bad YAML: {exc}".splitlines()[0][:200], filename=filename) from None
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_expansion(root, filename=filename, line_offset=line_offset)
+        return loader.construct_document(root)
+    except ParseError:
+        raise
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 + line_offset if mark is not None else None
@@ -223,6 +321,19 @@ def load_yaml_mapping(text: str, *, filename: str, line_offset: int = 0) -> Any:
         ) from None
     except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as exc:
         raise ParseError(f"bad YAML: {type(exc).__name__}", filename=filename) from None
+    finally:
+        loader.dispose()
+
+
+_TOP_KEY_RE = re.compile(r"^([A-Za-z_][\w-]*)\s*:", re.M)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line of each top-level ``key:`` of a YAML document (first occurrence)."""
+    lines: dict[str, int] = {}
+    for m in _TOP_KEY_RE.finditer(text):
+        lines.setdefault(m.group(1), text.count("\n", 0, m.start()) + 1)
+    return lines
 
 
 def parse_manifest(filename: str, data: bytes) -> RunManifestRecord:
@@ -235,10 +346,12 @@ def parse_manifest(filename: str, data: bytes) -> RunManifestRecord:
             raise ParseError(
                 f"bad JSON: {exc}", filename=filename, line=getattr(exc, "lineno", None)
             ) from None
+        key_lines: dict[str, int] = {}
     else:
         obj = load_yaml_mapping(text, filename=filename)
+        key_lines = _key_lines(text)
     if not isinstance(obj, dict):
         raise ParseError("manifest must be a mapping of keys to values", filename=filename)
     if not MANIFEST_KEYS & set(map(str, obj)):
         raise ParseError("no manifest keys (name, model, parameters, tokens, ...)", filename=filename)
-    return manifest_from_mapping(obj, filename=filename)
+    return manifest_from_mapping(obj, filename=filename, key_lines=key_lines)

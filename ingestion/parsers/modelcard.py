@@ -1,381 +1,304 @@
 """Hugging Face model cards (README.md with YAML front matter) and plain markdown cards.
 
 Error policy: the front matter must be safe YAML (``yaml.safe_load``; a ``!!python/object`` tag or a syntax
-error rejects the whole file naming the line). Facts are extracted best-effort: front matter and table cells
-with confidence 0.9, prose with confidence 0.6; a cell or sentence that cannot be read is simply not a fact.
+error rejects the whole file naming the line) and small once aliases are expanded (a YAML alias bomb is a
+ParseError, never a memory blow-up). Facts are extracted best-effort: front matter and table cells with
+confidence 0.9, "Key: value" lines 0.8, prose 0.6; a cell or sentence that cannot be read is not a fact.
+Each fact names the model it is about (``subject``, "" for the card's own model); ``models`` lists them all.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from html.parser import HTMLParser
+from datetime import date
 from typing import Any
 
+from ingestion.parsers.cardfacts import clean_inline, norm_name, strip_symbols
+from ingestion.parsers.cardprose import prose_facts
+from ingestion.parsers.cardtables import HEADING_RE, html_tables, markdown_tables, table_facts, table_subjects
 from ingestion.parsers.manifest import load_yaml_mapping
 from ingestion.parsers.records import FactRecord, ModelCardRecord, ParseError
-from ingestion.parsers.text import decode_utf8, parse_quantity
+from ingestion.parsers.text import decode_utf8
 
-TABLE_CONFIDENCE = 0.9
 FRONT_MATTER_CONFIDENCE = 0.9
-PROSE_CONFIDENCE = 0.6
 MAX_BODY_CHARS = 1_000_000
-
-UNITS = {
-    "parameters": "params",
-    "training_tokens": "tokens",
-    "gpu_hours": "GPU-hours",
-    "tdp_watts": "W",
-    "co2_tonnes": "tCO2eq",
-    "co2_tonnes_market_based": "tCO2eq",
-    "context_length": "tokens",
-    "hardware": "",
-    "release_date": "",
-}
+# YAML aliases let a few lines name a tree with billions of nodes: the copy we keep is bounded.
+MAX_METADATA_NODES = 20_000
+MAX_METADATA_CHARS = 256 * 1024
+MAX_METADATA_DEPTH = 20
 
 
-def _column_fact(header: str) -> str | None:
-    h = header.lower().replace("*", "")
-    if "gpu hours" in h or "gpu-hours" in h or "gpu hrs" in h:
-        return "gpu_hours"
-    if "co2" in h or "greenhouse" in h or "emission" in h:
-        return "co2_tonnes_market_based" if "market" in h else "co2_tonnes"
-    if "tdp" in h or ("power" in h and "(w)" in h):
-        return "tdp_watts"
-    if "context" in h:
-        return "context_length"
-    if "token" in h:
-        return "training_tokens"
-    if re.search(r"\bparam", h):
-        return "parameters"
-    if "release" in h and "date" in h:
-        return "release_date"
-    return None
+# --- front matter ----------------------------------------------------------------------------------------
 
 
-_MONTH_NAMES = "January|February|March|April|May|June|July|August|September|October|November|December"
-_DATE_RE = re.compile(rf"\b(?:({_MONTH_NAMES})\s+(\d{{1,2}}),?\s+(\d{{4}})|(\d{{4}})-(\d{{2}})-(\d{{2}}))\b")
+class _MetadataTooLarge(Exception):
+    pass
 
 
-def _parse_date(text: str) -> str | None:
-    m = _DATE_RE.search(text)
-    if not m:
-        return None
-    try:
-        if m.group(1):
-            return datetime.strptime(f"{m.group(1)} {m.group(2)} {m.group(3)}", "%B %d %Y").date().isoformat()
-        return date(int(m.group(4)), int(m.group(5)), int(m.group(6))).isoformat()
-    except ValueError:
-        return None
-
-
-def _clean_cell(cell: str) -> str:
-    return re.sub(r"<[^>]{0,100}>", " ", cell).replace("**", "").replace("__", "").strip()
-
-
-def _fact(
-    name: str, text: str, *, line: int, confidence: float, location: str, excerpt: str, subject: str = ""
-) -> FactRecord | None:
-    if name == "release_date":
-        iso = _parse_date(text)
-        if iso is None:
-            return None
-        return FactRecord(
-            name,
-            None,
-            text_value=iso,
-            confidence=confidence,
-            line=line,
-            location=location,
-            excerpt=excerpt[:300],
-            subject=subject,
-        )
-    if name == "hardware":
-        return FactRecord(
-            name,
-            None,
-            text_value=text.strip()[:100],
-            confidence=confidence,
-            line=line,
-            location=location,
-            excerpt=excerpt[:300],
-            subject=subject,
-        )
-    q = parse_quantity(text)
-    if q is None or q.value <= 0:
-        return None
-    return FactRecord(
-        name,
-        q.value,
-        unit=UNITS.get(name, ""),
-        text_value=q.text,
-        lower=q.lower,
-        upper=q.upper,
-        confidence=confidence,
-        line=line,
-        location=location,
-        excerpt=excerpt[:300],
-        subject=subject,
-    )
-
-
-def _split_row(line: str) -> list[str]:
-    inner = line.strip()
-    if inner.startswith("|"):
-        inner = inner[1:]
-    if inner.endswith("|"):
-        inner = inner[:-1]
-    return [c.strip() for c in inner.split("|")]
-
-
-_SEPARATOR_RE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
-_HEADING_RE = re.compile(r"^\s*(#{1,6})\s+(.*?)\s*#*\s*$")
-
-
-def _table_facts(lines: list[str], first_line: int) -> tuple[list[FactRecord], set[int]]:
-    """Facts from markdown tables; returns them and the (0-based) indexes of table lines."""
-    facts: list[FactRecord] = []
-    table_lines: set[int] = set()
-    section = ""
-    i = 0
-    while i < len(lines):
-        heading = _HEADING_RE.match(lines[i])
-        if heading:
-            section = _clean_cell(heading.group(2))
-        if (
-            "|" in lines[i]
-            and i + 1 < len(lines)
-            and _SEPARATOR_RE.match(lines[i + 1])
-            and "-" in lines[i + 1]
-        ):
-            header = [_clean_cell(c) for c in _split_row(lines[i])]
-            names = [_column_fact(h) for h in header]
-            table_lines.update((i, i + 1))
-            j = i + 2
-            label = ""
-            while j < len(lines) and "|" in lines[j] and lines[j].strip():
-                table_lines.add(j)
-                cells = [_clean_cell(c) for c in _split_row(lines[j])]
-                label = cells[0] if cells and cells[0] and names[0] is None else label
-                for k, cell in enumerate(cells[: len(names)]):
-                    name = names[k]
-                    if name is None or not cell or cell in {"-", "—", "N/A", "n/a"}:
-                        continue
-                    location = f"table '{section}' column '{header[k]}'" + (
-                        f" row '{label}'" if label else ""
-                    )
-                    fact = _fact(
-                        name,
-                        cell,
-                        line=first_line + j,
-                        confidence=TABLE_CONFIDENCE,
-                        location=location[:300],
-                        excerpt=lines[j].strip(),
-                        subject=label,
-                    )
-                    if fact is not None:
-                        facts.append(fact)
-                j += 1
-            i = j
-            continue
-        i += 1
-    return facts, table_lines
-
-
-class _HtmlTable(HTMLParser):
-    """Cells of one HTML ``<table>``: (row, column, text, line), with rowspan/colspan resolved."""
-
+class _Budget:
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.cells: list[tuple[int, int, str, int]] = []
-        self._row = -1
-        self._taken: set[tuple[int, int]] = set()
-        self._cell: list[str] | None = None
-        self._cell_line = 0
-        self._span = (1, 1)
+        self.nodes = 0
+        self.chars = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "tr":
-            self._row += 1
-        elif tag in ("td", "th") and self._row >= 0:
-            self._cell = []
-            self._cell_line = self.getpos()[0]
-            spans = dict(attrs)
-            self._span = (_span(spans.get("rowspan")), _span(spans.get("colspan")))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None:
-            col = 0
-            while (self._row, col) in self._taken:
-                col += 1
-            rows, cols = self._span
-            for dr in range(rows):
-                for dc in range(cols):
-                    self._taken.add((self._row + dr, col + dc))
-            self.cells.append((self._row, col, " ".join("".join(self._cell).split()), self._cell_line))
-            self._cell = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
+    def spend(self, nodes: int = 1, chars: int = 0) -> None:
+        self.nodes += nodes
+        self.chars += chars
+        if self.nodes > MAX_METADATA_NODES:
+            raise _MetadataTooLarge(f"more than {MAX_METADATA_NODES} values")
+        if self.chars > MAX_METADATA_CHARS:
+            raise _MetadataTooLarge(f"more than {MAX_METADATA_CHARS} characters")
 
 
-def _span(raw: str | None) -> int:
-    try:
-        return max(1, min(int(str(raw).strip()), 50))
-    except ValueError:
-        return 1
+def _plain(value: Any, budget: _Budget, depth: int = 0) -> Any:
+    """YAML values made JSON-safe (dates as ISO text, odd floats as text), every node paid for.
 
-
-_TABLE_BLOCK_RE = re.compile(r"<table\b.*?</table\s*>", re.I | re.S)
-
-
-def _html_table_facts(body: str, first_line: int) -> tuple[list[FactRecord], set[int]]:
-    """Facts from HTML tables (many HF cards, Llama's among them, use them); header = first row."""
-    facts: list[FactRecord] = []
-    table_lines: set[int] = set()
-    lines = body.split("\n")
-    for block in _TABLE_BLOCK_RE.finditer(body):
-        start_index = body.count("\n", 0, block.start())
-        table_lines.update(range(start_index, body.count("\n", 0, block.end()) + 1))
-        parser = _HtmlTable()
-        try:
-            parser.feed(block.group(0))
-            parser.close()
-        except (ValueError, AssertionError):
-            continue
-        section = ""
-        for raw in reversed(lines[:start_index]):
-            heading = _HEADING_RE.match(raw)
-            if heading:
-                section = _clean_cell(heading.group(2))
-                break
-        header = {col: text for row, col, text, _ in parser.cells if row == 0}
-        names = {col: _column_fact(text) for col, text in header.items()}
-        labels = {row: text for row, col, text, _ in parser.cells if col == 0 and row > 0 and text}
-        label_rows = sorted(labels)
-        for row, col, text, line in parser.cells:
-            name = names.get(col)
-            if row == 0 or name is None or not text or text in {"-", "—", "N/A", "n/a"}:
-                continue
-            label = next((labels[r] for r in reversed(label_rows) if r <= row), "")
-            location = f"table '{section}' column '{header.get(col, '')}'" + (
-                f" row '{label}'" if label else ""
-            )
-            absolute = start_index + line - 1  # 0-based index into the body
-            fact = _fact(
-                name,
-                text,
-                line=first_line + absolute,
-                confidence=TABLE_CONFIDENCE,
-                location=location[:300],
-                excerpt=lines[absolute].strip() if absolute < len(lines) else text,
-                subject=label,
-            )
-            if fact is not None:
-                facts.append(fact)
-    return facts, table_lines
-
-
-_Q = r"[~≈]?\d[\d,]*(?:\.\d+)?\s*(?:[KMBT]|thousand|million|billion|trillion)?\+?"
-# Token and parameter counts need a magnitude word: "2048 tokens" is a context size, not a data size.
-_QS = r"[~≈]?\d[\d,]*(?:\.\d+)?\s*(?:[KMBT]|thousand|million|billion|trillion)\+?"
-_PROSE_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("gpu_hours", re.compile(rf"(?:\*\*)?({_Q})(?:\*\*)?\s*(?:[A-Z]\d+\s+)?GPU[- ]hours", re.I)),
-    (
-        "training_tokens",
-        re.compile(rf"(?:over\s+|more than\s+)?({_QS})\s*(?:\*\*)?\s+(?:training\s+)?tokens\b", re.I),
-    ),
-    ("parameters", re.compile(rf"({_QS})\s*(?:\*\*)?[\s-]*(?:total\s+)?param(?:eter)?s?\b", re.I)),
-    ("tdp_watts", re.compile(r"TDP of (\d[\d,]*)\s*W\b|(\d[\d,]*)\s*W\s+TDP", re.I)),
-    (
-        "co2_tonnes",
-        re.compile(
-            r"(\d[\d,]*(?:\.\d+)?)(?:\*\*)?\s*(?:metric\s+)?(?:tons|tonnes|t)\s*"
-            r"(?:of\s+)?CO2(?:[- ]?eq|e)?\b",
-            re.I,
-        ),
-    ),
-    (
-        "context_length",
-        re.compile(
-            r"context (?:length|window) of (?:up to )?(\d[\d,]*\s*[kK]?)\b|(\d+[kK])[- ](?:token )?context",
-            re.I,
-        ),
-    ),
-    (
-        "hardware",
-        re.compile(
-            r"\b((?:NVIDIA\s+)?(?:H100|H200|H800|A100|A800|V100|B200|GB200|MI250X?|MI300X|TPU\s?v\d\w*)(?:-\d+\s?GB)?)\b"
-        ),
-    ),
-    (
-        "release_date",
-        re.compile(
-            rf"(?:release date|released on|released)\W{{0,6}}"
-            rf"((?:{_MONTH_NAMES})\s+\d{{1,2}},?\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}})",
-            re.I,
-        ),
-    ),
-]
-
-
-def _prose_facts(lines: list[str], first_line: int, skip: set[int]) -> list[FactRecord]:
-    facts: list[FactRecord] = []
-    for i, raw in enumerate(lines):
-        if i in skip or len(raw) > 5000 or not raw.strip():
-            continue
-        for name, pattern in _PROSE_PATTERNS:
-            for m in pattern.finditer(raw):
-                text = next((g for g in m.groups() if g), None)
-                if not text:
-                    continue
-                fact = _fact(
-                    name,
-                    text,
-                    line=first_line + i,
-                    confidence=PROSE_CONFIDENCE,
-                    location="prose",
-                    excerpt=raw.strip(),
-                )
-                if fact is not None:
-                    facts.append(fact)
-                if name == "hardware":
-                    break  # one hardware mention per line is enough
-    return facts
-
-
-def _card_name(meta: dict[str, Any], heading: str, filename: str) -> str:
-    """model-index name, model_name, the first H1, the folder of a README, else the file stem."""
-    index = meta.get("model-index")
-    if isinstance(index, list) and index and isinstance(index[0], dict) and index[0].get("name"):
-        return str(index[0]["name"])
-    explicit = str(meta.get("model_name") or meta.get("model-name") or "")
-    if explicit or heading:
-        return explicit or _clean_cell(heading)
-    parts = [p for p in filename.replace("\\", "/").split("/") if p]
-    stem = parts[-1].rsplit(".", 1)[0] if parts else "model card"
-    # Hub repositories hold their card as <org>/<model>/README.md: the folder names the model.
-    if stem.lower() == "readme" and len(parts) >= 2:
-        return parts[-2]
-    return stem
-
-
-def _plain(value: Any, depth: int = 0) -> Any:
-    """YAML values made JSON-safe: dates as ISO text, odd floats and other objects as text."""
-    if depth > 20:
-        return str(value)[:200]
-    if value is None or isinstance(value, bool | int | str):
+    Aliases make the loaded object a graph whose expansion can be exponential in the text size; walking it
+    as a tree under a node budget turns that into a clean failure instead of a stuck worker.
+    """
+    budget.spend()
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        budget.spend(0, len(value))
         return value
     if isinstance(value, float):
         return value if value - value == 0.0 else str(value)
     if isinstance(value, date):
         return value.isoformat()
+    if depth >= MAX_METADATA_DEPTH:
+        return None  # never str() a container: its text is the expansion we refuse to build
     if isinstance(value, dict):
-        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = str(k) if isinstance(k, str | int | float | bool | date) or k is None else type(k).__name__
+            budget.spend(0, len(key))
+            out[key] = _plain(v, budget, depth + 1)
+        return out
     if isinstance(value, list | tuple):
-        return [_plain(v, depth + 1) for v in value]
-    return str(value)[:200]
+        return [_plain(v, budget, depth + 1) for v in value]
+    text = type(value).__name__
+    budget.spend(0, len(text))
+    return text
+
+
+def plain_metadata(meta: dict[str, Any], *, filename: str) -> dict[str, Any]:
+    """The front matter as bounded JSON-safe data, or a ParseError naming the file and the limit."""
+    budget = _Budget()
+    try:
+        return {str(key): _plain(value, budget) for key, value in meta.items()}
+    except _MetadataTooLarge as exc:
+        raise ParseError(
+            f"front matter expands to {exc} (YAML aliases?); the limit keeps cards small",
+            filename=filename,
+            line=1,
+        ) from None
+    except RecursionError:
+        raise ParseError("front matter is nested too deeply", filename=filename, line=1) from None
+
+
+# --- body preparation ------------------------------------------------------------------------------------
+
+_FENCE_RE = re.compile(r"^\s*(```|~~~)")
+_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
+
+
+def _blank_code_and_comments(lines: list[str]) -> list[str]:
+    """Code blocks and HTML comments emptied, line numbers kept: sample code is no fact source."""
+    out: list[str] = []
+    fence: str | None = None
+    for raw in lines:
+        m = _FENCE_RE.match(raw)
+        if fence is not None:
+            if m and m.group(1) == fence:
+                fence = None
+            out.append("")
+            continue
+        if m:
+            if raw.count(m.group(1)) < 2:  # "```<|prompter|>...```" opens and closes on one line
+                fence = m.group(1)
+            out.append("")
+            continue
+        out.append(raw)
+    text = "\n".join(out)
+    text = _COMMENT_RE.sub(lambda c: "\n" * c.group(0).count("\n"), text)
+    return text.split("\n")
+
+
+# --- the card's name -------------------------------------------------------------------------------------
+
+_TITLE_PREFIX_RE = re.compile(r"^(?:model\s+card\s+(?:for|of)\s*:?\s*|model\s*card\s*:\s*|the\s+)", re.I)
+_TITLE_SUFFIX_RE = re.compile(r"\s*(?:[-:|]\s*)?(?:model\s*card|(?<=\w)\s+model)\s*$", re.I)
+_GENERIC_TITLE_RE = re.compile(
+    r"^(?:model[ _]?card|readme|model[ _]?details|model information|model summary|model description|"
+    r"model overview|overview|introduction|summary|usage(?: instructions)?|how to (?:use|get started).*|"
+    r"quick ?start|getting started|evaluation(?: results)?|results|benchmarks?|performance|citation|license|"
+    r"limitations?|training(?: details| data| procedure)?|uses|bias.*|ethical.*|contact|acknowledge?ments?|"
+    r"references|notice|disclaimer|requirements|installation|inference|deployment|environmental impact|"
+    r"technical specifications|model files|table of contents|contents|changelog|news|updates?|about.*|faq|"
+    r"hardware.*|software.*|model architecture|architecture|prompt (?:format|template)|team|authors?|"
+    r"the .* team|examples?|demo|disclaimers?|warning)$",
+    re.I,
+)
+_NOT_A_TITLE_RE = re.compile(
+    r"\b(?:deprecated|now live at|moved to|has moved|please use|coming soon)\b", re.I
+)
+_GENERIC_STEMS = frozenset({"readme", "model_card", "modelcard", "index", "card", "model-card", "model card"})
+_INTRO_RES = (
+    # "This repository contains two versions of Meta-Llama-3-8B-Instruct": a repository id names the model.
+    re.compile(
+        r"\bthis\s+(?:repo|repository)\s+(?:contains|hosts|provides|is\s+for)\b[^.]{0,80}?"
+        r"(?P<name>(?-i:[A-Za-z][\w.]*)(?:[-_][\w.]+)+)",
+        re.I,
+    ),
+    re.compile(
+        r"\b(?:we\s+(?:introduce|present|release|open-source|open source)|introducing)\s+(?:the\s+)?"
+        r"(?P<name>[\w@/+`-](?:[\w@/+` -]|\.(?=\w)){1,59}?)"
+        r"(?=\s*(?:,|\(|:|\.\s|$|\s+(?:a|an|the|which|that|is|as|with|model|family)\b))",
+        re.I,
+    ),
+    re.compile(
+        r"^(?:the\s+)?(?-i:(?:[a-z]+\s+){0,3}?)(?P<name>[A-Za-z][\w.+-]*(?:\s+[\w.+-]+){0,3}?)\s+is\s+(?:a|an|the)\b",
+        re.I,
+    ),
+    re.compile(
+        r"^(?:the\s+)?(?P<name>[A-Z][\w.+-]*(?:\s+[\w.+-]+){0,3}?)\s+(?:collection|family|series|suite)\s+of\b",
+        re.I,
+    ),
+)
+
+
+def _looks_like_model_name(name: str) -> bool:
+    words = name.split()
+    if not name or len(words) > 5 or len(name) > 80:
+        return False
+    if _GENERIC_TITLE_RE.match(name) or name.lower() in (
+        "it",
+        "this",
+        "this model",
+        "our model",
+        "the model",
+    ):
+        return False
+    return bool(re.search(r"\d", name) or re.search(r"[a-z][A-Z]|[A-Z]{2}|[-_]", name) or len(words) <= 2)
+
+
+def _clean_title(raw: str) -> str:
+    title = strip_symbols(clean_inline(raw))
+    title = _TITLE_PREFIX_RE.sub("", title)
+    return _TITLE_SUFFIX_RE.sub("", title).strip(" -:|*")
+
+
+def _title_ok(title: str) -> bool:
+    if not title or _GENERIC_TITLE_RE.match(title) or _NOT_A_TITLE_RE.search(title):
+        return False
+    words = title.split()
+    return len(words) <= 8 and not title.endswith(("!", "?")) and not (": " in title and len(words) > 5)
+
+
+def _intro_name(lines: list[str], skip: set[int]) -> str:
+    """The model a card's opening prose introduces; the surest phrasing anywhere wins over a looser one."""
+    texts: list[str] = []
+    for i, raw in enumerate(lines):
+        if i in skip or not raw.strip() or HEADING_RE.match(raw) or raw.lstrip().startswith(("<", "|", "!")):
+            continue
+        # "**Model Architecture** Llama 3 is ...": a bold run-in label is not part of the sentence.
+        text = clean_inline(re.sub(r"^\s*\*\*[^*]{1,60}\*\*\s*:?\s*", "", raw))
+        if text:
+            texts.append(text)
+        if len(texts) >= 40:
+            break
+    candidates: list[str] = []
+    for regex in _INTRO_RES:
+        for text in texts:
+            m = regex.search(text)
+            if m:
+                name = strip_symbols(m["name"].strip(" `*\"'"))
+                if _looks_like_model_name(name):
+                    candidates.append(name)
+    # "Introducing DeepSeek LLM, ..." then "`deepseek-llm-67b-base` is a 67B model": the checkpoint's own
+    # name (it carries a size or version) beats the family's.
+    return next((c for c in candidates if re.search(r"\d", c)), candidates[0] if candidates else "")
+
+
+def _versioned(name: str, lines: list[str]) -> str:
+    """ "OpenChat is a library of models" on a card that keeps saying "OpenChat 3.5": the versioned name."""
+    if re.search(r"\d", name):
+        return name
+    counts: dict[str, int] = {}
+    pattern = re.compile(rf"(?<![\w-]){re.escape(name)}[ _-](\d+(?:\.\d+)*[a-zA-Z]?)(?![\w.-])")
+    for raw in lines[:2000]:
+        for m in pattern.finditer(clean_inline(raw)):
+            counts[m.group(0)] = counts.get(m.group(0), 0) + 1
+    best = max(counts.items(), key=lambda kv: kv[1], default=("", 0))
+    return best[0] if best[1] >= 2 else name
+
+
+def _title(lines: list[str], skip: set[int]) -> str:
+    for i, raw in enumerate(lines):
+        heading = HEADING_RE.match(raw)
+        if i in skip or not heading or len(heading.group(1)) != 1:
+            continue
+        title = _clean_title(heading.group(2))
+        if _title_ok(title):
+            return title
+    for raw in re.findall(r"<h1[^>]*>(.*?)</h1>", "\n".join(lines[:200]), re.I | re.S):
+        title = _clean_title(raw)
+        if _title_ok(title):
+            return title
+    return ""
+
+
+def _card_name(meta: dict[str, Any], lines: list[str], skip: set[int], filename: str) -> str:
+    """Front matter (model_name, model-index), the first real title, the sentence introducing the model,
+    the README's folder, the file name; never "MODEL_CARD", "README" or a section heading."""
+    for key in ("model_name", "model-name", "model_id", "name"):
+        value = meta.get(key)
+        if isinstance(value, str) and _title_ok(_clean_title(value)):
+            return _clean_title(value).split("/")[-1]
+    title = _title(lines, skip)
+    index = meta.get("model-index")
+    if isinstance(index, list) and index and isinstance(index[0], dict) and index[0].get("name"):
+        name = strip_symbols(str(index[0]["name"])).split("/")[-1]
+        # model-index blocks are often copied from another card ("StarCoderBase-3B" atop stable-code-3b):
+        # a title naming a different, sized model wins.
+        if name and not (title and re.search(r"\d", title) and norm_name(title) != norm_name(name)):
+            return name
+    if title:
+        return title
+    intro = _intro_name(lines, skip)
+    if intro:
+        return _versioned(intro, lines)
+    parts = [p for p in filename.replace("\\", "/").split("/") if p]
+    stem = parts[-1].rsplit(".", 1)[0] if parts else ""
+    if stem.lower() in _GENERIC_STEMS:
+        # Hub repositories hold their card as <org>/<model>/README.md: the folder names the model.
+        return parts[-2] if len(parts) >= 2 else "unnamed model"
+    return stem or "unnamed model"
+
+
+# --- assembling ----------------------------------------------------------------------------------------
+
+
+def _dedupe(facts: list[FactRecord]) -> list[FactRecord]:
+    """One fact per (name, subject, value): the most confident, earliest statement of it."""
+    best: dict[tuple[str, str, str], FactRecord] = {}
+    for fact in facts:
+        value = f"{fact.value:.6g}" if fact.value is not None else fact.text_value
+        key = (fact.name, fact.subject, value)
+        kept = best.get(key)
+        if kept is None or fact.confidence > kept.confidence:
+            best[key] = fact
+    return sorted(best.values(), key=lambda f: (f.line or 0, f.name))
+
+
+def _models(name: str, facts: list[FactRecord]) -> list[str]:
+    out = [name]
+    seen = {norm_name(name)}
+    for fact in facts:
+        if fact.subject and norm_name(fact.subject) not in seen:
+            seen.add(norm_name(fact.subject))
+            out.append(fact.subject)
+    return out
 
 
 def _as_list(value: Any) -> list[str]:
@@ -404,9 +327,14 @@ def _results(meta: dict[str, Any]) -> list[dict[str, object]]:
         for result in model["results"]:
             if not isinstance(result, dict):
                 continue
-            task = result.get("task") if isinstance(result.get("task"), dict) else {}
-            dataset = result.get("dataset") if isinstance(result.get("dataset"), dict) else {}
-            metrics = result.get("metrics") if isinstance(result.get("metrics"), list) else []
+            task_raw, dataset_raw, metrics_raw = (
+                result.get("task"),
+                result.get("dataset"),
+                result.get("metrics"),
+            )
+            task: dict[str, Any] = task_raw if isinstance(task_raw, dict) else {}
+            dataset: dict[str, Any] = dataset_raw if isinstance(dataset_raw, dict) else {}
+            metrics: list[Any] = metrics_raw if isinstance(metrics_raw, list) else []
             for metric in metrics:
                 if not isinstance(metric, dict):
                     continue
@@ -462,7 +390,7 @@ def parse_model_card(data: bytes, *, filename: str) -> ModelCardRecord:
     if len(text) > MAX_BODY_CHARS:
         raise ParseError(f"model card longer than {MAX_BODY_CHARS} characters", filename=filename)
     lines = text.splitlines()
-    meta: dict[str, Any] = {}
+    raw_meta: dict[str, Any] = {}
     front_lines: list[str] = []
     body_start = 0
     if lines and lines[0].strip() == "---":
@@ -473,32 +401,33 @@ def parse_model_card(data: bytes, *, filename: str) -> ModelCardRecord:
         loaded = load_yaml_mapping("\n".join(front_lines), filename=filename, line_offset=1)
         if loaded is not None and not isinstance(loaded, dict):
             raise ParseError("front matter is not a mapping", filename=filename, line=2)
-        meta = {str(k): v for k, v in (loaded or {}).items()}
+        raw_meta = dict(loaded or {})
         body_start = end + 1
-    body_lines = lines[body_start:]
-    table_facts, table_lines = _table_facts(body_lines, body_start + 1)
-    html_facts, html_lines = _html_table_facts("\n".join(body_lines), body_start + 1)
-    table_facts += html_facts
-    table_lines |= html_lines
-    facts = (
-        _front_matter_facts(meta, front_lines)
-        + table_facts
-        + _prose_facts(body_lines, body_start + 1, table_lines)
-    )
-    facts.sort(key=lambda f: (f.line or 0, f.name))
-    heading = next((m.group(2) for m in map(_HEADING_RE.match, body_lines) if m and m.group(1) == "#"), "")
-    name = _card_name(meta, heading, filename)
-    safe_meta = {key: _plain(value) for key, value in meta.items()}
-    if not meta and not facts and not body_lines:
+    meta = plain_metadata(raw_meta, filename=filename)
+    body_lines = _blank_code_and_comments(lines[body_start:])
+    first_line = body_start + 1
+    md_tables, md_lines = markdown_tables(body_lines, first_line)
+    htm_tables, htm_lines = html_tables("\n".join(body_lines), first_line)
+    skip = md_lines | htm_lines
+    name = _card_name(meta, body_lines, skip, filename)[:300]
+    tables = md_tables + htm_tables
+    facts = _front_matter_facts(meta, front_lines)
+    for table in tables:
+        facts += table_facts(table, name)
+    known = [*table_subjects(tables), *_as_list(meta.get("base_model"))]
+    facts += prose_facts(body_lines, first_line, skip, name, known)
+    facts = _dedupe(facts)
+    if not meta and not facts and not any(line.strip() for line in body_lines):
         raise ParseError("empty model card", filename=filename)
     return ModelCardRecord(
-        name=name[:300],
-        metadata=safe_meta,
+        name=name,
+        metadata=meta,
         license=str(meta.get("license") or "")[:100],
         base_model=_as_list(meta.get("base_model")),
         datasets=_as_list(meta.get("datasets")),
         tags=_as_list(meta.get("tags")),
         results=_results(meta),
         facts=facts,
-        body="\n".join(body_lines),
+        body="\n".join(lines[body_start:]),
+        models=_models(name, facts),
     )

@@ -75,6 +75,9 @@ class ModelCardRecord:
     results: list[dict[str, object]] = field(default_factory=list)
     facts: list[FactRecord] = field(default_factory=list)
     body: str = ""
+    # Every model the card gives facts for: its own (``name``) first, then each fact subject (one per size
+    # of a multi-model card, other models of comparison tables). A fact's subject "" is ``name``.
+    models: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -145,3 +148,22 @@ class ParsedDocument:
     run_log: RunLogRecord | None = None
     manifest: RunManifestRecord | None = None
     row_errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ArticleRecord:
+    """An article (news, blog post, newsletter, review) and the claims it makes.
+
+    `text` is its readable text, one line per line of `line_map`: Markdown keeps its heading (``#``) and list
+    markers, HTML is turned into the same shape (``<h2>`` -> ``## ``, ``<li>`` -> ``- ``, table rows -> pipe
+    rows). `line_map[i]` is the 1-based line in the original file of text line i; every claim's `line` is
+    already such an original line.
+    """
+
+    title: str
+    fmt: str  # "markdown" | "html" | "text"
+    text: str = ""
+    line_map: list[int] = field(default_factory=list)
+    claims: list[FactRecord] = field(default_factory=list)
+    language: str = ""  # "en" | "ko" | "zh" | "ja" | "" (other or unknown)
+    metadata: dict[str, str] = field(default_factory=dict)  # front matter / <meta>: date, author, ...

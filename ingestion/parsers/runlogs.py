@@ -1,5 +1,9 @@
-"""Training-run metric logs: CSV (wide, long, W&B export), JSONL, MLflow file store, Megatron/NeMo and
-generic ``step: 10 loss: 2.3`` logs, plus webhook ``run.metrics`` batches.
+"""Training-run metric files: CSV (wide, long, W&B run history; W&B panel/system exports in ``wandb``,
+TensorBoard UI exports), JSONL (incl. LLaMA-Factory's trainer_log.jsonl, epoch-level JSON logs and W&B
+event streams with GPU power), MLflow metric files, and webhook ``run.metrics`` batches. Training stdout
+(Megatron/NeMo, HF Trainer, nanoGPT/llm.c, key-value) lives in ``textlogs``.
+
+Limits: more than ``MAX_SERIES_PER_FILE`` metric names refuse the file; a negative step is a row error.
 
 Error policy (all formats here): the file must be UTF-8 (else the whole file is rejected naming the first
 bad line) and must have a recognisable header/shape (else rejected). Individual bad rows -- unparsable
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import json
 import math
 import re
@@ -23,150 +26,151 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.parsers.records import MetricSeriesRecord, ParseError, RowError, RunLogRecord
+from ingestion.parsers import power, textlogs, wandb
+from ingestion.parsers.points import (
+    EPOCH_COLUMNS,
+    IGNORED_COLUMNS,
+    LONG_NAME_COLUMNS,
+    LONG_VALUE_COLUMNS,
+    MAX_ROW_ERRORS,
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    STEP_LIMIT,
+    TENSORBOARD_CSV_HEADER,
+    TIME_COLUMNS,
+    WANDB_PANEL_RE,
+    WANDB_POWER_RE,
+    RowErrors,
+    SeriesAcc,
+    check_series_count,
+    find_column,
+    finish_record,
+    is_junk_column,
+    parse_step,
+    point_value,
+    split_header,
+)
+from ingestion.parsers.records import MetricSeriesRecord, ParseError, RunLogRecord
 from ingestion.parsers.text import decode_utf8
-
-STEP_COLUMNS = ("step", "_step", "global_step", "iteration", "iter", "steps", "trainer/global_step")
-LONG_NAME_COLUMNS = ("metric", "key", "name", "tag")
-LONG_VALUE_COLUMNS = ("value", "val")
-RUN_COLUMNS = ("run", "run_id", "run_name")
-TIME_COLUMNS = ("_timestamp", "timestamp", "wall_time", "walltime", "time")
-# W&B bookkeeping columns that are not metrics.
-IGNORED_COLUMNS = frozenset({"_runtime", "_wandb", "epoch_time"})
-MAX_ROW_ERRORS = 1000
-
-
-class _Acc:
-    """Points of one metric in file order, before sorting and de-duplication."""
-
-    __slots__ = ("first_line", "last_line", "name", "presorted", "run", "steps", "values", "walls")
-
-    def __init__(self, name: str, run: str = "") -> None:
-        self.name = name
-        self.run = run
-        self.steps: list[int] = []
-        self.values: list[float] = []
-        self.walls: list[float | None] = []
-        self.first_line: int | None = None
-        self.last_line: int | None = None
-        self.presorted = False  # set by callers that already checked steps are strictly increasing
-
-    def add(self, step: int, value: float, wall: float | None, line: int) -> None:
-        self.steps.append(step)
-        self.values.append(value)
-        self.walls.append(wall)
-        if self.first_line is None:
-            self.first_line = line
-        self.last_line = line
-
-    def finish(self) -> MetricSeriesRecord:
-        steps, values, walls = self.steps, self.values, self.walls
-        if not self.presorted and any(a >= b for a, b in itertools.pairwise(steps)):
-            latest: dict[int, int] = {}
-            for i, s in enumerate(steps):
-                latest[s] = i  # last write wins
-            order = sorted(latest)
-            idx = [latest[s] for s in order]
-            steps = order
-            values = [values[i] for i in idx]
-            walls = [walls[i] for i in idx]
-        return MetricSeriesRecord(
-            name=self.name,
-            steps=steps,
-            values=values,
-            wall_times=walls,
-            first_line=self.first_line,
-            last_line=self.last_line,
-            run=self.run,
-        )
-
-
-class _Errors(list[RowError]):
-    def add(self, line: int, reason: str) -> None:
-        if len(self) < MAX_ROW_ERRORS:
-            self.append(RowError(line, reason))
-
-
-def _finish(accs: Iterable[_Acc], errors: list[RowError], fmt: str, filename: str) -> RunLogRecord:
-    series = [a.finish() for a in accs if a.steps]
-    if not series:
-        detail = f"; first problem: line {errors[0].line}: {errors[0].reason}" if errors else ""
-        raise ParseError(f"no metric points found ({fmt}){detail}", filename=filename)
-    return RunLogRecord(series=series, row_errors=sorted(errors, key=lambda e: e.line), fmt=fmt)
-
-
-_STEP_LIMIT = 1 << 62
-
-
-def _parse_step(text: str) -> int:
-    try:
-        step = int(text)
-    except ValueError:
-        value = float(text)
-        if not value.is_integer():  # also rejects nan/inf
-            raise ValueError(f"step {text!r} is not an integer") from None
-        step = int(value)
-    if not -_STEP_LIMIT < step < _STEP_LIMIT:
-        raise ValueError(f"step {text!r} out of range")
-    return step
-
-
-def _float(text: str) -> float:
-    return float(text)
-
-
-def split_header(text: str) -> list[str]:
-    first = text.split("\n", 1)[0].rstrip("\r")
-    try:
-        return [c.strip() for c in next(csv.reader([first]), [])]
-    except csv.Error:
-        return [c.strip() for c in first.split(",")]
-
-
-def _find(header_lower: list[str], names: tuple[str, ...]) -> int | None:
-    for name in names:
-        if name in header_lower:
-            return header_lower.index(name)
-    return None
 
 
 def classify_csv_header(header: list[str]) -> str | None:
-    """'csv_long', 'wandb_csv', 'csv_wide' or None from a CSV header row."""
-    lower = [h.lower() for h in header]
-    if _find(lower, STEP_COLUMNS) is None:
+    """The CSV flavour from its header row, or None when it is not a metrics CSV at all.
+
+    'tensorboard_csv' (TensorBoard UI export), 'wandb_panel_csv' / 'wandb_system_csv' (W&B exports),
+    'csv_long', 'wandb_csv' (W&B run history), 'csv_wide'.
+    """
+    lower = [h.strip().lower() for h in header]
+    if lower == TENSORBOARD_CSV_HEADER:
+        return "tensorboard_csv"
+    if len(header) >= 2 and any(WANDB_POWER_RE.search(h.strip()) for h in header):
+        panel = [WANDB_PANEL_RE.match(h.strip()) for h in header[1:]]
+        metrics = [m.group("metric") if m else h for m, h in zip(panel, header[1:])]
+        if all(
+            WANDB_POWER_RE.search(m) or m.lower().startswith("system") or is_junk_column(m) for m in metrics
+        ):
+            return "wandb_system_csv"
+    if len(header) >= 2 and sum(" - " in h for h in header[1:]) >= 1:
+        rest = [h.strip() for h in header[1:] if h.strip()]
+        if rest and all(WANDB_PANEL_RE.match(h) for h in rest):
+            return "wandb_panel_csv"
+    if find_column(lower, STEP_COLUMNS) is None:
+        if len(header) >= 2 and find_column(lower, EPOCH_COLUMNS) is not None:
+            return "csv_wide"
         return None
-    if _find(lower, LONG_NAME_COLUMNS) is not None and _find(lower, LONG_VALUE_COLUMNS) is not None:
+    if (
+        find_column(lower, LONG_NAME_COLUMNS) is not None
+        and find_column(lower, LONG_VALUE_COLUMNS) is not None
+    ):
         return "csv_long"
     if len(header) < 2:
         return None
     return "wandb_csv" if "_step" in lower else "csv_wide"
 
 
+def explain_csv_header(header: list[str]) -> str:
+    """Why a header that looks like CSV is not a metrics CSV (for refusal messages)."""
+    shown = ", ".join(repr(h) for h in header[:6]) + (", ..." if len(header) > 6 else "")
+    return f"header [{shown}] has no step column ({', '.join(STEP_COLUMNS[:4])}, epoch, or W&B 'Step')"
+
+
 def parse_csv(text: str, *, filename: str) -> RunLogRecord:
+    if not text.strip():
+        raise ParseError("empty CSV", filename=filename)
+    head = split_header(text)
+    check_series_count(len(head) - 1, filename=filename, line=1)
+    kind = classify_csv_header(head)
+    if kind in ("wandb_panel_csv", "wandb_system_csv") or (
+        kind is not None and any(WANDB_POWER_RE.search(h.strip()) for h in head)
+    ):
+        return wandb.parse_wandb_csv(text, filename=filename, fmt=kind)
+    if kind == "tensorboard_csv":
+        return _parse_tensorboard_csv(text.splitlines(), filename)
     fast = _fast_wide(text, filename)
     if fast is not None:
         return fast
-    lines = text.splitlines()
-    if not lines:
-        raise ParseError("empty CSV", filename=filename)
-    reader = csv.reader(lines)
+    reader = csv.reader(text.splitlines())
     try:
         header = [c.strip() for c in next(reader)]
     except csv.Error as exc:
         raise ParseError(f"bad CSV header: {exc}", filename=filename, line=1) from None
     fmt = classify_csv_header(header)
     if fmt is None:
-        raise ParseError(
-            f"CSV header has no step column (expected one of {', '.join(STEP_COLUMNS[:4])})",
-            filename=filename,
-            line=1,
-        )
+        raise ParseError(explain_csv_header(header), filename=filename, line=1)
     try:
         if fmt == "csv_long":
             return _parse_csv_long(reader, header, filename)
         return _parse_csv_wide(reader, header, filename, fmt)
     except csv.Error as exc:
         raise ParseError(f"malformed CSV: {exc}", filename=filename, line=reader.line_num) from None
+
+
+_TB_EXPORT_NAME_RE = re.compile(r"run[-_](?P<run>.*?)[-_]tag[-_](?P<tag>.+?)(?:\.csv)?$", re.IGNORECASE)
+
+
+def tensorboard_csv_tag(filename: str) -> str:
+    """``run-.-tag-train_loss.csv`` (the TensorBoard UI's download name) -> ``train_loss``; else the stem."""
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    m = _TB_EXPORT_NAME_RE.match(base)
+    if m:
+        return m.group("tag")
+    return base[:-4] if base.lower().endswith(".csv") else base
+
+
+def _parse_tensorboard_csv(lines: list[str], filename: str) -> RunLogRecord:
+    """``Wall time,Step,Value`` (one scalar tag per file, as downloaded from TensorBoard's UI)."""
+    acc = SeriesAcc(tensorboard_csv_tag(filename))
+    errors = RowErrors()
+    reader = csv.reader(lines)
+    try:
+        next(reader)
+        for line, row in enumerate(reader, start=2):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != 3:
+                errors.add(line, f"expected 3 columns, got {len(row)}")
+                continue
+            try:
+                step = parse_step(row[1].strip())
+            except ValueError as exc:
+                errors.add(line, str(exc))
+                continue
+            try:
+                v = float(row[2])
+            except ValueError:
+                errors.add(line, f"bad value {row[2]!r}")
+                continue
+            if v - v != 0.0:
+                errors.add(line, f"non-finite value {row[2]!r}")
+                continue
+            try:
+                wall: float | None = float(row[0])
+            except ValueError:
+                wall = None
+            acc.add(step, v, wall if wall is not None and math.isfinite(wall) else None, line)
+    except csv.Error as exc:
+        raise ParseError(f"malformed CSV: {exc}", filename=filename, line=reader.line_num) from None
+    return finish_record([acc], errors, "tensorboard_csv", filename)
 
 
 _NON_NUMERIC_RE = re.compile(r"[^0-9eE.,+\-\n ]")
@@ -215,8 +219,8 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
     raw_steps = table[:, step_col]
     if not (np.isfinite(raw_steps).all() and (raw_steps == np.floor(raw_steps)).all()):
         return None
-    if raw_steps.size and np.abs(raw_steps).max() >= 2.0**53:
-        return None
+    if raw_steps.size and (np.abs(raw_steps).max() >= 2.0**53 or raw_steps.min() < 0):
+        return None  # the row-by-row path reports negative steps
     steps = raw_steps.astype(np.int64)
     increasing = bool(np.all(steps[1:] > steps[:-1]))
     walls: list[float | None] | None = None
@@ -225,7 +229,7 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
         walls = [w if w - w == 0.0 else None for w in wall_col.tolist()]
     n = len(steps)
     lines = np.arange(2, n + 2)
-    errors = _Errors()
+    errors = RowErrors()
     accs = []
     for j in cols:
         col = table[:, j]
@@ -241,7 +245,7 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
                 reportable = ~finite
         else:
             reportable = ~finite
-        acc = _Acc(header[j])
+        acc = SeriesAcc(header[j])
         acc.presorted = increasing
         if finite.all():
             acc.steps = steps.tolist()
@@ -260,21 +264,28 @@ def _fast_wide(text: str, filename: str) -> RunLogRecord | None:
                 acc.first_line, acc.last_line = int(lines[keep[0]]), int(lines[keep[-1]])
         accs.append(acc)
     errors.sort(key=lambda e: e.line)
-    return _finish(accs, errors, fmt, filename)
+    return finish_record(accs, errors, fmt, filename)
 
 
 def _wide_columns(header: list[str]) -> tuple[int | None, int | None, list[int]]:
-    """(step column, time column, metric columns) of a wide CSV header."""
+    """(step column, time column, metric columns) of a wide CSV header.
+
+    The step is the first step-like column, else an epoch column; other x-axes (epoch, time) and W&B
+    bookkeeping are never metrics.
+    """
     lower = [h.lower() for h in header]
-    step_col = _find(lower, STEP_COLUMNS)
-    time_col = _find(lower, TIME_COLUMNS)
+    step_col = find_column(lower, STEP_COLUMNS)
+    if step_col is None:
+        step_col = find_column(lower, EPOCH_COLUMNS)
+    time_col = find_column(lower, TIME_COLUMNS)
     cols = [
         j
         for j, h in enumerate(header)
         if j not in (step_col, time_col)
-        and h
-        and lower[j] not in IGNORED_COLUMNS
+        and not is_junk_column(h)
         and lower[j] not in STEP_COLUMNS
+        and lower[j] not in EPOCH_COLUMNS
+        and lower[j] not in TIME_COLUMNS
     ]
     return step_col, time_col, cols
 
@@ -284,10 +295,10 @@ def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> 
     assert step_col is not None
     if not cols:
         raise ParseError("CSV has a step column but no metric columns", filename=filename, line=1)
-    accs = [_Acc(header[j]) for j in cols]
+    accs = [SeriesAcc(header[j]) for j in cols]
     pairs = list(zip(cols, accs))
     width = len(header)
-    errors = _Errors()
+    errors = RowErrors()
     line = 1
     for row in reader:
         line += 1
@@ -297,9 +308,9 @@ def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> 
             errors.add(line, f"expected {width} columns, got {len(row)}")
             continue
         try:
-            step = _parse_step(row[step_col])
-        except ValueError:
-            errors.add(line, f"bad step {row[step_col]!r}")
+            step = parse_step(row[step_col])
+        except ValueError as exc:
+            errors.add(line, str(exc))
             continue
         wall = None
         if time_col is not None and row[time_col]:
@@ -320,19 +331,19 @@ def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> 
                 errors.add(line, f"non-finite value {cell!r} in column {header[j]!r}")
                 continue
             acc.add(step, v, wall, line)
-    return _finish(accs, errors, fmt, filename)
+    return finish_record(accs, errors, fmt, filename)
 
 
 def _parse_csv_long(reader: Any, header: list[str], filename: str) -> RunLogRecord:
     lower = [h.lower() for h in header]
-    step_col = _find(lower, STEP_COLUMNS)
-    name_col = _find(lower, LONG_NAME_COLUMNS)
-    value_col = _find(lower, LONG_VALUE_COLUMNS)
-    run_col = _find(lower, RUN_COLUMNS)
-    time_col = _find(lower, TIME_COLUMNS)
+    step_col = find_column(lower, STEP_COLUMNS)
+    name_col = find_column(lower, LONG_NAME_COLUMNS)
+    value_col = find_column(lower, LONG_VALUE_COLUMNS)
+    run_col = find_column(lower, RUN_COLUMNS)
+    time_col = find_column(lower, TIME_COLUMNS)
     assert step_col is not None and name_col is not None and value_col is not None
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
+    accs: dict[tuple[str, str], SeriesAcc] = {}
+    errors = RowErrors()
     width = len(header)
     line = 1
     for row in reader:
@@ -347,9 +358,9 @@ def _parse_csv_long(reader: Any, header: list[str], filename: str) -> RunLogReco
             errors.add(line, "empty metric name")
             continue
         try:
-            step = _parse_step(row[step_col])
-        except ValueError:
-            errors.add(line, f"bad step {row[step_col]!r}")
+            step = parse_step(row[step_col])
+        except ValueError as exc:
+            errors.add(line, str(exc))
             continue
         try:
             v = float(row[value_col])
@@ -369,9 +380,9 @@ def _parse_csv_long(reader: Any, header: list[str], filename: str) -> RunLogReco
         key = (run, name)
         acc = accs.get(key)
         if acc is None:
-            acc = accs[key] = _Acc(name, run)
+            acc = accs[key] = SeriesAcc(name, run)
         acc.add(step, v, wall, line)
-    return _finish(accs.values(), errors, "csv_long", filename)
+    return finish_record(accs.values(), errors, "csv_long", filename)
 
 
 def _flatten(obj: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -383,18 +394,7 @@ def _flatten(obj: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]
             yield name, value
 
 
-def _point_value(value: Any) -> float | None:
-    """A metric value from JSON: numbers, and the strings "NaN"/"Infinity" that some loggers write."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str) and value.strip().lower() in {"nan", "inf", "-inf", "infinity", "-infinity"}:
-        return float(value.strip().lower().replace("infinity", "inf"))
-    return None
-
-
-def _json_step(obj: dict[str, Any]) -> tuple[str | None, Any]:
+def json_step(obj: dict[str, Any]) -> tuple[str | None, Any]:
     for key in STEP_COLUMNS:
         if key in obj:
             return key, obj[key]
@@ -405,7 +405,7 @@ def _step_from_json(raw: Any) -> int:
     if isinstance(raw, bool):
         raise ValueError("step is a boolean")
     if isinstance(raw, int | float | str):
-        return _parse_step(str(raw).strip()) if not isinstance(raw, int) else _parse_step(str(raw))
+        return parse_step(str(raw).strip()) if not isinstance(raw, int) else parse_step(str(raw))
     raise ValueError(f"bad step {raw!r}")
 
 
@@ -417,25 +417,34 @@ def _wall_from_json(obj: dict[str, Any]) -> float | None:
     return None
 
 
-_JSON_SKIP = frozenset({*STEP_COLUMNS, *TIME_COLUMNS, *IGNORED_COLUMNS})
+# Progress counters and x-axes that JSON loggers write beside the metrics (LLaMA-Factory's total_steps and
+# percentage; an epoch next to a step).
+_JSON_SKIP = frozenset(
+    {*STEP_COLUMNS, *TIME_COLUMNS, *IGNORED_COLUMNS, *EPOCH_COLUMNS, "total_steps", "percentage"}
+)
 _TIME_KEYS = frozenset(TIME_COLUMNS)
 
 
 def _add_json_row(
-    obj: dict[str, Any], line: int, accs: dict[tuple[str, str], _Acc], errors: _Errors, run: str = ""
+    obj: dict[str, Any], line: int, accs: dict[tuple[str, str], SeriesAcc], errors: RowErrors, run: str = ""
 ) -> None:
     raw_step = obj.get("step")
-    if type(raw_step) is int and -_STEP_LIMIT < raw_step < _STEP_LIMIT:
+    if type(raw_step) is int and 0 <= raw_step < STEP_LIMIT:
         step = raw_step  # the common case, without the general checks below
     else:
-        step_key, raw_step = _json_step(obj)
+        step_key, raw_step = json_step(obj)
         if step_key is None:
-            errors.add(line, "no step key (step, _step, global_step, iteration)")
-            return
+            # Epoch-level JSON logs (DeiT/MAE/DINO "log.txt"): a whole-number epoch is the step.
+            epoch = obj.get("epoch")
+            if type(epoch) is int and epoch >= 0:
+                step_key, raw_step = "epoch", epoch
+            else:
+                errors.add(line, "no step key (step, _step, global_step, iteration, or a whole-number epoch)")
+                return
         try:
             step = _step_from_json(raw_step)
-        except (ValueError, OverflowError):
-            errors.add(line, f"bad step {raw_step!r}")
+        except (ValueError, OverflowError) as exc:
+            errors.add(line, str(exc) if str(exc).startswith("negative") else f"bad step {raw_step!r}")
             return
     wall = None if _TIME_KEYS.isdisjoint(obj) else _wall_from_json(obj)
     for name, raw in obj.items():
@@ -447,7 +456,7 @@ def _add_json_row(
             if v - v == 0.0:
                 acc = accs.get((run, name))
                 if acc is None:
-                    acc = accs[run, name] = _Acc(name, run)
+                    acc = accs[run, name] = SeriesAcc(name, run)
                 acc.add(step, v, wall, line)
                 continue
             errors.add(line, f"non-finite value {raw!r} for {name!r}")
@@ -456,15 +465,16 @@ def _add_json_row(
         for sub_name, sub_raw in pairs:
             if sub_name in _JSON_SKIP:
                 continue
-            v = _point_value(sub_raw)
-            if v is None:
+            sub_v = point_value(sub_raw)
+            if sub_v is None:
                 continue
+            v = sub_v
             if v - v != 0.0:
                 errors.add(line, f"non-finite value {sub_raw!r} for {sub_name!r}")
                 continue
             acc = accs.get((run, sub_name))
             if acc is None:
-                acc = accs[run, sub_name] = _Acc(sub_name, run)
+                acc = accs[run, sub_name] = SeriesAcc(sub_name, run)
             acc.add(step, v, wall, line)
 
 
@@ -481,8 +491,8 @@ def _json_lines(text: str) -> list[tuple[int, Any]] | None:
 
 
 def parse_jsonl(text: str, *, filename: str) -> RunLogRecord:
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
+    accs: dict[tuple[str, str], SeriesAcc] = {}
+    errors = RowErrors()
     parsed = _json_lines(text)
     if parsed is None:
         parsed = []
@@ -494,15 +504,38 @@ def parse_jsonl(text: str, *, filename: str) -> RunLogRecord:
                 parsed.append((line, json.loads(raw)))
             except (ValueError, RecursionError) as exc:
                 errors.add(line, f"bad JSON: {exc}")
+    samples: dict[str, list[tuple[float, float]]] = {}
     for line, obj in parsed:
         if not isinstance(obj, dict):
             errors.add(line, "JSON line is not an object")
             continue
+        if json_step(obj)[0] is None and _add_power_row(obj, samples):
+            continue  # a W&B system-metrics event (wandb-events.jsonl): GPU power, no step
         _add_json_row(obj, line, accs, errors)
-    return _finish(accs.values(), errors, "jsonl", filename)
+    if samples and not any(a.steps for a in accs.values()):
+        summary = power.summarize_power(samples, {}, list(errors), filename=filename)
+        return RunLogRecord(power=summary, row_errors=sorted(errors, key=lambda e: e.line), fmt="jsonl")
+    record = finish_record(accs.values(), errors, "jsonl", filename)
+    if samples:
+        record.power = power.summarize_power(samples, {}, list(errors), filename=filename)
+    return record
 
 
-def parse_metric_points(obj: list[dict], *, filename: str) -> list[MetricSeriesRecord]:
+def _add_power_row(obj: dict[str, Any], samples: dict[str, list[tuple[float, float]]]) -> bool:
+    """GPU power of a W&B event row (``system.gpu.0.powerWatts`` at ``_timestamp``); False if it has none."""
+    stamp = obj.get("_timestamp")
+    if not isinstance(stamp, int | float) or isinstance(stamp, bool) or not math.isfinite(stamp):
+        return False
+    found = False
+    for key, raw in obj.items():
+        m = WANDB_POWER_RE.search(key)
+        if m and isinstance(raw, int | float) and not isinstance(raw, bool) and 0.0 <= raw <= 100_000.0:
+            samples.setdefault(m.group("gpu"), []).append((float(stamp), float(raw)))
+            found = True
+    return found
+
+
+def parse_metric_points(obj: list[dict[str, Any]], *, filename: str) -> list[MetricSeriesRecord]:
     """Webhook ``run.metrics`` batch: ``[{"step": 10, "metrics": {"loss": 2.3}}]`` or
     ``[{"step": 10, "name": "loss", "value": 2.3}]`` (mixable). ``line`` is the 1-based item index.
 
@@ -513,7 +546,7 @@ def parse_metric_points(obj: list[dict], *, filename: str) -> list[MetricSeriesR
         raise ParseError("metrics batch must be a JSON list of points", filename=filename)
     if not obj:
         raise ParseError("metrics batch is empty", filename=filename)
-    accs: dict[tuple[str, str], _Acc] = {}
+    accs: dict[tuple[str, str], SeriesAcc] = {}
     for index, item in enumerate(obj, start=1):
         if not isinstance(item, dict):
             raise ParseError("point is not an object", filename=filename, line=index)
@@ -521,8 +554,9 @@ def parse_metric_points(obj: list[dict], *, filename: str) -> list[MetricSeriesR
             raise ParseError("point has no 'step'", filename=filename, line=index)
         try:
             step = _step_from_json(item["step"])
-        except (ValueError, OverflowError):
-            raise ParseError(f"bad step {item['step']!r}", filename=filename, line=index) from None
+        except (ValueError, OverflowError) as exc:
+            reason = str(exc) if str(exc).startswith("negative") else f"bad step {item['step']!r}"
+            raise ParseError(reason, filename=filename, line=index) from None
         wall = _wall_from_json(item)
         if "metrics" in item:
             metrics = item["metrics"]
@@ -536,7 +570,7 @@ def parse_metric_points(obj: list[dict], *, filename: str) -> list[MetricSeriesR
         for name, raw in pairs:
             if not isinstance(name, str) or not name.strip() or len(name) > 200:
                 raise ParseError(f"bad metric name {name!r}", filename=filename, line=index)
-            v = _point_value(raw)
+            v = point_value(raw)
             if v is None:
                 raise ParseError(f"value of {name!r} is not a number", filename=filename, line=index)
             if v - v != 0.0:
@@ -544,7 +578,7 @@ def parse_metric_points(obj: list[dict], *, filename: str) -> list[MetricSeriesR
             key = ("", name.strip())
             acc = accs.get(key)
             if acc is None:
-                acc = accs[key] = _Acc(name.strip())
+                acc = accs[key] = SeriesAcc(name.strip())
             acc.add(step, v, wall, index)
     return [a.finish() for a in accs.values()]
 
@@ -560,8 +594,8 @@ def parse_json_points(text: str, *, filename: str) -> RunLogRecord:
         raise ParseError(f"bad JSON: {exc}", filename=filename) from None
     if not isinstance(obj, list) or not obj:
         raise ParseError("JSON is not a list of metric points", filename=filename)
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
+    accs: dict[tuple[str, str], SeriesAcc] = {}
+    errors = RowErrors()
     for index, item in enumerate(obj, start=1):
         if not isinstance(item, dict):
             errors.add(index, "point is not an object")
@@ -576,7 +610,7 @@ def parse_json_points(text: str, *, filename: str) -> RunLogRecord:
                 item["name"]: item["value"]
             }
         _add_json_row(row, index, accs, errors)
-    return _finish(accs.values(), errors, "json_points", filename)
+    return finish_record(accs.values(), errors, "json_points", filename)
 
 
 # --- MLflow file store --------------------------------------------------------------------------------
@@ -633,8 +667,8 @@ def looks_like_mlflow(text: str) -> bool:
 def parse_mlflow_metric(text: str, *, filename: str, name: str | None = None) -> RunLogRecord:
     """One MLflow metric file: lines ``<timestamp ms> <value> [<step>]``."""
     name = name or mlflow_metric_name(filename) or filename.rsplit("/", 1)[-1]
-    acc = _Acc(name)
-    errors = _Errors()
+    acc = SeriesAcc(name)
+    errors = RowErrors()
     for line, raw in enumerate(text.splitlines(), start=1):
         parts = raw.split()
         if not parts:
@@ -645,94 +679,34 @@ def parse_mlflow_metric(text: str, *, filename: str, name: str | None = None) ->
         try:
             ts = float(parts[0]) / 1000.0
             v = float(parts[1])
-            step = _parse_step(parts[2]) if len(parts) == 3 else 0
         except ValueError:
             errors.add(line, "bad number")
+            continue
+        try:
+            step = parse_step(parts[2]) if len(parts) == 3 else 0
+        except ValueError as exc:
+            errors.add(line, str(exc))
             continue
         if v - v != 0.0:
             errors.add(line, f"non-finite value {parts[1]!r}")
             continue
         acc.add(step, v, ts if math.isfinite(ts) else None, line)
-    return _finish([acc], errors, "mlflow", filename)
+    return finish_record([acc], errors, "mlflow", filename)
 
 
-# --- Megatron / NeMo and generic key-value step logs -------------------------------------------------
-
-MEGATRON_RE = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?iteration\s+(\d+)\s*/\s*\d+\s*\|")
-KV_STEP_RE = re.compile(r"(?:^|[\s,|\[])(?:global_)?step\s*[:=]\s*(\d+)\b", re.IGNORECASE)
-_KV_RE = re.compile(
-    r"([A-Za-z_][\w./-]*(?: [A-Za-z_][\w./-]*)*)\s*[:=]\s*"
-    r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf(?:inity)?))(?![\w.])",
-    re.IGNORECASE,
-)
-_MEGATRON_SKIP = frozenset({"iteration", "number of skipped iterations", "number of nan iterations"})
+# --- text logs (implemented in ingestion.parsers.textlogs) --------------------------------------------
 
 
 def parse_megatron(text: str, *, filename: str) -> RunLogRecord:
-    """Megatron-LM / NeMo ``iteration N/ M | lm loss: ... |`` lines; other lines are ignored."""
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
-    for line, raw in enumerate(text.splitlines(), start=1):
-        m = MEGATRON_RE.match(raw)
-        if not m:
-            continue
-        step = int(m.group(1))
-        for part in raw[m.end() :].split("|"):
-            key, sep, value = part.rpartition(":")
-            key = key.strip()
-            if not sep or not key or key in _MEGATRON_SKIP:
-                continue
-            try:
-                v = float(value)
-            except ValueError:
-                continue
-            _add_text_point(accs, errors, key=key, step=step, value=v, raw=value.strip(), line=line)
-    return _finish(accs.values(), errors, "megatron", filename)
+    return textlogs.parse_megatron(text, filename=filename)
 
 
 def parse_kv_log(text: str, *, filename: str) -> RunLogRecord:
-    """Generic ``step: 10 loss: 2.31 lr: 3e-4`` / ``step=10 loss=2.31`` lines; lines without a step are
-    ignored."""
-    accs: dict[tuple[str, str], _Acc] = {}
-    errors = _Errors()
-    for line, raw in enumerate(text.splitlines(), start=1):
-        m = KV_STEP_RE.search(raw)
-        if not m:
-            continue
-        step = int(m.group(1))
-        for km in _KV_RE.finditer(raw):
-            key = km.group(1).strip()
-            if key.lower() in ("step", "global_step"):
-                continue
-            # "epoch 1 step: 10 loss: 2.3" -> the key regex may swallow preceding words; keep the last one.
-            key = key.rsplit(" ", 1)[-1] if " " in key else key
-            v = float(km.group(2))
-            _add_text_point(accs, errors, key=key, step=step, value=v, raw=km.group(2), line=line)
-    return _finish(accs.values(), errors, "kv_log", filename)
-
-
-def _add_text_point(
-    accs: dict[tuple[str, str], _Acc],
-    errors: _Errors,
-    *,
-    key: str,
-    step: int,
-    value: float,
-    raw: str,
-    line: int,
-) -> None:
-    """One point of a text log; a non-finite value is a row error and the point is skipped."""
-    if value - value != 0.0:
-        errors.add(line, f"non-finite value {raw!r} for {key!r}")
-        return
-    acc = accs.get(("", key))
-    if acc is None:
-        acc = accs["", key] = _Acc(key)
-    acc.add(step, value, None, line)
+    return textlogs.parse_kv_log(text, filename=filename)
 
 
 def parse_text_log(data: bytes, *, filename: str) -> RunLogRecord:
+    """Any training stdout log, by its content (Megatron/NeMo, HF Trainer, nanoGPT/llm.c, key-value)."""
     text = decode_utf8(data, filename=filename)
-    if any(MEGATRON_RE.match(line) for line in text.splitlines()[:2000]):
-        return parse_megatron(text, filename=filename)
-    return parse_kv_log(text, filename=filename)
+    fmt = textlogs.sniff(text.splitlines()[:5000]) or "kv_log"
+    return textlogs.parse_text(fmt, text, filename=filename)

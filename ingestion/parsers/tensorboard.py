@@ -9,12 +9,13 @@ number in ``line``.
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from ingestion.parsers.points import SeriesAcc, finish_record
 from ingestion.parsers.records import ParseError, RowError, RunLogRecord
-from ingestion.parsers.runlogs import _Acc, _finish
 
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 
@@ -51,7 +52,7 @@ def looks_like_tfrecord(data: bytes) -> bool:
         return False
     (length,) = struct.unpack_from("<Q", data, 0)
     (crc,) = struct.unpack_from("<I", data, 8)
-    return masked_crc(data[:8]) == crc and length <= len(data)
+    return bool(masked_crc(data[:8]) == crc and length <= len(data))
 
 
 # --- batched CRC32C --------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def iter_records(data: bytes, *, filename: str) -> list[tuple[int, int, bytes]]:
     return [(f[0], f[1], f[4]) for f in frames]
 
 
-def _tensor_scalar(tensor) -> float | None:
+def _tensor_scalar(tensor: Any) -> float | None:
     if tensor.tensor_shape.dim and any(d.size != 1 for d in tensor.tensor_shape.dim):
         return None
     for field in ("float_val", "double_val", "half_val", "int_val", "int64_val"):
@@ -211,7 +212,7 @@ def _tensor_scalar(tensor) -> float | None:
 def parse_tensorboard(data: bytes, *, filename: str) -> RunLogRecord:
     from tensorboardX.proto import event_pb2
 
-    accs: dict[tuple[str, str], _Acc] = {}
+    accs: dict[tuple[str, str], SeriesAcc] = {}
     errors: list[RowError] = []
     records = iter_records(data, filename=filename)  # validates all framing before any record is used
     for index, offset, payload in records:
@@ -225,6 +226,10 @@ def parse_tensorboard(data: bytes, *, filename: str) -> RunLogRecord:
         if not event.HasField("summary"):
             continue
         step = int(event.step)
+        if step < 0:
+            if len(errors) < 1000:
+                errors.append(RowError(index, f"negative step {step}"))
+            continue
         for value in event.summary.value:
             kind = value.WhichOneof("value")
             if kind == "simple_value":
@@ -243,6 +248,6 @@ def parse_tensorboard(data: bytes, *, filename: str) -> RunLogRecord:
                 continue
             acc = accs.get(("", tag))
             if acc is None:
-                acc = accs["", tag] = _Acc(tag)
+                acc = accs["", tag] = SeriesAcc(tag)
             acc.add(step, v, float(event.wall_time), index)
-    return _finish(accs.values(), errors, "tensorboard", filename)
+    return finish_record(accs.values(), errors, "tensorboard", filename)

@@ -18,7 +18,7 @@ from ingestion.parsers.records import (
     RunManifestRecord,
 )
 from tracker.catalog import services as catalog_services
-from tracker.models import MetricSeries, Model, SourceDocument, Tag, Team, TrainingRun
+from tracker.models import MetricSeries, Model, SourceDocument, Team, TrainingRun
 from tracker.runs.series.copy import SeriesPoints, points_insert_new, points_upsert
 
 
@@ -65,8 +65,7 @@ def paper_store(*, record: PaperRecord, source: SourceDocument) -> Any:
         bibtex=record.bibtex,
     )
     for tag in record.tags:
-        obj, _ = Tag.objects.get_or_create(name=tag[:64])
-        paper.tags.add(obj)
+        paper.tags.add(catalog_services.tag_get_or_create(name=tag))
     return paper
 
 

@@ -11,14 +11,15 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.leases import fresh_lease_ids
 from core.outbox import OutboxRow, publish
 from ingestion.models import IngestFile, WebhookDelivery
 from ingestion.services.jobs import INGEST_FILE_TASK
-from ingestion.services.processing import INGEST_FILE_TIME_LIMIT
 from ingestion.services.webhooks import WEBHOOK_DELIVERY_TASK
 
 logger = logging.getLogger(__name__)
@@ -45,11 +46,12 @@ def outbox_requeue(*, grace_seconds: float, limit: int = 1000) -> OutboxSweep:
         .values_list("pk", flat=True)[:limit]
     )
     pending += [(WebhookDelivery, pk, WEBHOOK_DELIVERY_TASK) for pk in delivery_pks]
-    # A file still `running` long past its task's hard time limit has no live task: its message was acked
-    # without finishing (e.g. the retry could not be published). The claim lets a new task take it over.
-    abandoned = Q(
-        status=IngestFile.Status.RUNNING,
-        started_at__lt=timezone.now() - timedelta(seconds=INGEST_FILE_TIME_LIMIT + grace_seconds),
+    # A file still `running` whose lease is no longer renewed lost its worker (killed, or its message was
+    # acked without finishing). The claim lets a new task take it over; a just-claimed file is left alone.
+    abandoned = (
+        Q(status=IngestFile.Status.RUNNING)
+        & Q(started_at__lt=timezone.now() - timedelta(seconds=settings.ISOFLOP_LEASE_SECONDS))
+        & ~Q(pk__in=fresh_lease_ids(IngestFile))
     )
     file_pks = list(
         IngestFile.objects.filter((stale & Q(status=IngestFile.Status.QUEUED)) | abandoned)

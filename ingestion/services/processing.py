@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from analytics.studies.services import enqueue_refits_for_runs
 from core import faults
+from core.leases import LeaseBusy, fresh_lease_ids, lease_held
 from ingestion.models import IngestFile
 from ingestion.parsers import archive as archive_parser
 from ingestion.parsers.dispatch import parse_document
@@ -30,21 +31,34 @@ INGEST_FILE_TIME_LIMIT = 26 * 60  # the hard time limit of the ingest_file_proce
 
 
 def ingest_file_process(*, file_id: int) -> None:
-    """Parse and store one IngestFile. Safe to call again for the same file at any point."""
-    # Claim: only a queued file, or one left running by a killed worker, is (re)started, and only while it
-    # has attempts left: a file that kills its worker every time would otherwise be redelivered forever.
+    """Parse and store one IngestFile. Safe to call again for the same file at any point.
+
+    Raises LeaseBusy when another worker holds a fresh lease on the file (the caller retries later).
+    """
+    # Claim: only a queued file, or one left running by a worker whose lease expired (it died), is
+    # (re)started, and only while it has attempts left: a file that kills its worker every time would
+    # otherwise be redelivered forever.
     max_attempts = settings.ISOFLOP_INGEST_MAX_ATTEMPTS
-    claimed = IngestFile.objects.filter(
-        pk=file_id,
-        status__in=[IngestFile.Status.QUEUED, IngestFile.Status.RUNNING],
-        attempts__lt=max_attempts,
-    ).update(status=IngestFile.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now())
+    claimable = Q(status=IngestFile.Status.QUEUED) | (
+        Q(status=IngestFile.Status.RUNNING) & ~Q(pk__in=fresh_lease_ids(IngestFile))
+    )
+    claimed = IngestFile.objects.filter(claimable, pk=file_id, attempts__lt=max_attempts).update(
+        status=IngestFile.Status.RUNNING, attempts=F("attempts") + 1, started_at=timezone.now()
+    )
     if not claimed:
-        if IngestFile.objects.filter(
+        live = IngestFile.objects.filter(
             pk=file_id, status__in=[IngestFile.Status.QUEUED, IngestFile.Status.RUNNING]
-        ).exists():
+        )
+        if live.filter(status=IngestFile.Status.RUNNING, pk__in=fresh_lease_ids(IngestFile)).exists():
+            raise LeaseBusy(f"ingest file {file_id} is being processed by another worker")
+        if live.exists():
             ingest_file_park(file_id=file_id, reason=f"gave up after {max_attempts} attempts")
         return
+    with lease_held(IngestFile, file_id):
+        _process_claimed(file_id)
+
+
+def _process_claimed(file_id: int) -> None:
     file = IngestFile.objects.select_related("job", "team").get(pk=file_id)
     job_refresh(job_id=file.job_id)
     try:

@@ -97,7 +97,7 @@ def _members(target: Path) -> Iterator[tuple[str, bytes]]:
         return
     data = target.read_bytes()
     if archive.is_archive(target.name, data):
-        yield from archive.iter_archive_members(data, filename=target.name)
+        yield from archive.iter_archive_members(target.name, data)
         return
     yield target.name, data
 
@@ -165,9 +165,8 @@ def _check_power(score: CaseScore, parsed: Parsed, expected: dict[str, Any]) -> 
 
 
 def _check_manifest(score: CaseScore, parsed: Parsed, expected: dict[str, Any]) -> None:
-    manifest = next(
-        (d.manifest or (d.run_log.manifest if d.run_log else None) for _, d in parsed.documents), None
-    )
+    found = (d.manifest or (d.run_log.manifest if d.run_log else None) for _, d in parsed.documents)
+    manifest = next((m for m in found if m is not None), None)
     if not score.check(manifest is not None, "no manifest"):
         return
     for key, value in expected["manifest"].items():
@@ -226,10 +225,16 @@ def _fact_value(fact: FactRecord) -> float | str | None:
     return fact.value if fact.value is not None else (fact.text_value or None)
 
 
-def _fact_matches(fact: FactRecord, want: dict[str, Any], default_subject: str) -> bool:
+def _fact_matches(
+    fact: FactRecord, want: dict[str, Any], default_subject: str, *, any_subject: bool = False
+) -> bool:
     if fact.name != want["name"]:
         return False
-    if "subject" in want and (fact.subject or default_subject) != want["subject"]:
+    # An expected fact without "subject" is about the card's own model (not "any model": a comparison row
+    # with the same number must not stand in for it); a forbidden one without "subject" is wrong for any.
+    if ("subject" in want or not any_subject) and (fact.subject or default_subject) != want.get(
+        "subject", default_subject
+    ):
         return False
     if "text" in want:
         return fact.text_value == want["text"]
@@ -276,14 +281,17 @@ def _check_card(score: CaseScore, parsed: Parsed, expected: dict[str, Any]) -> N
                 f"extra fact {(f.subject or card.name)}:{f.name}={_fact_value(f)} (line {f.line})"
             )
     for want in expected.get("forbidden_facts", []):
-        bad_hit = next((f for f in facts if _fact_matches(f, want, card.name)), None)
+        bad_hit = next((f for f in facts if _fact_matches(f, want, card.name, any_subject=True)), None)
         score.check(
             bad_hit is None, f"silently wrong fact {want['name']}={want.get('value', want.get('text'))}"
         )
 
 
-def score_case(target: Path, expected: dict[str, Any]) -> CaseScore:
-    score = CaseScore(path=str(target.relative_to(CORPUS)))
+def score_case(target: Path, expected: dict[str, Any], root: Path = CORPUS) -> CaseScore:
+    # Named from the corpus root when the file lives in it (runlogs/x.log), else from the scored folder.
+    resolved = target.resolve()
+    base = next((b for b in (CORPUS, root.resolve()) if resolved.is_relative_to(b)), None)
+    score = CaseScore(path=str(resolved.relative_to(base)) if base else str(target))
     if not target.exists():
         score.verdict = "SKIP"
         return score
@@ -367,7 +375,7 @@ class Summary:
 
 
 def score_corpus(root: Path = CORPUS) -> Summary:
-    return Summary([score_case(target, expected) for target, expected in iter_cases(root)])
+    return Summary([score_case(target, expected, root) for target, expected in iter_cases(root)])
 
 
 def main(argv: list[str] | None = None) -> int:

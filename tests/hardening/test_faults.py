@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
+from config.celery import queue_name
 from ingestion import tasks
 from ingestion.models import IngestFile, WebhookDelivery
 from ingestion.services import jobs, webhooks
@@ -57,7 +58,7 @@ def test_identical_deliveries_in_parallel_give_one_row_and_one_task(live_server,
         assert race(msg_id) == [202, 202]
     assert sorted(WebhookDelivery.objects.values_list("delivery_id", flat=True)) == ids
     # One message per delivery on the broker: the loser of each race found the row and published nothing.
-    assert private_redis.command("LLEN", settings.CELERY_TASK_DEFAULT_QUEUE) == str(len(ids))
+    assert private_redis.command("LLEN", queue_name("webhooks")) == str(len(ids))
 
     worker = worker_start(broker_url=private_redis.url(0), log=_log("parallel"), database=database_url())
     try:
@@ -66,7 +67,7 @@ def test_identical_deliveries_in_parallel_give_one_row_and_one_task(live_server,
         process_stop(worker)
     assert set(WebhookDelivery.objects.values_list("attempts", flat=True)) == {1}
     assert sorted(TrainingRun.objects.values_list("external_id", flat=True)) == [f"run-{i}" for i in ids]
-    assert private_redis.command("LLEN", settings.CELERY_TASK_DEFAULT_QUEUE) == "0"
+    assert private_redis.command("LLEN", queue_name("webhooks")) == "0"
 
 
 def test_redis_paused_30s_requests_stay_fast_and_every_event_is_processed_once(
@@ -236,4 +237,4 @@ def test_poison_task_is_retried_n_times_then_parked_as_failed(private_redis, int
         "gave up after 3 attempts; last error: OperationalError: simulated transient"
     )
     assert list(TrainingRun.objects.values_list("external_id", flat=True)) == ["f"]
-    assert private_redis.command("LLEN", settings.CELERY_TASK_DEFAULT_QUEUE) == "0"
+    assert private_redis.command("LLEN", queue_name("webhooks")) == "0"

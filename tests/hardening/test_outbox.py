@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from config.celery import queue_names
 from core.outbox import breaker
 from ingestion import tasks
 from ingestion.models import IngestFile, WebhookDelivery
@@ -40,15 +41,17 @@ def _post(client, msg_id: str, external_id: str, loss: float):
 
 
 def _drain(server: RedisServer) -> list[tuple[str, list[int]]]:
-    """Pop every message of our queue from the private Redis: (task name, args)."""
+    """Pop every message of our queues from the private Redis: (task name, args)."""
     out = []
-    while True:
-        raw = server.command("RPOP", settings.CELERY_TASK_DEFAULT_QUEUE)
-        if not raw:
-            return out
-        message = json.loads(raw)
-        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        out.append((message["headers"]["task"], args))
+    for queue in queue_names().split(","):
+        while True:
+            raw = server.command("RPOP", queue)
+            if not raw:
+                break
+            message = json.loads(raw)
+            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            out.append((message["headers"]["task"], args))
+    return out
 
 
 def _run(messages: list[tuple[str, list[int]]]) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from config.celery import queue_names
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -70,7 +72,7 @@ def worker_start(
         "config",
         "worker",
         "-Q",
-        queue or env.get("CELERY_TASK_DEFAULT_QUEUE", "celery"),
+        queue or queue_names(),
         f"--concurrency={concurrency}",
         "--loglevel=INFO",
         "--without-gossip",

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
-from django.utils import timezone
 
 from tracker.accounts.models import ApiToken
+from tracker.accounts.services import api_token_touch
 
 
 class ApiTokenMiddleware:
@@ -29,7 +29,7 @@ class ApiTokenMiddleware:
             )
             if token is None or not token.user.is_active:
                 return JsonResponse({"error": "invalid or revoked API token"}, status=401)
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+            api_token_touch(token=token)
             request.user = token.user
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
             request.api_token = token  # type: ignore[attr-defined]

@@ -12,7 +12,16 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from tracker.accounts.models import Team
-from tracker.catalog.models import Fact, Hardware, HardwarePrice, Model, Organization, Paper, SourceDocument
+from tracker.catalog.models import (
+    Fact,
+    Hardware,
+    HardwarePrice,
+    Model,
+    Organization,
+    Paper,
+    SourceDocument,
+    Tag,
+)
 
 # Two facts about the same quantity disagree when they differ by more than this relative amount.
 CONFLICT_RELATIVE_TOLERANCE = 0.02
@@ -49,6 +58,11 @@ def source_document_get_or_create(
 def organization_get_or_create(*, name: str) -> Organization:
     org, _ = Organization.objects.get_or_create(name=name, defaults={"slug": slugify(name)[:100] or "org"})
     return org
+
+
+def tag_get_or_create(*, name: str) -> Tag:
+    tag, _ = Tag.objects.get_or_create(name=name.strip()[:64])
+    return tag
 
 
 def hardware_get_or_create(*, name: str, **defaults: Any) -> Hardware:

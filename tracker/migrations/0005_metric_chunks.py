@@ -6,8 +6,6 @@ from django.db import migrations, models
 
 def blobs_out_of_line(apps, schema_editor):
     # The blobs are zstd frames already: EXTERNAL stores them out of line without a second (pglz) attempt.
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for table in ("tracker_metricchunk", "tracker_metricrollupblock"):
         schema_editor.execute(f"ALTER TABLE {table} ALTER COLUMN data SET STORAGE EXTERNAL")
 

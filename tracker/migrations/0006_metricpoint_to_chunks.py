@@ -15,15 +15,11 @@ _BATCH = codec.CHUNK_POINTS * 64
 
 
 def _rows_insert(cursor, table, columns, types, rows):
-    # Binary COPY on PostgreSQL: Django's client-side binding would send -0.0 as a numeric literal (0).
-    if cursor.db.vendor == "postgresql":
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
-        return
-    placeholders = ", ".join(["%s"] * len(columns))
-    cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+    # Binary COPY: Django's client-side binding would send -0.0 as a numeric literal (0).
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
 
 
 _CHUNK_COLUMNS = (

@@ -149,10 +149,24 @@ def _fit_synthetic(study: Study, points: Sequence[SyntheticPoint], total: int) -
         models[size] = fit.pop("_model")
         per_size.append({"n": size, "n_points": len(group), **fit})
     if not per_size:
-        raise FitError(
+        reason = (
             f"no model size has runs at {syn.MIN_DISTINCT_RATIOS} or more distinct synthetic shares "
             f"({len(pts)} usable runs; per size: {skipped or 'none'})"
         )
+        bench = _benchmark_split(pts, candidates, n_boot, seed)
+        if not bench.get("deltas"):
+            raise FitError(reason)
+        # Two shares cannot locate an optimum r*, but the benchmark deltas between them still say which
+        # abilities synthetic data helps (Phi-4 Table 3): keep that, and say why r* is missing.
+        params_only: dict[str, Any] = {
+            "r_star": None,
+            "minimize": minimize,
+            "per_size": [],
+            "skipped": skipped,
+        }
+        params_only["benchmarks"] = bench
+        params_only["r_star_missing"] = reason
+        return FitOutcome(params_only, {}, [], {"n_points": len(pts), "n_excluded": total - len(pts)})
     primary = per_size[-1]
     residuals, obs, pred = [], [], []
     for row in per_size:

@@ -99,3 +99,57 @@ def test_degenerate_input_is_refused(n: list, d: list, loss: list, message: str)
     with pytest.raises(FitError, match=message):
         est.fit(n, d, loss)
     assert not hasattr(est, "params_")
+
+
+# --- intervals of parameters and derived quantities, bands, repeated data --------------------------------------
+
+
+def test_intervals_of_exponents_and_allocation_cover_the_truth() -> None:
+    n, d, loss = _synthetic(7, 0.005)
+    result = ChinchillaApproach3(n_bootstrap=60, random_state=3).fit(n, d, loss).result_
+    iv = result.intervals()
+    a_true = TRUE.beta / (TRUE.alpha + TRUE.beta)
+    assert iv["n_exponent"].contains(a_true) and iv["d_exponent"].contains(1 - a_true)
+    assert iv["E"].contains(TRUE.E) and iv["alpha"].contains(TRUE.alpha)
+    # ci() (kept for the existing callers) and intervals() agree
+    assert (iv["alpha"].low, iv["alpha"].high) == pytest.approx(result.ci()["alpha"], rel=1e-12)
+    derived = result.derived(1e21)
+    n_true, d_true = (float(v) for v in TRUE.compute_optimal(1e21))
+    assert derived["n_opt"].contains(n_true) and derived["d_opt"].contains(d_true)
+    assert derived["tokens_per_parameter"].contains(d_true / n_true)
+    assert derived["loss_opt"].contains(float(TRUE.predict(n_true, d_true)))
+
+
+def test_band_contains_the_truth_and_prediction_band_is_wider() -> None:
+    n, d, loss = _synthetic(8, 0.005)
+    result = ChinchillaApproach3(n_bootstrap=60, random_state=1).fit(n, d, loss).result_
+    pts_n, pts_d = np.array([3e7, 1e9]), np.array([1e9, 5e10])
+    conf = result.band(pts_n, pts_d)
+    pred = result.band(pts_n, pts_d, kind="prediction")
+    truth = TRUE.predict(pts_n, pts_d)
+    assert np.all(conf.low <= truth) and np.all(truth <= conf.high)
+    assert np.all(pred.low < conf.low) and np.all(pred.high > conf.high)
+    assert conf.to_dict()["kind"] == "confidence"
+    with pytest.raises(FitError, match="differ in length"):
+        result.band([1e8, 2e8], [1e9])
+
+
+def test_intervals_need_a_bootstrap() -> None:
+    n, d, loss = _synthetic(9, 0.01)
+    result = ChinchillaApproach3(grid=chinchilla_grid()[::10]).fit(n, d, loss).result_
+    with pytest.raises(FitError, match="n_bootstrap"):
+        result.intervals()
+    with pytest.raises(FitError, match="positive number of FLOPs"):
+        result.derived(-1.0)
+
+
+def test_repeated_runs_are_flagged_or_excluded() -> None:
+    n, d, loss = _synthetic(10, 0.005)
+    u = d.copy()
+    u[:8] = d[:8] / 4  # eight runs saw their data four times
+    warned = ChinchillaApproach3(grid=chinchilla_grid()[::10]).fit(n, d, loss, u=u)
+    assert any(w.code == "repeated_data" and w.severity == "warning" for w in warned.warnings_)
+    excluded = ChinchillaApproach3(grid=chinchilla_grid()[::10], repeated="exclude").fit(n, d, loss, u=u)
+    assert excluded.result_.n_points == 56 and excluded.kept_[:8].sum() == 0
+    with pytest.raises(FitError, match="repeated must be"):
+        ChinchillaApproach3(repeated="drop").fit(n, d, loss, u=u)  # type: ignore[arg-type]

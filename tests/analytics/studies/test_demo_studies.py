@@ -17,8 +17,9 @@ def test_demo_studies_are_idempotent_and_fit_the_reference(django_capture_on_com
     team = Team.objects.get(slug="demo-lab")
     with django_capture_on_commit_callbacks() as queued:
         studies = load_demo_studies(team=team)
-    assert len(studies) == len(DEMO_STUDIES) == Study.objects.filter(team=team).count()
-    assert len(queued) == len(DEMO_STUDIES)  # one refit per study, after commit
+    n_studies = len(DEMO_STUDIES) + 1  # + the synthetic-data study over Phi-4 Table 3
+    assert len(studies) == n_studies == Study.objects.filter(team=team).count()
+    assert len(queued) == n_studies  # one refit per study, after commit
 
     isoflop = Study.objects.get(team=team, kind="isoflop")
     fit = study_services.study_refit(study_id=isoflop.pk)
@@ -30,6 +31,23 @@ def test_demo_studies_are_idempotent_and_fit_the_reference(django_capture_on_com
     study_services.study_refit(study_id=power.pk)
     with django_capture_on_commit_callbacks() as queued_again:
         load_demo_studies(team=team)
-    assert Study.objects.filter(team=team).count() == len(DEMO_STUDIES)
-    # Studies with a current fit are not refit again; the other two still are.
-    assert len(queued_again) == len(DEMO_STUDIES) - 2
+    assert Study.objects.filter(team=team).count() == n_studies
+    # Studies with a current fit are not refit again; the other three still are.
+    assert len(queued_again) == n_studies - 2
+
+
+@pytest.mark.django_db
+def test_demo_synthetic_study_reproduces_phi4_table3_split():
+    load_demo()
+    team = Team.objects.get(slug="demo-lab")
+    load_demo_studies(team=team)
+    study = Study.objects.get(team=team, kind="synthetic_ratio")
+    fit = study_services.study_refit(study_id=study.pk)
+    assert fit.status == "current", fit.error_message
+    bench = fit.params["benchmarks"]
+    assert bench["deltas"]["TQA"] == pytest.approx(-14.8)
+    assert bench["category_means"]["knowledge"] == pytest.approx((0.8 + 4.0 - 14.8) / 3)
+    assert bench["category_means"]["reasoning"] == pytest.approx((2.2 + 12.1 + 0.0 + 5.0 + 4.9) / 5)
+    # Two shares (web, synthetic) cannot locate an optimum: r* is missing, and the fit says why.
+    assert fit.params["r_star"] is None
+    assert "3 or more distinct synthetic shares" in fit.params["r_star_missing"]

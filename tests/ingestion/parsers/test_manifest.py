@@ -56,3 +56,49 @@ def test_yaml_python_tag_rejected():
     with pytest.raises(ParseError, match="bad YAML") as info:
         parse_manifest("run.yaml", b"name: x\nconfig: !!python/object/apply:os.system ['id']\n")
     assert info.value.line == 2
+
+
+def _alias_bomb(levels: int, width: int = 9) -> str:
+    lines = ["a0: &a0 [" + ", ".join(["x"] * width) + "]"]
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bomb_is_refused_with_a_line():
+    bomb = _alias_bomb(9)  # ~300 bytes standing for 9**9 values
+    assert len(bomb) < 500
+    with pytest.raises(ParseError, match="alias bomb") as info:
+        parse_manifest("run.yaml", ("name: x\nconfig:\n  " + bomb.replace("\n", "\n  ")).encode())
+    assert info.value.filename == "run.yaml"
+    assert info.value.line is not None and info.value.line > 2
+
+
+def test_yaml_bomb_in_card_front_matter_is_refused_by_the_shared_loader():
+    from ingestion.parsers.manifest import load_yaml_mapping
+
+    with pytest.raises(ParseError, match="alias bomb") as info:
+        load_yaml_mapping(_alias_bomb(8), filename="README.md", line_offset=1)
+    assert info.value.line is not None and info.value.line >= 2
+
+
+def test_few_aliases_are_fine_and_recursive_ones_refused():
+    from ingestion.parsers.manifest import load_yaml_mapping
+
+    assert load_yaml_mapping("a: &x {b: 1}\nc: *x\n", filename="m.yaml") == {"a": {"b": 1}, "c": {"b": 1}}
+    with pytest.raises(ParseError, match="recursive YAML alias"):
+        load_yaml_mapping("a: &x [*x]\n", filename="m.yaml")
+
+
+def test_config_over_256_kb_is_refused_naming_the_line():
+    big = "\n".join(f"  key_{i}: {'v' * 100}" for i in range(3000))
+    with pytest.raises(ParseError, match="over the 262,144-byte limit") as info:
+        parse_manifest("run.yaml", f"name: r\nmodel: m\nconfig:\n{big}\n".encode())
+    assert info.value.line == 3
+
+
+def test_json_safe_counts_shared_references():
+    shared: list[object] = list(range(1000))
+    nested = {"a": [shared] * 200}  # 200k values once expanded, one list in memory
+    with pytest.raises(ParseError, match="more than 100,000 values"):
+        manifest_from_mapping({"name": "r", "config": nested}, filename="webhook")

@@ -83,3 +83,20 @@ def test_bad_length_crc_reports_first_record(fixture_bytes):
     data[8] ^= 0x01  # the first record's length CRC
     with pytest.raises(ParseError, match=r"bad length CRC in record 1 at byte offset 0"):
         parse_tensorboard(bytes(data), filename="events.out.tfevents.x")
+
+
+def test_tensorboard_negative_step_is_a_row_error(tmp_path):
+    from tensorboardX import SummaryWriter
+
+    from ingestion.parsers.dispatch import parse_document
+    from ingestion.parsers.records import RowError
+
+    writer = SummaryWriter(str(tmp_path))
+    writer.add_scalar("loss", 2.0, global_step=-5)
+    writer.add_scalar("loss", 1.5, global_step=3)
+    writer.close()
+    (path,) = tmp_path.glob("events.out.tfevents.*")
+    doc = parse_document(path.name, path.read_bytes())
+    assert doc.run_log.series[0].steps == [3]
+    assert [e.reason for e in doc.row_errors] == ["negative step -5"]
+    assert isinstance(doc.row_errors[0], RowError)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from core.models import WorkerHeartbeat
 from core.roles import Role
 from tracker.accounts import services as account_services
 from tracker.models import ApiToken, TrainingRun
@@ -39,6 +41,9 @@ def test_api_without_credentials_is_401_json():
 
 @pytest.mark.django_db
 def test_health_is_public():
+    # Public (no login, no redirect); "ok" needs a live worker, which the heartbeat row stands for here.
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(hostname="w@test", pid=1, started_at=now, last_seen=now)
     assert Client().get(reverse("health")).json()["status"] == "ok"
 
 

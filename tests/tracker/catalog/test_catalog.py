@@ -6,6 +6,8 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from tracker.catalog import services as catalog_services
+from tracker.catalog.costs import price_in_force
+from tracker.catalog.selectors import prices_by_hardware
 from tracker.demo import load_demo
 from tracker.models import Fact, HardwarePrice, Model, Paper, SourceDocument, TrainingRun
 
@@ -99,7 +101,7 @@ def test_demo_data_is_the_published_numbers_and_idempotent():
     assert first == second
     assert TrainingRun.objects.filter(external_id__startswith="datablations:").count() == 182
     assert TrainingRun.objects.filter(external_id__startswith="porian:4:").count() == PORIAN_CFG4_POINTS
-    assert first.runs == 182 + PORIAN_CFG4_POINTS
+    assert first.runs == 182 + PORIAN_CFG4_POINTS + 2  # + the two Phi-4 Table 3 ablation runs
     llama = Model.objects.get(name="Llama 3.1 405B")
     assert llama.gpu_hours == pytest.approx(30.84e6)
     assert llama.hardware.name == "H100-80GB"
@@ -110,8 +112,28 @@ def test_demo_data_is_the_published_numbers_and_idempotent():
     assert dsv3.gpu_hours == pytest.approx(2.788e6)
     assert dsv3.training_flops == pytest.approx(6 * 37e9 * 14.8e12)
     price = HardwarePrice.objects.get(hardware__name="H800")
-    assert float(price.usd_per_gpu_hour) == 2.0
+    assert float(price.usd_per_gpu_hour) == 2.0 and "2412.19437" in price.note
     # 2.788M H800 hours at $2 is the report's $5.576M
     assert dsv3.gpu_hours * float(price.usd_per_gpu_hour) == pytest.approx(5.576e6)
     run = TrainingRun.objects.get(external_id="datablations:2b855b9b")
     assert (run.parameters, run.tokens, run.unique_tokens, run.final_loss) == (2.81e9, 55e9, 9e9, 2.611045)
+
+
+@pytest.mark.django_db
+def test_demo_fills_every_page_papers_prices_and_links():
+    load_demo()
+    # The reference papers, with their real arXiv metadata, and the models they describe.
+    assert Paper.objects.count() == 12
+    chinchilla = Paper.objects.get(arxiv_id="2203.15556")
+    assert chinchilla.title == "Training Compute-Optimal Large Language Models"
+    assert chinchilla.abstract.startswith("We investigate the optimal model size")
+    assert Model.objects.get(name="Llama 3.1 405B").papers.get().arxiv_id == "2407.21783"
+    # Every demo model has a price in force on its release date (none says "no price").
+    prices = prices_by_hardware()
+    for model in Model.objects.exclude(hardware=None):
+        in_force = price_in_force(prices[model.hardware_id], model.release_date)
+        assert in_force is not None, model.name
+        assert in_force.valid_from <= model.release_date
+    # Phi-4's Table 3 ablation: a web baseline and a synthetic run with the published changes.
+    synthetic = TrainingRun.objects.get(external_id="phi4-table3:synthetic")
+    assert (synthetic.synthetic_share, synthetic.config["benchmarks"]["TQA"]) == (1.0, -14.8)

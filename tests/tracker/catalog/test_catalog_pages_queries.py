@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from django.conf import settings
 
 from tracker.catalog import services as catalog_services
 from tracker.demo import load_demo
@@ -88,7 +87,6 @@ def test_per_model_power_fact_overrides_hardware_tdp(client, make_user, catalog)
     assert [e.tonnes for e in row.reported_emissions] == [pytest.approx(1.0)]  # 1e6 g
 
 
-@pytest.mark.skipif(not settings.IS_POSTGRES, reason="needs PostgreSQL")
 def test_search_is_served_by_the_gin_index(catalog):
     from django.db import connection
 

@@ -198,34 +198,14 @@ def _chunk_copy_payload(rows: Sequence[ChunkRow]) -> bytes:
 
 
 def chunk_rows_insert(rows: Sequence[ChunkRow]) -> None:
-    """Insert chunk rows: one binary COPY on PostgreSQL, a plain bulk insert elsewhere."""
+    """Insert chunk rows with one binary COPY."""
     if not rows:
         return
-    if connection.vendor == "postgresql":
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY tracker_metricchunk {CHUNK_COLUMNS} FROM STDIN (FORMAT BINARY)") as copy,
-        ):
-            copy.write(_chunk_copy_payload(rows))
-        return
-    MetricChunk.objects.bulk_create(
-        [
-            MetricChunk(
-                series_id=series_id,
-                first_step=s.first_step,
-                last_step=s.last_step,
-                n_points=s.n_points,
-                first_value=s.first_value,
-                last_value=s.last_value,
-                min_step=s.min_step,
-                min_value=s.min_value,
-                max_step=s.max_step,
-                max_value=s.max_value,
-                data=blob,
-            )
-            for series_id, s, blob in rows
-        ]
-    )
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY tracker_metricchunk {CHUNK_COLUMNS} FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.write(_chunk_copy_payload(rows))
 
 
 def _summary_from_arrays(pts: SeriesPoints) -> dict[str, object]:

@@ -336,7 +336,6 @@ def series_csv_chunks(*, series: MetricSeries) -> Iterator[bytes]:
     one batch whatever the series' length.
     """
     yield b"step,value,wall_time\n"
-    exact = _pg_float_text if connection.vendor == "postgresql" else None
     blobs = (
         MetricChunk.objects.filter(series_id=series.pk).order_by("first_step").values_list("data", flat=True)
     )
@@ -344,10 +343,10 @@ def series_csv_chunks(*, series: MetricSeries) -> Iterator[bytes]:
     for blob in blobs.iterator(chunk_size=CSV_BATCH_CHUNKS):
         batch.append(bytes(blob))
         if len(batch) == CSV_BATCH_CHUNKS:
-            yield text.csv_rows(*codec.chunks_decode(batch), exact=exact)
+            yield text.csv_rows(*codec.chunks_decode(batch), exact=_pg_float_text)
             batch = []
     if batch:
-        yield text.csv_rows(*codec.chunks_decode(batch), exact=exact)
+        yield text.csv_rows(*codec.chunks_decode(batch), exact=_pg_float_text)
 
 
 def compare_ids_parse(raw: str | None) -> list[int]:
