@@ -56,7 +56,9 @@ def _start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=2).read()
+            urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/login/", timeout=2
+            ).read()  # /health/ is 503 without a worker
             return proc
         except OSError:
             time.sleep(0.3)
