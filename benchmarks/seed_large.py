@@ -2,13 +2,17 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/isoflop_load .venv/bin/python benchmarks/seed_large.py
 
-10k papers (tags, abstracts, some full text), 1k models with facts, 1k runs with 2 series each and 10M metric
-points (binary COPY from numpy-built buffers). Idempotent: each stage checks what is already there and only
-(re)builds an incomplete stage. Creates the login bench / bench-password-123 (editor of "Load Lab").
+10k papers (tags, abstracts, some full text), 1k models with facts, 1k runs with 2 series each and 100M metric
+points (50k per series, `--points-per-series` to change), written through the real writer
+(`points_insert_new`: compressed chunks, summaries and rollups, 20 series = 1M points per transaction).
+Values are what a trainer logs: a power-law loss curve plus noise, printed with 4 decimals, wall times in ms.
+Idempotent: each stage checks what is already there and only (re)builds an incomplete stage. Creates the
+login bench / bench-password-123 (editor of "Load Lab").
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -16,9 +20,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
-
-from tracker.accounts import services as account_services
-from tracker.catalog import services as catalog_services
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -29,8 +30,8 @@ N_PAPERS = 10_000
 N_MODELS = 1_000
 N_RUNS = 1_000
 SERIES_PER_RUN = 2
-POINTS_PER_SERIES = 5_000  # 1k runs x 2 series x 5k = 10M points
-CHUNK_SERIES = 100  # 500k rows per COPY chunk
+POINTS_PER_SERIES = 50_000  # 1k runs x 2 series x 50k = 100M points
+SERIES_PER_TRANSACTION = 20
 
 WORDS = [
     "scaling",
@@ -94,6 +95,7 @@ def seed_users_and_team():  # type: ignore[no-untyped-def]
     from django.contrib.auth import get_user_model
 
     from core.roles import Role
+    from tracker.accounts import services as account_services
     from tracker.models import Team
 
     team = Team.objects.filter(slug="load-lab").first() or account_services.team_create(name="Load Lab")
@@ -158,6 +160,7 @@ def seed_papers(rng: np.random.Generator) -> None:
 def seed_models(rng: np.random.Generator) -> None:
     from django.db import transaction
 
+    from tracker.catalog import services as catalog_services
     from tracker.models import Fact, Model, SourceDocument
 
     if Model.objects.filter(name__startswith="Load model ").count() == N_MODELS:
@@ -221,47 +224,33 @@ def seed_models(rng: np.random.Generator) -> None:
     _stage(f"models: {N_MODELS} (+{len(facts)} facts)", t0)
 
 
-def _binary_copy_chunk(series_ids: np.ndarray, steps: np.ndarray, rng: np.random.Generator) -> bytes:
-    """PostgreSQL binary COPY rows (series_id int8, step int8, value float8, wall_time float8)."""
-    row = np.dtype(
-        [
-            ("n", ">i2"),
-            ("l1", ">i4"),
-            ("sid", ">i8"),
-            ("l2", ">i4"),
-            ("step", ">i8"),
-            ("l3", ">i4"),
-            ("val", ">f8"),
-            ("l4", ">i4"),
-            ("wt", ">f8"),
-        ]
-    )
-    n = len(series_ids) * len(steps)
-    out = np.empty(n, dtype=row)
-    out["n"], out["l1"], out["l2"], out["l3"], out["l4"] = 4, 8, 8, 8, 8
-    out["sid"] = np.repeat(series_ids, len(steps))
-    out["step"] = np.tile(steps, len(series_ids))
-    # A loss-like curve: power-law decay to a floor plus noise, per series.
-    floor = np.repeat(rng.uniform(1.8, 3.0, len(series_ids)), len(steps))
-    out["val"] = floor + 8.0 * np.tile((steps + 10.0) ** -0.3, len(series_ids)) + rng.normal(0, 0.01, n)
-    out["wt"] = 1.7e9 + out["step"] * 0.5
-    return out.tobytes()
+def _series_points(series_id: int, steps: np.ndarray, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    from tracker.runs.series.copy import SeriesPoints
+
+    # A loss-like curve: power-law decay to a floor plus noise, logged with 4 decimals; wall times in ms.
+    floor = rng.uniform(1.8, 3.0)
+    values = np.round(floor + 8.0 * (steps + 10.0) ** -0.3 + rng.normal(0, 0.01, steps.size), 4)
+    walls = np.round(1.7e9 + np.cumsum(0.5 + rng.exponential(0.02, steps.size)), 3)
+    return SeriesPoints(series_id=series_id, steps=steps, values=values, wall_times=walls)
 
 
-def seed_runs_and_points(team, rng: np.random.Generator) -> None:  # type: ignore[no-untyped-def]
+def seed_runs_and_points(team, rng: np.random.Generator, points_per_series: int) -> None:  # type: ignore[no-untyped-def]
     from django.db import connection, transaction
     from django.db.models import Sum
 
     from tracker.models import MetricSeries, TrainingRun
+    from tracker.runs.series.copy import points_insert_new
 
     series_qs = MetricSeries.objects.filter(run__team=team, run__external_id__startswith="load:")
-    expected = N_RUNS * SERIES_PER_RUN * POINTS_PER_SERIES
-    if (series_qs.aggregate(total=Sum("n_points"))["total"] or 0) == expected:
+    expected = N_RUNS * SERIES_PER_RUN * points_per_series
+    if (series_qs.aggregate(total=Sum("n_points"))["total"] or 0) == expected and series_qs.filter(
+        n_points=points_per_series
+    ).count() == N_RUNS * SERIES_PER_RUN:
         print("runs and points: already seeded")
         return
     t0 = time.perf_counter()
     with transaction.atomic():
-        # Cascade removes a half-built previous attempt's series and points.
+        # Cascade removes a half-built previous attempt's series and their chunks.
         TrainingRun.objects.filter(team=team, external_id__startswith="load:").delete()
         runs = TrainingRun.objects.bulk_create(
             [
@@ -283,40 +272,44 @@ def seed_runs_and_points(team, rng: np.random.Generator) -> None:  # type: ignor
             [MetricSeries(run=r, name=name) for r in runs for name in ("train/loss", "val/loss")],
             batch_size=2000,
         )
-        _stage(f"runs: {len(runs)} with {len(series)} series", t0)
-        ids = np.array([s.pk for s in series], dtype=np.int64)
-        steps = np.arange(POINTS_PER_SERIES, dtype=np.int64) * 10
-        header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-        with connection.cursor() as cursor:
-            # The series ids were created a moment ago in this transaction, so no point can dangle: skipping
-            # the deferred per-row FK trigger (10M queued events replayed at COMMIT, minutes on a small box)
-            # is safe here. Needs the superuser the local benchmark database runs as.
-            cursor.execute("SET LOCAL session_replication_role = replica")
-        with (
-            connection.cursor() as cursor,
-            cursor.connection.cursor() as raw,
-            raw.copy(
-                "COPY tracker_metricpoint (series_id, step, value, wall_time) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy,
-        ):
-            copy.write(header)
-            for lo in range(0, len(ids), CHUNK_SERIES):
-                copy.write(_binary_copy_chunk(ids[lo : lo + CHUNK_SERIES], steps, rng))
-            copy.write((-1).to_bytes(2, "big", signed=True))
-        _stage(f"points: {expected:,} copied", t0)
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL session_replication_role = origin")
-        # Summaries are known from the generator: no need to aggregate 10M rows.
-        series_qs.update(
-            n_points=POINTS_PER_SERIES, min_step=0, max_step=int(steps[-1]), min_value=1.8, max_value=11.0
-        )
+    _stage(f"runs: {len(runs)} with {len(series)} series", t0)
+    ids = [s.pk for s in series]
+    steps = np.arange(points_per_series, dtype=np.int64) * 10
+    for lo in range(0, len(ids), SERIES_PER_TRANSACTION):
+        batch = [_series_points(sid, steps, rng) for sid in ids[lo : lo + SERIES_PER_TRANSACTION]]
+        with transaction.atomic():
+            points_insert_new(batches=batch)
+        done = (lo + len(batch)) * points_per_series
+        if (lo // SERIES_PER_TRANSACTION) % 10 == 9 or done == expected:
+            print(f"points: {done:,} of {expected:,} ({time.perf_counter() - t0:.0f}s)", flush=True)
     with connection.cursor() as cursor:
-        for table in ("paper", "model", "fact", "trainingrun", "metricseries", "metricpoint"):
-            cursor.execute(f"ANALYZE tracker_{table}")
-    _stage("runs and points total (with ANALYZE)", t0)
+        for table in (
+            "paper",
+            "model",
+            "fact",
+            "trainingrun",
+            "metricseries",
+            "metricchunk",
+            "metricrollupblock",
+        ):
+            cursor.execute(f"VACUUM ANALYZE tracker_{table}")
+        cursor.execute(
+            "SELECT pg_total_relation_size('tracker_metricchunk') + pg_total_relation_size('tracker_metricrollupblock')"
+        )
+        stored = int(cursor.fetchone()[0])
+    _stage(
+        f"runs and points total (with VACUUM ANALYZE); metric tables {stored / 1e6:.0f} MB = "
+        f"{stored / expected:.2f} bytes/point",
+        t0,
+    )
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--points-per-series", type=int, default=POINTS_PER_SERIES)
+    args = parser.parse_args()
     _ensure_database()
     import django
 
@@ -329,8 +322,12 @@ def main() -> None:
     team = seed_users_and_team()
     seed_papers(rng)
     seed_models(rng)
-    seed_runs_and_points(team, rng)
+    seed_runs_and_points(team, rng, args.points_per_series)
+    total = N_RUNS * SERIES_PER_RUN * args.points_per_series
     _stage("seed total", t0)
+    print(
+        f"RESULT papers={N_PAPERS} models={N_MODELS} runs={N_RUNS} points={total} seconds={time.perf_counter() - t0:.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -133,6 +133,36 @@ STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # plotly.js is served from the plotly package itself: no CDN.
 STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
 MEDIA_ROOT = Path(env_str("ISOFLOP_MEDIA_ROOT", str(VAR_DIR / "media")))
+# Uploaded and report files go only through Django's storage API (core.files): MEDIA_ROOT by default, an
+# S3-compatible object store when ISOFLOP_S3_BUCKET is set (compose: MinIO), so web and workers on any
+# host read the same files. Keys come from ISOFLOP_S3_ACCESS_KEY/SECRET_KEY, or boto3's usual chain.
+ISOFLOP_S3_BUCKET = env_str("ISOFLOP_S3_BUCKET", "")
+STORAGES: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if ISOFLOP_S3_BUCKET:
+    _s3_keys = (env_str("ISOFLOP_S3_ACCESS_KEY", ""), env_str("ISOFLOP_S3_SECRET_KEY", ""))
+    if bool(_s3_keys[0]) != bool(_s3_keys[1]):
+        raise ConfigError("set both ISOFLOP_S3_ACCESS_KEY and ISOFLOP_S3_SECRET_KEY, or neither")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": ISOFLOP_S3_BUCKET,
+            "endpoint_url": env_str("ISOFLOP_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("ISOFLOP_S3_REGION", "us-east-1"),
+            "access_key": _s3_keys[0] or None,
+            "secret_key": _s3_keys[1] or None,
+            "location": env_str("ISOFLOP_S3_PREFIX", ""),
+            "addressing_style": "path",  # MinIO-style endpoints: the bucket in the path, no wildcard DNS
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "querystring_auth": True,
+            # Names are content hashes (uploads) or fixed per report and format: same name, same bytes.
+            "file_overwrite": True,
+            "max_memory_size": 8 * 1024 * 1024,
+        },
+    }
 
 # Uploads: files are streamed to disk; the hard per-file limit is enforced by ingestion.
 ISOFLOP_MAX_UPLOAD_BYTES = env_int("ISOFLOP_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)

@@ -20,13 +20,15 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from core.files import StorageUnavailable
 from core.leases import LeaseBusy
 
 logger = logging.getLogger(__name__)
 
-# Lost connections, a restarted or overloaded PostgreSQL, lock and statement timeouts: worth another try.
-# Everything else is a property of the input and is recorded on the row by the services.
-TRANSIENT: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+# Lost connections, a restarted or overloaded PostgreSQL, lock and statement timeouts, an object store that
+# does not answer: worth another try. Everything else is a property of the input and is recorded on the row
+# by the services.
+TRANSIENT: tuple[type[Exception], ...] = (OperationalError, InterfaceError, StorageUnavailable)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -12,6 +12,9 @@ import pytest
 
 from tests.support.workers import process_stop, worker_start
 
+# `s3_server` / `s3_storage`: a real S3-compatible server process (moto) for the object-storage tests.
+pytest_plugins = ["tests.support.s3"]
+
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "data" / "reference"
 FIXTURES = ROOT / "tests" / "fixtures"

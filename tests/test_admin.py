@@ -7,9 +7,9 @@ from django.apps import apps
 from django.contrib import admin
 from django.test import Client
 
-# MetricPoint has a composite primary key, which the admin cannot edit; its series are in the admin instead.
-# Rollups are derived data. Webhook secrets are edited inline under their Integration only.
-NOT_IN_ADMIN = {"tracker.metricpoint", "tracker.metricseriesrollup", "tracker.webhooksecret"}
+# Metric chunks are compressed blobs with a composite primary key, which the admin cannot edit; their series
+# are in the admin instead. Rollups are derived data. Webhook secrets are edited inline under their Integration.
+NOT_IN_ADMIN = {"tracker.metricchunk", "tracker.metricrollupblock", "tracker.webhooksecret"}
 
 
 def test_every_model_of_the_three_apps_is_registered():

@@ -11,7 +11,7 @@ from tracker.catalog.models import (
     SourceDocument,
     Tag,
 )
-from tracker.runs.models import MetricPoint, MetricSeries, MetricSeriesRollup, Precision, TrainingRun
+from tracker.runs.models import MetricChunk, MetricRollupBlock, MetricSeries, Precision, TrainingRun
 
 __all__ = [
     "ApiToken",
@@ -20,9 +20,9 @@ __all__ = [
     "HardwarePrice",
     "Integration",
     "Membership",
-    "MetricPoint",
+    "MetricChunk",
+    "MetricRollupBlock",
     "MetricSeries",
-    "MetricSeriesRollup",
     "Model",
     "Organization",
     "Paper",

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -32,6 +30,7 @@ from analytics.reports.scopes import (
 )
 from analytics.studies.selectors import fit_figures
 from core.auth import has_role
+from core.files import StorageUnavailable, file_delete, file_save
 from core.leases import fresh_lease_ids, lease_held
 from core.outbox import publish, publish_on_commit
 from core.roles import Role
@@ -180,13 +179,18 @@ def _report_outputs(report: Report, data: ReportData) -> dict[str, bytes]:
     return out
 
 
-def _report_dir(report_id: int) -> Path:
-    return Path(settings.MEDIA_ROOT) / "reports" / str(report_id)
+def report_file_name(report_id: int, fmt: str) -> str:
+    """The report file's name in the default storage (local MEDIA_ROOT or the object store)."""
+    return f"reports/{report_id}/report.{fmt}"
+
+
+def _report_files_delete(report_id: int) -> None:
+    file_delete(report_file_name(report_id, fmt) for fmt in REPORT_FORMATS)
 
 
 def _report_fail(report_id: int, message: str) -> None:
-    # No partial output stays listed or on disk: a failed report has no files at all.
-    shutil.rmtree(_report_dir(report_id), ignore_errors=True)
+    # No partial output stays listed or stored: a failed report has no files at all.
+    _report_files_delete(report_id)
     with transaction.atomic():
         ReportFile.objects.filter(report_id=report_id).delete()
         Report.objects.filter(pk=report_id).update(
@@ -216,22 +220,18 @@ def report_build(*, report_id: int) -> Report:
 
 def _report_build_claimed(report: Report) -> Report:
     report_id = report.pk
-    directory = _report_dir(report_id)
     try:
         data = report_data(report)
         outputs = _report_outputs(report, data)
         _progress(report_id, 90, "saving files")
-        shutil.rmtree(directory, ignore_errors=True)  # leftovers of a worker that died mid-build
-        directory.mkdir(parents=True)
+        _report_files_delete(report_id)  # leftovers of a worker that died mid-build
         rows = []
         for fmt, content in outputs.items():
-            path = directory / f"report.{fmt}"
-            path.write_bytes(content)
             rows.append(
                 ReportFile(
                     report_id=report_id,
                     format=fmt,
-                    path=str(path.relative_to(settings.MEDIA_ROOT)),
+                    path=file_save(report_file_name(report_id, fmt), content),
                     size=len(content),
                     sha256=hashlib.sha256(content).hexdigest(),
                 )
@@ -242,9 +242,13 @@ def _report_build_claimed(report: Report) -> Report:
             Report.objects.filter(pk=report_id).update(
                 status=Report.Status.DONE, progress=100, stage="done", finished_at=timezone.now()
             )
-    except OperationalError:
-        # The database went away: hand the report back so the task's retry can claim it again.
-        shutil.rmtree(directory, ignore_errors=True)
+    except (OperationalError, StorageUnavailable):
+        # The database or the object store went away: hand the report back so the task's retry can claim
+        # it again (whatever was stored is removed first, if the store lets us).
+        try:
+            _report_files_delete(report_id)
+        except StorageUnavailable:
+            logger.warning("report %s: could not remove partial files; the retry replaces them", report_id)
         Report.objects.filter(pk=report_id).update(status=Report.Status.QUEUED, stage="retrying")
         raise
     except (ReportScopeError, PdfRenderError, ExportError, FitError, OSError, ValueError) as exc:

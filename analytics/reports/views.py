@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 
 from analytics.models import Report
 from analytics.reports import selectors, services
 from analytics.reports.scopes import ReportRequestError
 from analytics.studies import selectors as study_selectors
 from core.auth import has_role, token_scope
+from core.files import file_chunks, file_exists
 from core.roles import Role
 from tracker.models import Team
 
@@ -87,15 +94,15 @@ def report_download(request: HttpRequest, report_id: int, fmt: str) -> HttpRespo
     if (refused := _read_only(request)) is not None:
         return refused
     found = selectors.report_file(report=report, fmt=fmt)
-    path = Path(settings.MEDIA_ROOT) / found.path
-    if not path.is_file():
-        raise Http404("report file is missing on disk")
-    return FileResponse(
-        path.open("rb"),
-        as_attachment=True,
-        filename=f"isoflop-report-{report.pk}.{fmt}",
-        content_type=services.CONTENT_TYPES[fmt],
-    )
+    if not file_exists(found.path):
+        raise Http404("report file is missing from the storage")
+    # Streamed from the storage (local disk or object store) a chunk at a time.
+    response = StreamingHttpResponse(file_chunks(found.path), content_type=services.CONTENT_TYPES[fmt])
+    disposition = content_disposition_header(as_attachment=True, filename=f"isoflop-report-{report.pk}.{fmt}")
+    if disposition:
+        response["Content-Disposition"] = disposition
+    response["Content-Length"] = str(found.size)
+    return response
 
 
 @token_scope("reports")

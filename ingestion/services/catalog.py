@@ -19,7 +19,7 @@ from ingestion.parsers.records import (
     RunManifestRecord,
 )
 from tracker.catalog import services as catalog_services
-from tracker.models import MetricPoint, MetricSeries, Model, SourceDocument, Team, TrainingRun
+from tracker.models import MetricSeries, Model, SourceDocument, Team, TrainingRun
 from tracker.runs.series.copy import SeriesPoints, points_insert_new, points_upsert
 
 logger = logging.getLogger(__name__)
@@ -293,7 +293,8 @@ def series_store(
         pts = SeriesPoints.from_lists(
             series_id=obj.pk, steps=rec.steps, values=rec.values, wall_times=rec.wall_times
         )
-        has_points = not created and MetricPoint.objects.filter(series_id=obj.pk).exists()
+        # The summary is written with the points, in the same transaction: no query needed here.
+        has_points = not created and obj.n_points > 0
         (overlapping if has_points else fresh).append(pts)
     rows = 0
     if fresh:

@@ -23,7 +23,7 @@ APP_SERVICES = ("web", *WORKERS, "beat")
 
 def test_compose_has_a_worker_per_workload_all_from_one_image():
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", *APP_SERVICES}
+    assert set(services) == {"postgres", "redis", "minio", "minio-init", *APP_SERVICES}
     app_services = [services[name] for name in APP_SERVICES]
     assert {s["image"] for s in app_services} == {"isoflop:latest"}
     assert all(s["build"] == "." for s in app_services)
@@ -51,6 +51,28 @@ def test_compose_env_points_app_at_postgres_and_redis():
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
     assert services["postgres"]["environment"]["POSTGRES_DB"] == "isoflop"
     assert "healthcheck" in services["postgres"] and "healthcheck" in services["redis"]
+
+
+def test_compose_keeps_files_in_the_object_store():
+    services = compose()["services"]
+    minio, init = services["minio"], services["minio-init"]
+    assert minio["image"] == init["image"] and minio["image"].startswith("quay.io/minio/minio:RELEASE.")
+    assert "mc ready local" in " ".join(minio["healthcheck"]["test"]) and "objects:/data" in minio["volumes"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert (
+        "mc mb --ignore-existing" in " ".join(init["command"]) and "$$ISOFLOP_S3_BUCKET" in init["command"][0]
+    )
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert (
+            env["ISOFLOP_S3_BUCKET"]
+            == init["environment"]["ISOFLOP_S3_BUCKET"]
+            == "${ISOFLOP_S3_BUCKET:-isoflop}"
+        )
+        assert env["ISOFLOP_S3_ENDPOINT_URL"] == "${ISOFLOP_S3_ENDPOINT_URL:-http://minio:9000}"
+        assert env["ISOFLOP_S3_ACCESS_KEY"] == init["environment"]["MINIO_ROOT_USER"]
+        assert env["ISOFLOP_S3_SECRET_KEY"] == init["environment"]["MINIO_ROOT_PASSWORD"]
+        assert services[name]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
 
 
 def test_dockerfile_and_ci_exist_and_ci_calls_readme_test_command():

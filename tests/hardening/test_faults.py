@@ -21,7 +21,8 @@ from ingestion.services import jobs, webhooks
 from tests.conftest import wait_for
 from tests.hardening.conftest import SECRET
 from tests.hardening.stack import database_url, process_stop, run_finished, send_signed, worker_start
-from tracker.models import MetricPoint, MetricSeries, TrainingRun
+from tests.support.series import point_count
+from tracker.models import MetricSeries, TrainingRun
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -170,10 +171,10 @@ def test_database_connections_killed_under_a_worker_tasks_reconnect(
             )
             (killed,) = cursor.fetchone()
         assert killed >= 1
-        assert not MetricPoint.objects.exists()  # the killed transaction left nothing
+        assert point_count() == 0  # the killed transaction left nothing
         done = wait_for(lambda: IngestFile.objects.filter(pk=file.pk, status="done").first(), timeout=60)
         assert done.attempts == 2  # the task retried on a fresh connection and completed once
-        assert (MetricSeries.objects.count(), MetricPoint.objects.count()) == (1, 2000)
+        assert (MetricSeries.objects.count(), point_count()) == (1, 2000)
 
         # Kill whatever the idle worker holds, then the next task must still find the database.
         with connection.cursor() as cursor:

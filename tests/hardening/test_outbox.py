@@ -19,7 +19,8 @@ from ingestion.services import jobs, outbox, processing
 from ingestion.signatures import standard_signature
 from tests.hardening.conftest import SECRET
 from tests.hardening.stack import RedisServer, app_broker, free_port
-from tracker.models import MetricPoint, TrainingRun
+from tests.support.series import point_count
+from tracker.models import TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -153,7 +154,7 @@ def test_upload_outbox_with_refused_broker(
     _run(messages)
     file.refresh_from_db()
     assert (file.status, file.rows_done) == ("done", 2)
-    assert MetricPoint.objects.count() == 2
+    assert point_count() == 2
 
 
 def test_file_that_exhausted_its_attempts_is_parked_not_rerun(make_user, team_a):
@@ -178,7 +179,7 @@ def test_file_that_exhausted_its_attempts_is_parked_not_rerun(make_user, team_a)
             "reason": f"gave up after {settings.ISOFLOP_INGEST_MAX_ATTEMPTS} attempts",
         }
     ]
-    assert not MetricPoint.objects.exists() and not TrainingRun.objects.exists()
+    assert point_count() == 0 and not TrainingRun.objects.exists()
     job.refresh_from_db()
     assert job.status == "failed"
 

@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from ingestion.models import IngestFile, IngestJob
 from ingestion.services import processing
 from tests.ingestion.conftest import process_job
-from tracker.models import MetricPoint, MetricSeries, SourceDocument, TrainingRun
+from tests.support.series import point_count, step_values, stored_points
+from tracker.models import MetricSeries, SourceDocument, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def _snapshot() -> tuple:
     return (
         list(TrainingRun.objects.order_by("pk").values_list("pk", "name", "parameters")),
         list(MetricSeries.objects.order_by("pk").values_list("pk", "n_points", "last_value")),
-        list(MetricPoint.objects.order_by("series_id", "step").values_list("series_id", "step", "value")),
+        [(sid, s, v) for sid, s, v, _ in stored_points()],
     )
 
 
@@ -77,9 +78,7 @@ def test_upload_run_log_and_manifest_lands_in_catalog(editor_client, team_a):
         3.1,
         4.0,
     )
-    assert list(
-        MetricPoint.objects.filter(series_id=loss.pk).order_by("step").values_list("step", "value")
-    ) == [
+    assert step_values(loss.pk) == [
         (0, 4.0),
         (10, 3.5),
         (20, 3.1),
@@ -140,7 +139,7 @@ def test_archive_is_expanded_into_member_files(editor_client, team_a):
     assert files["logs/train.csv"].parent_id == files["bundle.zip"].pk
     assert (files["logs/train.csv"].status, files["logs/run.yaml"].status) == ("done", "done")
     assert job.status == "done"
-    assert MetricPoint.objects.count() == 6
+    assert point_count() == 6
     run = TrainingRun.objects.get()
     assert (run.external_id, sorted(run.series.values_list("name", flat=True))) == ("run-7", ["loss", "lr"])
 
@@ -153,7 +152,7 @@ def test_page_shows_per_file_errors_with_file_line_reason(editor_client, team_a)
     assert f.errors == [{"file": "nan.csv", "line": 3, "reason": f.errors[0]["reason"]}]
     assert "non-finite" in f.errors[0]["reason"]
     # The good rows are kept, the NaN row is not.
-    assert list(MetricPoint.objects.order_by("step").values_list("step", "value")) == [(0, 4.0), (20, 3.1)]
+    assert step_values() == [(0, 4.0), (20, 3.1)]
     page = editor_client.get(f"/ingest/jobs/{job.pk}/").content.decode()
     assert "nan.csv, line 3: non-finite" in page
     data = editor_client.get(f"/api/ingest/jobs/{job.pk}/").json()
@@ -302,7 +301,7 @@ def test_tasks_are_queued_after_commit_and_refits_follow_new_runs(
     assert len(callbacks) == 1
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         process_job(IngestJob.objects.get())
-    assert MetricPoint.objects.count() == 6
+    assert point_count() == 6
     refits = [
         cb for cb in callbacks if getattr(cb, "func", None) is publish and cb.args[0] == study_refit.name
     ]

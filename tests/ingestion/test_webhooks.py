@@ -9,7 +9,8 @@ import pytest
 
 from ingestion.models import WebhookDelivery
 from tests.ingestion.conftest import OLD_SECRET, SECRET, post_github, post_standard, process_deliveries
-from tracker.models import MetricPoint, MetricSeries, Paper, TrainingRun, WebhookSecret
+from tests.support.series import point_count, step_values
+from tracker.models import MetricSeries, Paper, TrainingRun, WebhookSecret
 
 pytestmark = pytest.mark.django_db
 
@@ -68,9 +69,7 @@ def test_run_lifecycle_started_metrics_finished(client, integration, django_capt
     )
     process_deliveries()
     series = MetricSeries.objects.get(run=run, name="loss")
-    points = list(
-        MetricPoint.objects.filter(series_id=series.pk).order_by("step").values_list("step", "value")
-    )
+    points = step_values(series.pk)
     assert points == [(0, 10.0), (1, 9.0), (2, 8.0)] + [(s, 1.0 / (s + 1)) for s in range(3, 8)]
     assert (series.n_points, series.min_step, series.max_step, series.last_value) == (8, 0, 7, 0.125)
 
@@ -99,7 +98,7 @@ def test_redelivery_of_processed_delivery_changes_nothing(client, integration):
     r = post_standard(client, batch, msg_id="dup-1")
     assert (r.status_code, r.json()["status"]) == (200, "duplicate")
     process_deliveries()
-    assert list(MetricPoint.objects.values_list("value", flat=True)) == [3.0]
+    assert [v for _, v in step_values()] == [3.0]
     assert WebhookDelivery.objects.get().attempts == 1
 
 
@@ -113,7 +112,7 @@ def test_failed_delivery_is_not_counted_processed_and_can_be_retried(client, int
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "failed"
     assert "line 1" in delivery.error and "non-finite" in delivery.error
-    assert not MetricPoint.objects.exists()
+    assert point_count() == 0
     assert not TrainingRun.objects.exists()  # the run the batch would have created was rolled back too
     good = {
         "type": "run.metrics",
@@ -123,7 +122,7 @@ def test_failed_delivery_is_not_counted_processed_and_can_be_retried(client, int
     process_deliveries()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("processed", 2)
-    assert list(MetricPoint.objects.values_list("value", flat=True)) == [2.0]
+    assert [v for _, v in step_values()] == [2.0]
 
 
 def test_unknown_event_is_acked_logged_and_ignored(

@@ -17,8 +17,9 @@ from ingestion.models import IngestFile, IngestJob, WebhookDelivery
 from ingestion.services import jobs
 from tests.conftest import wait_for
 from tests.ingestion.conftest import post_standard
+from tests.support.series import point_count, step_values
 from tests.support.workers import worker_env, worker_start
-from tracker.models import MetricPoint, MetricSeries, TrainingRun
+from tracker.models import MetricSeries, TrainingRun
 
 CSV = b"step,loss\n" + b"".join(b"%d,%f\n" % (s, 5.0 / (s + 1)) for s in range(2000))
 
@@ -42,13 +43,13 @@ def test_upload_is_processed_by_worker_and_duplicate_is_skipped(
     )
     series = MetricSeries.objects.get(name="loss")
     assert (series.n_points, series.max_step, series.last_value) == (2000, 1999, 5.0 / 2000)
-    assert MetricPoint.objects.count() == 2000
+    assert point_count() == 2000
 
     r = client.post("/ingest/upload/", {"team": "lab-a", "files": [SimpleUploadedFile("again.csv", CSV)]})
     job2 = IngestJob.objects.exclude(pk=job.pk).get()
     assert job2.status == "done"  # already decided at upload time: nothing to queue
     assert IngestFile.objects.get(job=job2).status == "duplicate"
-    assert (TrainingRun.objects.count(), MetricPoint.objects.count()) == (1, 2000)
+    assert (TrainingRun.objects.count(), point_count()) == (1, 2000)
     assert celery_worker_process.poll() is None
 
 
@@ -65,7 +66,7 @@ def test_webhook_is_processed_by_worker(celery_worker_process, client, integrati
     )
     assert r.status_code == 202
     wait_for(lambda: WebhookDelivery.objects.filter(status="processed").exists(), timeout=60)
-    assert list(MetricPoint.objects.values_list("step", "value")) == [(5, 2.5)]
+    assert step_values() == [(5, 2.5)]
     assert TrainingRun.objects.get().external_id == "w1"
 
 
@@ -108,11 +109,11 @@ def test_worker_killed_mid_write_gives_exactly_one_complete_result(team_a, make_
         assert len(children) == 1
         os.kill(children[0], signal.SIGKILL)
         # Nothing from the killed attempt is visible.
-        assert MetricPoint.objects.count() == 0
+        assert point_count() == 0
         assert not TrainingRun.objects.exists()
         done = wait_for(lambda: IngestFile.objects.filter(pk=file.pk, status="done").first(), timeout=90)
         assert done.attempts == 2  # redelivered by reject_on_worker_lost, then completed once
-        assert (TrainingRun.objects.count(), MetricSeries.objects.count(), MetricPoint.objects.count()) == (
+        assert (TrainingRun.objects.count(), MetricSeries.objects.count(), point_count()) == (
             1,
             1,
             2000,

@@ -1,4 +1,4 @@
-"""Training runs of a team and their metric series (points in a narrow table, M4 rollups)."""
+"""Training runs of a team and their metric series (points in compressed chunks, M4 rollup blocks)."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ class TrainingRun(models.Model):
 
 
 class MetricSeries(models.Model):
-    """One named metric of one run; its points live in the narrow MetricPoint table."""
+    """One named metric of one run; its points live in compressed MetricChunk rows (tracker.runs.series)."""
 
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="series")
     name = models.CharField(max_length=200)
@@ -95,6 +95,9 @@ class MetricSeries(models.Model):
     min_value = models.FloatField(null=True, blank=True)
     max_value = models.FloatField(null=True, blank=True)
     last_value = models.FloatField(null=True, blank=True)
+    # Bumped by every write of the series' points (in the same transaction): rollups and cached curves
+    # remember the version they were built from, so a replaced value that keeps the summary above is seen.
+    data_version = models.BigIntegerField(default=0)
     # The summary the rollup rows were built from; when it differs from the columns above they are stale.
     rollup_signature = models.CharField(max_length=255, blank=True, default="")
     # Rollup levels present (cells of 2**level steps); null when the series is short enough to read raw.
@@ -110,49 +113,46 @@ class MetricSeries(models.Model):
         return f"{self.run}:{self.name}"
 
 
-class MetricPoint(models.Model):
-    """Narrow table designed for COPY: (series, step) is the key, no surrogate id, no per-row provenance."""
+class MetricChunk(models.Model):
+    """Up to `codec.CHUNK_POINTS` consecutive points of one series in one compressed blob, plus their M4
+    summary in plain columns, so series summaries and chunk-level reads never decode a blob.
 
-    pk = models.CompositePrimaryKey("series_id", "step")
-    # No database FK and no separate index: the composite key (series_id, step) already indexes series_id,
-    # and a per-row FK trigger at commit was most of the cost of a 1M-point COPY. Points are only written by
-    # ingestion.copy for a series created in the same transaction, and Django's cascade deletes them with
-    # their series (one DELETE ... WHERE series_id IN ...).
-    series = models.ForeignKey(
-        MetricSeries, on_delete=models.CASCADE, db_constraint=False, db_index=False, related_name="+"
-    )
-    step = models.BigIntegerField()
-    value = models.FloatField()
-    wall_time = models.FloatField(null=True, blank=True)
-
-    class Meta:
-        managed = True
-
-    def __str__(self) -> str:
-        return f"{self.series_id}@{self.step}={self.value}"
-
-
-class MetricSeriesRollup(models.Model):
-    """M4 summary of one aligned cell of 2**level steps of a series: what long-curve requests read.
-
-    Built by `tracker.services.series_rollup_build`, one INSERT ... SELECT per level; a window of a long
-    series is answered from these rows plus a few raw points at its ragged edges.
+    Chunks of a series cover disjoint step ranges [first_step, last_step]; the blob format is in
+    `tracker.runs.series.codec` (delta/zigzag steps, decimal-exponent values, optional wall times, zstd).
     """
 
-    pk = models.CompositePrimaryKey("series_id", "level", "bucket")
-    # The primary key (series_id, level, bucket) already indexes series_id; a second index only slows builds.
-    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="+", db_index=False)
-    level = models.PositiveSmallIntegerField()
-    bucket = models.BigIntegerField()  # step >> level
-    n_points = models.BigIntegerField()
+    pk = models.CompositePrimaryKey("series_id", "first_step")
+    # The primary key (series_id, first_step) already indexes series_id.
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, db_index=False, related_name="+")
     first_step = models.BigIntegerField()
-    first_value = models.FloatField()
     last_step = models.BigIntegerField()
+    n_points = models.IntegerField()
+    first_value = models.FloatField()
     last_value = models.FloatField()
     min_step = models.BigIntegerField()
     min_value = models.FloatField()
     max_step = models.BigIntegerField()
     max_value = models.FloatField()
+    data = models.BinaryField()
 
     def __str__(self) -> str:
-        return f"{self.series_id}/L{self.level}#{self.bucket}"
+        return f"{self.series_id}@{self.first_step}..{self.last_step} ({self.n_points})"
+
+
+class MetricRollupBlock(models.Model):
+    """M4 summaries of up to 4096 consecutive aligned cells of 2**level steps of a series, compressed.
+
+    Built by `tracker.runs.series.rollups.series_rollup_build`; a window of a long series is answered from
+    the cells of one level plus the finest cells and a few raw points at its two ragged edges.
+    """
+
+    pk = models.CompositePrimaryKey("series_id", "level", "block")
+    # The primary key (series_id, level, block) already indexes series_id; a second index only slows builds.
+    series = models.ForeignKey(MetricSeries, on_delete=models.CASCADE, related_name="+", db_index=False)
+    level = models.PositiveSmallIntegerField()
+    block = models.BigIntegerField()  # cell >> rollups.ROLLUP_BLOCK_SHIFT, cell = step >> level
+    n_cells = models.IntegerField()
+    data = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"{self.series_id}/L{self.level}#{self.block}"

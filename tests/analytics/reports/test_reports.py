@@ -16,6 +16,7 @@ from django.test import Client
 
 from analytics.models import Report, ReportFile
 from analytics.reports import services as report_services
+from core.files import file_read
 from core.roles import Role
 from tests.conftest import wait_for
 from tracker.models import ApiToken, Model, Paper, TrainingRun
@@ -228,7 +229,7 @@ def test_catalog_report_counts_the_window(make_user: Any, team_a: Any, team_b: A
         user=make_user(Role.EDITOR, team_a), team=team_a, scope="catalog", params={}, formats=["json"]
     )
     report_services.report_build(report_id=report.pk)
-    doc = json.loads((Path(report_services.settings.MEDIA_ROOT) / report.files.get().path).read_text())
+    doc = json.loads(file_read(report.files.get().path))
     assert [r["name"] for r in doc["runs"]] == ["mine"]
     assert "1 runs" in doc["summary"]
 

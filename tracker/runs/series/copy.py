@@ -1,7 +1,17 @@
-"""Bulk loading of metric points: PostgreSQL binary COPY built with NumPy.
+"""Writing metric points: compressed chunks (`tracker.runs.series.codec`) loaded by binary COPY.
 
-Callers run these inside `transaction.atomic()`; the series summary is updated in the same transaction, so a
+Callers run these inside `transaction.atomic()` (both open a savepoint of their own too): chunk rows, the
+series summary, its data version and, for a new long series, its rollups change in one transaction, so a
 reader never sees points without their summary or the other way round.
+
+Exactly once:
+- `points_insert_new` claims each series with `UPDATE ... WHERE n_points = 0` and checks the row count
+  before it writes a byte: a second writer of the same new series (a redelivered task, a concurrent one)
+  waits on the row lock, then finds the series taken and gets an IntegrityError, and its transaction rolls
+  back. Ingestion then retries once through `points_upsert`, like any duplicate-key race.
+- `points_upsert` locks the series row (series in id order, so two writers cannot deadlock), decodes only
+  the chunks its steps touch (plus the last partial chunk before them, so appends fill it), merges (a later
+  value for a step wins), and replaces those rows. Writing the same batch twice leaves the same rows.
 """
 
 from __future__ import annotations
@@ -11,13 +21,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 
 from core.outbox import publish_on_commit
-from tracker.runs.models import MetricSeries
-from tracker.runs.series.rollups import ROLLUP_MIN_POINTS, series_summary_refresh
+from tracker.runs.models import MetricChunk, MetricSeries
+from tracker.runs.series import codec
+from tracker.runs.series.rollups import (
+    ROLLUP_MIN_POINTS,
+    rollups_write_from_points,
+    series_summary_from_chunks,
+)
 
-COLUMNS = "(series_id, step, value, wall_time)"
+CHUNK_COLUMNS = (
+    "(series_id, first_step, last_step, n_points, first_value, last_value, min_step, min_value, "
+    "max_step, max_value, data)"
+)
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _TRAILER = struct.pack(">h", -1)
 
@@ -48,6 +67,8 @@ _ROW_NO_TIME = np.dtype(
         ("len_time", ">i4"),
     ]
 )
+# A chunk row: 10 fixed-width fields, then the blob's length; the blob follows.
+_CHUNK_ROW = struct.Struct(">h" + "iq" * 3 + "ii" + "id" * 2 + "iqid" * 2 + "i")
 
 
 @dataclass(slots=True)
@@ -80,18 +101,26 @@ class SeriesPoints:
         return cls(series_id=series_id, steps=steps_a, values=values_a, wall_times=times_a)
 
 
-def _check(points: SeriesPoints) -> None:
+def _sorted(points: SeriesPoints, *, finite_only: bool) -> SeriesPoints:
     # Parsers reject NaN/Inf with a line number; this is the last guard before the database.
-    if not np.isfinite(points.values).all():
+    if finite_only and not np.isfinite(points.values).all():
         raise ValueError(f"series {points.series_id}: non-finite metric values cannot be stored")
-    steps = points.steps
+    steps = np.asarray(points.steps, dtype=np.int64)
+    values = np.asarray(points.values, dtype=np.float64)
+    walls = np.asarray(points.wall_times, dtype=np.float64)
+    if not (steps.size == values.size == walls.size):
+        raise ValueError(f"series {points.series_id}: steps, values and wall times differ in length")
     # Parsers hand over sorted steps: a strictly increasing check is O(n); sort only when it fails.
-    if len(steps) > 1 and not (steps[1:] > steps[:-1]).all() and len(np.unique(steps)) != len(steps):
-        raise ValueError(f"series {points.series_id}: duplicate steps in one batch")
+    if steps.size > 1 and not (steps[1:] > steps[:-1]).all():
+        order = np.argsort(steps, kind="stable")
+        steps, values, walls = steps[order], values[order], walls[order]
+        if not (steps[1:] > steps[:-1]).all():
+            raise ValueError(f"series {points.series_id}: duplicate steps in one batch")
+    return SeriesPoints(series_id=points.series_id, steps=steps, values=values, wall_times=walls)
 
 
 def binary_copy_payload(batches: Sequence[SeriesPoints]) -> bytes:
-    """The whole PGCOPY binary stream for these points, built with vectorised NumPy writes."""
+    """PGCOPY binary stream of narrow rows (series_id, step, value, wall_time): the benchmarks' baseline."""
     parts = [_HEADER]
     for pts in batches:
         has_time = ~np.isnan(pts.wall_times)
@@ -117,73 +146,165 @@ def binary_copy_payload(batches: Sequence[SeriesPoints]) -> bytes:
     return b"".join(parts)
 
 
-def _copy(table: str, payload: bytes) -> None:
+ChunkRow = tuple[int, codec.ChunkSummary, bytes]
+
+
+def chunk_rows(pts: SeriesPoints) -> list[ChunkRow]:
+    """The chunk rows of sorted points: consecutive runs of `codec.CHUNK_POINTS`, the last one shorter."""
+    bounds = codec.chunk_bounds(pts.steps.size)
+    summaries = codec.chunk_summaries(pts.steps, pts.values, bounds)
+    return [
+        (
+            pts.series_id,
+            summary,
+            codec.chunk_encode(pts.steps[lo:hi], pts.values[lo:hi], pts.wall_times[lo:hi]),
+        )
+        for (lo, hi), summary in zip(bounds, summaries, strict=True)
+    ]
+
+
+def _chunk_copy_payload(rows: Sequence[ChunkRow]) -> bytes:
+    parts = [_HEADER]
+    for series_id, s, blob in rows:
+        parts.append(
+            _CHUNK_ROW.pack(
+                11,
+                8,
+                series_id,
+                8,
+                s.first_step,
+                8,
+                s.last_step,
+                4,
+                s.n_points,
+                8,
+                s.first_value,
+                8,
+                s.last_value,
+                8,
+                s.min_step,
+                8,
+                s.min_value,
+                8,
+                s.max_step,
+                8,
+                s.max_value,
+                len(blob),
+            )
+        )
+        parts.append(blob)
+    parts.append(_TRAILER)
+    return b"".join(parts)
+
+
+def chunk_rows_insert(rows: Sequence[ChunkRow]) -> None:
+    """Insert chunk rows with one binary COPY."""
+    if not rows:
+        return
     with (
         connection.cursor() as cursor,
-        cursor.copy(f"COPY {table} {COLUMNS} FROM STDIN (FORMAT BINARY)") as copy,
+        cursor.copy(f"COPY tracker_metricchunk {CHUNK_COLUMNS} FROM STDIN (FORMAT BINARY)") as copy,
     ):
-        copy.write(payload)
+        copy.write(_chunk_copy_payload(rows))
 
 
 def _summary_from_arrays(pts: SeriesPoints) -> dict[str, object]:
-    if len(pts.steps) == 0:
-        return {
-            "n_points": 0,
-            "min_step": None,
-            "max_step": None,
-            "min_value": None,
-            "max_value": None,
-            "last_value": None,
-        }
-    last = int(np.argmax(pts.steps))
+    last = pts.steps.size - 1  # sorted
     return {
-        "n_points": len(pts.steps),
-        "min_step": int(pts.steps.min()),
-        "max_step": int(pts.steps.max()),
-        "min_value": float(pts.values.min()),
-        "max_value": float(pts.values.max()),
+        "n_points": int(pts.steps.size),
+        "min_step": int(pts.steps[0]),
+        "max_step": int(pts.steps[last]),
+        "min_value": float(np.fmin.reduce(pts.values)),
+        "max_value": float(np.max(pts.values)),
         "last_value": float(pts.values[last]),
     }
 
 
-def points_insert_new(*, batches: Sequence[SeriesPoints]) -> int:
-    """Load points into series that have none yet (fast path) and set their summaries. Returns rows."""
-    for pts in batches:
-        _check(pts)
-    total = sum(len(p.steps) for p in batches)
-    if total:
-        _copy("tracker_metricpoint", binary_copy_payload(batches))
-    for pts in batches:
-        MetricSeries.objects.filter(pk=pts.series_id).update(**_summary_from_arrays(pts))
-        if len(pts.steps) >= ROLLUP_MIN_POINTS:
-            # Long curves are read from rollups; build them in the worker so the first page view is fast.
-            publish_on_commit("tracker.series_rollup_build", pts.series_id)
-    return total
+def points_insert_new(*, batches: Sequence[SeriesPoints], finite_only: bool = True) -> int:
+    """Load points into series that have none yet (fast path), with summaries and rollups. Returns points.
+
+    `finite_only=False` lets NaN/Inf through for trusted callers (tests of NaN handling); ingestion never.
+    """
+    ready = sorted(
+        (_sorted(p, finite_only=finite_only) for p in batches if len(p.steps)), key=lambda p: p.series_id
+    )
+    if len({p.series_id for p in ready}) != len(ready):
+        raise ValueError("points_insert_new: one batch per series")
+    rows: list[ChunkRow] = []
+    with transaction.atomic():
+        for pts in ready:
+            claimed = MetricSeries.objects.filter(pk=pts.series_id, n_points=0).update(
+                data_version=F("data_version") + 1, **_summary_from_arrays(pts)
+            )
+            if not claimed:
+                raise IntegrityError(f"series {pts.series_id} already has points: use points_upsert")
+            rows.extend(chunk_rows(pts))
+        chunk_rows_insert(rows)
+        for pts in ready:
+            if pts.steps.size >= ROLLUP_MIN_POINTS:
+                # Long curves are read from rollups: built now from the arrays at hand, no decoding.
+                rollups_write_from_points(series_id=pts.series_id, steps=pts.steps, values=pts.values)
+    return sum(p.steps.size for p in ready)
 
 
-def points_upsert(*, batches: Sequence[SeriesPoints]) -> int:
+_TOUCHED_CHUNKS_SQL = """
+SELECT first_step, last_step, n_points, data FROM tracker_metricchunk
+WHERE series_id = %(sid)s
+  AND first_step >= COALESCE(
+      (SELECT max(first_step) FROM tracker_metricchunk WHERE series_id = %(sid)s AND first_step <= %(lo)s),
+      %(lo)s)
+  AND first_step <= %(hi)s
+ORDER BY first_step
+"""
+
+
+def _merge(old: tuple[np.ndarray, np.ndarray, np.ndarray], new: SeriesPoints) -> SeriesPoints:
+    """Stored points and new ones in step order; for a step in both, the new value (and time) wins."""
+    steps = np.concatenate([old[0], new.steps])
+    values = np.concatenate([old[1], new.values])
+    walls = np.concatenate([old[2], new.wall_times])
+    source = np.concatenate([np.zeros(old[0].size, dtype=np.int8), np.ones(new.steps.size, dtype=np.int8)])
+    order = np.lexsort((source, steps))
+    steps, values, walls = steps[order], values[order], walls[order]
+    last_of_step = np.r_[steps[1:] != steps[:-1], True]
+    return SeriesPoints(
+        series_id=new.series_id,
+        steps=steps[last_of_step],
+        values=values[last_of_step],
+        wall_times=walls[last_of_step],
+    )
+
+
+def points_upsert(*, batches: Sequence[SeriesPoints], finite_only: bool = True) -> int:
     """Load points that may overlap stored steps (webhook batches): a later value for a step wins."""
-    for pts in batches:
-        _check(pts)
-    total = sum(len(p.steps) for p in batches)
-    if total:
-        with connection.cursor() as cursor:
-            # A staging table per transaction: COPY stays fast, ON CONFLICT resolves overlaps.
-            cursor.execute("DROP TABLE IF EXISTS pg_temp.ingest_points_stage")
-            cursor.execute(
-                "CREATE TEMP TABLE ingest_points_stage "
-                "(series_id bigint, step bigint, value double precision, wall_time double precision) "
-                "ON COMMIT DROP"
-            )
-        _copy("ingest_points_stage", binary_copy_payload(batches))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO tracker_metricpoint (series_id, step, value, wall_time) "
-                "SELECT series_id, step, value, wall_time FROM ingest_points_stage "
-                "ON CONFLICT (series_id, step) DO UPDATE "
-                "SET value = EXCLUDED.value, wall_time = EXCLUDED.wall_time"
-            )
-            cursor.execute("DROP TABLE ingest_points_stage")
-    for pts in batches:
-        series_summary_refresh(series_id=pts.series_id)
-    return total
+    ready = [_sorted(p, finite_only=finite_only) for p in batches if len(p.steps)]
+    by_series: dict[int, list[SeriesPoints]] = {}
+    for pts in ready:
+        by_series.setdefault(pts.series_id, []).append(pts)
+    with transaction.atomic():
+        for series_id in sorted(by_series):
+            # Concurrent writers of one series queue here; ids in order, so two batches cannot deadlock.
+            if not list(MetricSeries.objects.select_for_update().filter(pk=series_id).values_list("pk")):
+                raise MetricSeries.DoesNotExist(f"series {series_id} does not exist")
+            for pts in by_series[series_id]:
+                _upsert_one(pts)
+            n_after = series_summary_from_chunks(series_id=series_id, bump_version=True)
+            if n_after >= ROLLUP_MIN_POINTS:
+                # Rollups of a long series are now stale (the data version moved): rebuilt in the worker, or
+                # by the first reader if it comes first.
+                publish_on_commit("tracker.series_rollup_build", series_id)
+    return sum(p.steps.size for p in ready)
+
+
+def _upsert_one(pts: SeriesPoints) -> None:
+    lo, hi = int(pts.steps[0]), int(pts.steps[-1])
+    with connection.cursor() as cursor:
+        cursor.execute(_TOUCHED_CHUNKS_SQL, {"sid": pts.series_id, "lo": lo, "hi": hi})
+        found = cursor.fetchall()
+    # The first row may end before `lo`: it is only rewritten when it is a partial chunk worth filling.
+    touched = [r for i, r in enumerate(found) if i > 0 or r[1] >= lo or r[2] < codec.CHUNK_POINTS]
+    old = codec.chunks_decode([bytes(r[3]) for r in touched])
+    merged = _merge(old, pts)
+    if touched:
+        MetricChunk.objects.filter(series_id=pts.series_id, first_step__in=[r[0] for r in touched]).delete()
+    chunk_rows_insert(chunk_rows(merged))

@@ -1,136 +1,178 @@
-"""Series summaries and their M4 rollups: aligned cells of 2**level steps, built in SQL per level."""
+"""Series summaries and their M4 rollups: aligned cells of 2**level steps, stored as compressed blocks.
+
+A long series (>= `ROLLUP_MIN_POINTS`) has levels finest..coarsest (`rollup_levels_for_range`); each level's
+cells are cut into blocks of 2**`ROLLUP_BLOCK_SHIFT` consecutive cell ids, one `MetricRollupBlock` row per
+block (`codec.cells_encode`). Cells are computed in NumPy (`downsample.m4_cells`, `cells_merge`): from the
+arrays at hand when a new series is loaded, otherwise by streaming its chunks in step order.
+"""
 
 from __future__ import annotations
 
-from django.db import connection, transaction
-from django.db.models import Count, Max, Min
+import numpy as np
+from django.db import transaction
+from django.db.models import F, Max, Min, Sum
 
-from tracker.runs.models import MetricPoint, MetricSeries, MetricSeriesRollup
+from tracker.runs.models import MetricChunk, MetricRollupBlock, MetricSeries
+from tracker.runs.series import codec
+from tracker.runs.series.downsample import Cells, cells_merge, m4_cells
 
-
-@transaction.atomic
-def series_summary_refresh(*, series_id: int) -> None:
-    """Recompute a series' summary (count, step range, value range, last value) and its rollups."""
-    points = MetricPoint.objects.filter(series_id=series_id)
-    agg = points.aggregate(
-        n=Count("step"),
-        min_step=Min("step"),
-        max_step=Max("step"),
-        min_value=Min("value"),
-        max_value=Max("value"),
-    )
-    last = points.order_by("-step").values_list("value", flat=True).first()
-    MetricSeries.objects.filter(pk=series_id).update(
-        n_points=agg["n"],
-        min_step=agg["min_step"],
-        max_step=agg["max_step"],
-        min_value=agg["min_value"],
-        max_value=agg["max_value"],
-        last_value=last,
-    )
-    # Always rebuilt here: an upsert may change values without changing the summary the signature sees.
-    series_rollup_build(series_id=series_id, force=True)
-
-
-# A series this long gets precomputed M4 cells; a shorter one is scanned raw in a few milliseconds.
+# A series this long gets precomputed M4 cells; a shorter one is decoded raw in a few milliseconds.
 ROLLUP_MIN_POINTS = 50_000
-# The finest level has 16k-32k cells, so a window of >= 1/16 of the series still spans >= 1,000 of them
-# (enough for 2,000 points at 2 cells per bucket); levels stop before one would have < 128 cells.
+# The finest level has at most 16k-32k cells, so a window of >= 1/16 of the series still spans >= 1,000 of
+# them (enough for 2,000 points at 2 cells per bucket); levels stop before one would have < 128 cells.
 ROLLUP_FINEST_CELLS = 16_384
 ROLLUP_COARSEST_CELLS = 128
+# ...and its cells hold 8-16 points on average: finer cells would cost more bytes than the points they
+# summarise, and a window too narrow for them is decoded raw (at most ~16k points) in milliseconds.
+ROLLUP_CELL_POINTS = 16
+# Cells per stored block: a whole-curve read touches one or two blocks of one level.
+ROLLUP_BLOCK_SHIFT = 12
+# Chunks decoded per step while a rollup is built from stored points (bounds memory for huge series).
+_BUILD_BATCH_CHUNKS = 64
 
 
-def rollup_levels_for_range(*, min_step: int, max_step: int) -> tuple[int, int]:
-    """(finest, coarsest) level for a step range: level k has cells of 2**k steps, cell = step >> k."""
+def rollup_levels_for_range(*, min_step: int, max_step: int, n_points: int | None = None) -> tuple[int, int]:
+    """(finest, coarsest) level for a step range: level k has cells of 2**k steps, cell = step >> k.
+
+    With `n_points` the finest cells also hold about `ROLLUP_CELL_POINTS` points on average (sparse steps
+    get finer cells, dense ones coarser), never more than the step range alone allows.
+    """
     span = max_step - min_step + 1
     finest = max(0, (span // ROLLUP_FINEST_CELLS).bit_length() - 1)
+    if n_points:
+        finest = max(finest, (ROLLUP_CELL_POINTS * span // n_points).bit_length() - 1)
     coarsest = (span // ROLLUP_COARSEST_CELLS).bit_length() - 1
     return finest, max(finest, coarsest)
 
 
 def series_rollup_signature(series: MetricSeries) -> str:
-    """The summary a rollup is valid for; appended or replaced points change it."""
-    parts = (
-        series.n_points,
-        series.min_step,
-        series.max_step,
-        series.min_value,
-        series.max_value,
-        series.last_value,
+    """What a rollup is valid for: the series' data version (every write moves it) and its step range."""
+    parts = (series.data_version, series.n_points, series.min_step, series.max_step)
+    return "v2:" + ":".join(repr(p) for p in parts)
+
+
+def series_summary_from_chunks(*, series_id: int, bump_version: bool) -> int:
+    """Set a series' summary from its chunks' summary columns (no blob is decoded); returns its points.
+
+    NaN compares above every number in PostgreSQL, so the minimum skips NaN and the maximum is NaN as soon as
+    one value is, like the M4 summaries.
+    """
+    chunks = MetricChunk.objects.filter(series_id=series_id)
+    agg = chunks.aggregate(
+        n=Sum("n_points"),
+        min_step=Min("first_step"),
+        max_step=Max("last_step"),
+        min_value=Min("min_value"),
+        max_value=Max("max_value"),
     )
-    return "v1:" + ":".join(repr(p) for p in parts)
+    last = chunks.order_by("-first_step").values_list("last_value", flat=True).first()
+    fields: dict[str, object] = {
+        "n_points": agg["n"] or 0,
+        "min_step": agg["min_step"],
+        "max_step": agg["max_step"],
+        "min_value": agg["min_value"],
+        "max_value": agg["max_value"],
+        "last_value": last,
+    }
+    if bump_version:
+        fields["data_version"] = F("data_version") + 1
+    MetricSeries.objects.filter(pk=series_id).update(**fields)
+    return int(agg["n"] or 0)
 
 
-# Per cell: count, first/last point, and the point of the lowest and highest value with ties to the
-# smallest step. NaN sorts above every number in PostgreSQL, so a NaN spike is kept as a maximum, as in
-# `analytics.downsample.m4_downsample`.
-_ROLLUP_FROM_POINTS_SQL = """
-INSERT INTO tracker_metricseriesrollup (
-    series_id, level, bucket, n_points, first_step, first_value, last_step, last_value,
-    min_step, min_value, max_step, max_value
-)
-SELECT %(sid)s, %(level)s, cell, n, first_step, f[2], last_step, l[2], lo[2]::bigint, lo[1],
-       (-hi[2])::bigint, hi[1]
-FROM (
-    SELECT step >> %(level)s AS cell,
-           count(*) AS n,
-           min(step) AS first_step,
-           min(ARRAY[step::float8, value]) AS f,
-           max(step) AS last_step,
-           max(ARRAY[step::float8, value]) AS l,
-           min(ARRAY[value, step::float8]) AS lo,
-           max(ARRAY[value, -step::float8]) AS hi
-    FROM tracker_metricpoint
-    WHERE series_id = %(sid)s
-    GROUP BY 1
-) AS cells
-"""
-_ROLLUP_FROM_FINER_SQL = """
-INSERT INTO tracker_metricseriesrollup (
-    series_id, level, bucket, n_points, first_step, first_value, last_step, last_value,
-    min_step, min_value, max_step, max_value
-)
-SELECT %(sid)s, %(level)s, cell, n, first_step, f[2], last_step, l[2], lo[2]::bigint, lo[1],
-       (-hi[2])::bigint, hi[1]
-FROM (
-    SELECT bucket >> 1 AS cell,
-           sum(n_points)::bigint AS n,
-           min(first_step) AS first_step,
-           min(ARRAY[first_step::float8, first_value]) AS f,
-           max(last_step) AS last_step,
-           max(ARRAY[last_step::float8, last_value]) AS l,
-           min(ARRAY[min_value, min_step::float8]) AS lo,
-           max(ARRAY[max_value, -max_step::float8]) AS hi
-    FROM tracker_metricseriesrollup
-    WHERE series_id = %(sid)s AND level = %(finer)s
-    GROUP BY 1
-) AS cells
-"""
+@transaction.atomic
+def series_summary_refresh(*, series_id: int) -> None:
+    """Recompute a series' summary (count, step range, value range, last value) and its rollups."""
+    series_summary_from_chunks(series_id=series_id, bump_version=False)
+    series_rollup_build(series_id=series_id, force=True)
+
+
+def _levels_cells(finest_cells: Cells, levels: tuple[int, int]) -> dict[int, Cells]:
+    by_level = {levels[0]: finest_cells}
+    cells = finest_cells
+    for level in range(levels[0] + 1, levels[1] + 1):
+        cells = cells_merge(cells, cells.cell >> 1)
+        by_level[level] = cells
+    return by_level
+
+
+def _blocks_write(series_id: int, by_level: dict[int, Cells]) -> None:
+    rows = []
+    for level, cells in by_level.items():
+        block = cells.cell >> ROLLUP_BLOCK_SHIFT
+        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]]) if cells.size else np.empty(0, int)
+        for lo, hi in zip(starts.tolist(), np.r_[starts[1:], cells.size].tolist(), strict=True):
+            part = cells.take(slice(lo, hi))
+            rows.append(
+                MetricRollupBlock(
+                    series_id=series_id,
+                    level=level,
+                    block=int(block[lo]),
+                    n_cells=hi - lo,
+                    data=codec.cells_encode(part, shift=level),
+                )
+            )
+    MetricRollupBlock.objects.bulk_create(rows)
+
+
+def _series_set_rollup(series: MetricSeries, levels: tuple[int, int] | None) -> None:
+    series.rollup_signature = series_rollup_signature(series)
+    series.rollup_min_level = levels[0] if levels else None
+    series.rollup_max_level = levels[1] if levels else None
+    series.save(update_fields=["rollup_signature", "rollup_min_level", "rollup_max_level"])
+
+
+def rollups_write_from_points(*, series_id: int, steps: np.ndarray, values: np.ndarray) -> None:
+    """Rollups of a series whose points are all in these sorted arrays (a new series being loaded)."""
+    series = MetricSeries.objects.get(pk=series_id)
+    MetricRollupBlock.objects.filter(series_id=series_id).delete()
+    levels = None
+    if steps.size >= ROLLUP_MIN_POINTS:
+        levels = rollup_levels_for_range(min_step=int(steps[0]), max_step=int(steps[-1]), n_points=steps.size)
+        _blocks_write(series_id, _levels_cells(m4_cells(steps, values, shift=levels[0]), levels))
+    _series_set_rollup(series, levels)
+
+
+def _finest_cells_from_chunks(series_id: int, shift: int) -> Cells:
+    pieces: list[Cells] = []
+    batch: list[bytes] = []
+
+    def flush() -> None:
+        steps, values, _ = codec.chunks_decode(batch)
+        pieces.append(m4_cells(steps, values, shift=shift))
+        batch.clear()
+
+    blobs = (
+        MetricChunk.objects.filter(series_id=series_id).order_by("first_step").values_list("data", flat=True)
+    )
+    for blob in blobs.iterator(chunk_size=_BUILD_BATCH_CHUNKS):
+        batch.append(bytes(blob))
+        if len(batch) == _BUILD_BATCH_CHUNKS:
+            flush()
+    if batch:
+        flush()
+    # A cell cut by a batch boundary is two pieces with the same id: merged here.
+    all_pieces = Cells.concat(pieces)
+    return cells_merge(all_pieces, all_pieces.cell)
 
 
 @transaction.atomic
 def series_rollup_build(*, series_id: int, force: bool = False) -> MetricSeries:
-    """(Re)build the rollup levels of a series: one INSERT ... SELECT per level, each from the finer one.
+    """(Re)build the rollup levels of a series from its chunks (decoded batch by batch, in step order).
 
-    Without `force` nothing is done when the stored signature already matches the summary, so concurrent
+    Without `force` nothing is done when the stored signature already matches the series, so concurrent
     lazy builders wait on the row lock and the second one finds the work done.
     """
     series = MetricSeries.objects.select_for_update().get(pk=series_id)
-    signature = series_rollup_signature(series)
-    if not force and series.rollup_signature == signature:
+    if not force and series.rollup_signature == series_rollup_signature(series):
         return series
-    MetricSeriesRollup.objects.filter(series_id=series_id).delete()
+    MetricRollupBlock.objects.filter(series_id=series_id).delete()
     levels: tuple[int, int] | None = None
     if series.n_points >= ROLLUP_MIN_POINTS and series.min_step is not None and series.max_step is not None:
-        levels = rollup_levels_for_range(min_step=series.min_step, max_step=series.max_step)
-        with connection.cursor() as cursor:
-            # JIT compilation costs more than the aggregation itself for this query shape.
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute(_ROLLUP_FROM_POINTS_SQL, {"sid": series_id, "level": levels[0]})
-            for level in range(levels[0] + 1, levels[1] + 1):
-                cursor.execute(_ROLLUP_FROM_FINER_SQL, {"sid": series_id, "level": level, "finer": level - 1})
-    series.rollup_signature = signature
-    series.rollup_min_level = levels[0] if levels else None
-    series.rollup_max_level = levels[1] if levels else None
-    series.save(update_fields=["rollup_signature", "rollup_min_level", "rollup_max_level"])
+        levels = rollup_levels_for_range(
+            min_step=series.min_step, max_step=series.max_step, n_points=series.n_points
+        )
+        finest = _finest_cells_from_chunks(series_id, levels[0])
+        _blocks_write(series_id, _levels_cells(finest, levels))
+    _series_set_rollup(series, levels)
     return series

@@ -1,14 +1,18 @@
-"""The COPY loader on real PostgreSQL: exact rows, NULL wall times, upserts, summaries, atomic failure."""
+"""The chunk writer on real PostgreSQL: exact points, NULL wall times, upserts, summaries, atomic failure."""
 
 from __future__ import annotations
 
+import itertools
 import math
+import threading
 
 import numpy as np
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 
-from tracker.models import MetricPoint, MetricSeries, TrainingRun
+from tests.support.series import point_count, stored_points
+from tracker.models import MetricChunk, MetricSeries, TrainingRun
+from tracker.runs.series import codec, reads
 from tracker.runs.series.copy import SeriesPoints, binary_copy_payload, points_insert_new, points_upsert
 
 
@@ -19,11 +23,7 @@ def series(team_a):
 
 
 def _points(series_id: int) -> list[tuple[int, float, float | None]]:
-    return list(
-        MetricPoint.objects.filter(series_id=series_id)
-        .order_by("step")
-        .values_list("step", "value", "wall_time")
-    )
+    return [(s, v, w) for _, s, v, w in stored_points(series_id)]
 
 
 def test_payload_layout_is_pgcopy_binary():
@@ -96,7 +96,7 @@ def test_non_finite_values_rejected_and_nothing_written(series, bad):
                 SeriesPoints.from_lists(series_id=loss.pk, steps=[1, 2], values=[1.0, bad]),
             ]
         )
-    assert MetricPoint.objects.count() == 0
+    assert point_count() == 0 and not MetricChunk.objects.exists()
     loss.refresh_from_db()
     assert loss.n_points == 0
 
@@ -106,9 +106,11 @@ def test_failure_after_copy_rolls_back_rows(series):
     loss, _ = series
     with pytest.raises(RuntimeError), transaction.atomic():
         points_insert_new(batches=[SeriesPoints.from_lists(series_id=loss.pk, steps=[1, 2], values=[1, 2])])
-        assert MetricPoint.objects.filter(series_id=loss.pk).count() == 2
+        assert len(stored_points(loss.pk)) == 2
         raise RuntimeError("crash before commit")
-    assert MetricPoint.objects.filter(series_id=loss.pk).count() == 0
+    assert stored_points(loss.pk) == []
+    loss.refresh_from_db()
+    assert (loss.n_points, loss.data_version) == (0, 0)
 
 
 @pytest.mark.django_db
@@ -122,5 +124,176 @@ def test_large_batch_round_trip(series):
         )
     loss.refresh_from_db()
     assert (loss.n_points, loss.max_step, loss.last_value) == (50_000, 149_997, 2.0)
-    got = MetricPoint.objects.filter(series_id=loss.pk, step=30_000).values_list("value", "wall_time").get()
-    assert got == (values[10_000], 15_000.0)
+    got = reads.series_points(series=loss, x0=30_000, x1=30_000)
+    assert (got.steps.tolist(), got.values.tolist(), got.wall_times.tolist()) == (
+        [30_000],
+        [values[10_000]],
+        [15_000.0],
+    )
+    # 50,000 points are 13 chunk rows, every one but the last full
+    sizes = list(
+        MetricChunk.objects.filter(series=loss).order_by("first_step").values_list("n_points", flat=True)
+    )
+    assert sizes == [codec.CHUNK_POINTS] * 12 + [50_000 - 12 * codec.CHUNK_POINTS]
+
+
+@pytest.mark.django_db
+def test_insert_new_into_a_series_with_points_is_refused_and_changes_nothing(series):
+    loss, lr = series
+    with transaction.atomic():
+        points_insert_new(batches=[SeriesPoints.from_lists(series_id=loss.pk, steps=[1, 2], values=[5, 4])])
+    loss.refresh_from_db()
+    version = loss.data_version
+    with pytest.raises(IntegrityError, match="already has points"), transaction.atomic():
+        points_insert_new(
+            batches=[
+                SeriesPoints.from_lists(series_id=lr.pk, steps=[1], values=[1.0]),
+                SeriesPoints.from_lists(series_id=loss.pk, steps=[3], values=[3.0]),
+            ]
+        )
+    assert _points(loss.pk) == [(1, 5.0, None), (2, 4.0, None)] and _points(lr.pk) == []
+    loss.refresh_from_db()
+    assert (loss.n_points, loss.data_version) == (2, version)
+
+
+@pytest.mark.django_db
+def test_every_write_moves_the_data_version(series):
+    loss, _ = series
+    with transaction.atomic():
+        points_insert_new(batches=[SeriesPoints.from_lists(series_id=loss.pk, steps=[1, 2], values=[5, 4])])
+    loss.refresh_from_db()
+    assert loss.data_version == 1
+    # Same summary (count, range, min, max, last) after replacing a middle value: only the version says so.
+    with transaction.atomic():
+        points_insert_new(batches=[])
+        points_upsert(batches=[SeriesPoints.from_lists(series_id=loss.pk, steps=[1], values=[5.0])])
+    loss.refresh_from_db()
+    assert (loss.data_version, loss.n_points, loss.last_value) == (2, 2, 4.0)
+
+
+@pytest.mark.django_db
+def test_appends_fill_the_last_partial_chunk(series):
+    loss, _ = series
+    steps = np.arange(5000, dtype=np.int64)
+    with transaction.atomic():
+        points_insert_new(
+            batches=[SeriesPoints.from_lists(series_id=loss.pk, steps=steps, values=steps * 0.5)]
+        )
+
+    def sizes():
+        return list(
+            MetricChunk.objects.filter(series=loss).order_by("first_step").values_list("n_points", flat=True)
+        )
+
+    assert sizes() == [4096, 904]
+    for lo in (5000, 5100):  # small webhook-like batches
+        with transaction.atomic():
+            points_upsert(
+                batches=[
+                    SeriesPoints.from_lists(series_id=loss.pk, steps=range(lo, lo + 100), values=[1.0] * 100)
+                ]
+            )
+    assert sizes() == [4096, 1104]
+    with transaction.atomic():
+        new = np.arange(5200, 9200)
+        points_upsert(batches=[SeriesPoints.from_lists(series_id=loss.pk, steps=new, values=new * 0.25)])
+    assert sizes() == [4096, 4096, 1008]
+    got = stored_points(loss.pk)
+    assert [p[1] for p in got] == list(range(9200))
+    assert [p[2] for p in got] == (steps * 0.5).tolist() + [1.0] * 200 + (
+        np.arange(5200, 9200) * 0.25
+    ).tolist()
+    loss.refresh_from_db()
+    assert (loss.n_points, loss.min_step, loss.max_step, loss.last_value) == (9200, 0, 9199, 9199 * 0.25)
+
+
+@pytest.mark.django_db
+def test_random_overlapping_upserts_match_a_dict_where_the_last_write_wins(series):
+    loss, _ = series
+    rng = np.random.default_rng(5)
+    expected: dict[int, tuple[float, float | None]] = {}
+    for round_ in range(40):
+        lo = int(rng.integers(0, 30_000))
+        steps = np.unique(rng.integers(lo, lo + int(rng.integers(1, 9000)), size=int(rng.integers(1, 3000))))
+        values = np.round(rng.normal(3, 1, steps.size), 4)
+        walls = np.where(rng.random(steps.size) < 0.3, np.nan, 1.7e9 + steps * 0.5)
+        with transaction.atomic():
+            points_upsert(
+                batches=[SeriesPoints(series_id=loss.pk, steps=steps, values=values, wall_times=walls)]
+            )
+        for s, v, w in zip(steps.tolist(), values.tolist(), walls.tolist(), strict=True):
+            expected[s] = (v, None if w != w else w)
+        if round_ % 10 == 9:
+            assert _points(loss.pk) == [(s, *expected[s]) for s in sorted(expected)]
+    loss.refresh_from_db()
+    assert (
+        loss.n_points
+        == len(expected)
+        == sum(MetricChunk.objects.filter(series=loss).values_list("n_points", flat=True))
+    )
+    assert (loss.min_step, loss.max_step) == (min(expected), max(expected))
+    assert loss.last_value == expected[max(expected)][0]
+    assert loss.min_value == min(v for v, _ in expected.values())
+    # chunks stay disjoint and ordered, and none is over-full
+    rows = list(
+        MetricChunk.objects.filter(series=loss)
+        .order_by("first_step")
+        .values_list("first_step", "last_step", "n_points")
+    )
+    assert (
+        all(a[1] < b[0] for a, b in itertools.pairwise(rows))
+        and max(r[2] for r in rows) <= codec.CHUNK_POINTS
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_of_one_series(series):
+    """Two threads (two connections): insert_new claims the series once; upserts queue and both land."""
+    loss, lr = series
+    barrier = threading.Barrier(2)
+    outcome: list[str] = []
+
+    def insert(value: float) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                points_insert_new(
+                    batches=[SeriesPoints.from_lists(series_id=loss.pk, steps=[1, 2], values=[value] * 2)]
+                )
+            outcome.append("ok")
+        except IntegrityError:
+            outcome.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=insert, args=(v,)) for v in (1.0, 2.0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcome) == ["ok", "refused"]
+    assert len(stored_points(loss.pk)) == 2 and len({p[2] for p in stored_points(loss.pk)}) == 1
+
+    def upsert(lo: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with transaction.atomic():
+                points_upsert(
+                    batches=[
+                        SeriesPoints.from_lists(
+                            series_id=lr.pk, steps=range(lo, lo + 3000), values=[float(lo)] * 3000
+                        )
+                    ]
+                )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upsert, args=(lo,)) for lo in (0, 3000)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    got = stored_points(lr.pk)
+    assert [p[1] for p in got] == list(range(6000))
+    lr.refresh_from_db()
+    assert (lr.n_points, lr.data_version) == (6000, 2)

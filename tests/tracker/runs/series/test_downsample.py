@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracker.runs.series.downsample import bucket_of, m4_downsample, rollup_level_for_window
+from tracker.runs.series.downsample import (
+    Cells,
+    bucket_of,
+    cells_merge,
+    m4_cells,
+    m4_downsample,
+    m4_from_pieces,
+    rollup_level_for_window,
+)
 
 
 def test_small_example_exact_points():
@@ -94,3 +102,48 @@ def test_rollup_level_is_the_coarsest_with_two_cells_per_bucket():
     assert rollup_level_for_window(x0=495_000, x1=504_999, n_buckets=500, min_level=5, max_level=12) is None
     with pytest.raises(ValueError, match="empty range"):
         rollup_level_for_window(x0=5, x1=4, n_buckets=2, min_level=0, max_level=3)
+
+
+def _random_series(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    steps = np.sort(rng.choice(np.arange(n * 4) + 777, n, replace=False)).astype(np.int64)
+    values = np.round(rng.normal(0, 1, n), 1)  # rounding: many ties on the extremes
+    values[rng.choice(n, 20, replace=False)] = np.nan
+    values[rng.choice(n, 3, replace=False)] = np.inf
+    return steps, values
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pieces_merged_per_bucket_equal_the_reference_with_the_same_cells(seed):
+    """Cells, merged coarser, cut into pieces anywhere, then bucketed: the same points as m4_downsample."""
+    steps, values = _random_series(seed, 20_000)
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(5):
+        shift = int(rng.integers(0, 8))
+        x0 = int(rng.integers(steps[0] - 50, steps[steps.size // 2]))
+        x1 = int(rng.integers(x0 + (1 << shift) * 10, steps[-1] + 50))
+        nb = int(rng.integers(1, 300))
+        s, v = steps[(steps >= x0) & (steps <= x1)], values[(steps >= x0) & (steps <= x1)]
+        # pieces: the finest cells split at random places (as cells split across chunk batches are)
+        finest = m4_cells(s, v, shift=max(0, shift - 2))
+        cut = np.sort(rng.choice(np.arange(1, s.size), 30, replace=False))
+        parts = [m4_cells(a, b, shift=max(0, shift - 2)) for a, b in zip(np.split(s, cut), np.split(v, cut))]
+        pieces = Cells.concat(parts)
+        merged = cells_merge(pieces, pieces.cell)
+        for field in merged.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(merged, field), getattr(finest, field))
+        got_s, got_v, total = m4_from_pieces(pieces, x0=x0, x1=x1, n_buckets=nb, shift=shift)
+        ref_s, ref_v = m4_downsample(steps, values, nb, x0=x0, x1=x1, shift=shift)
+        np.testing.assert_array_equal(got_s, ref_s)
+        np.testing.assert_array_equal(got_v, ref_v)
+        assert total == s.size
+
+
+def test_coarser_cells_from_finer_equal_cells_from_points():
+    steps, values = _random_series(9, 30_000)
+    fine = m4_cells(steps, values, shift=3)
+    for shift in range(4, 9):
+        fine = cells_merge(fine, fine.cell >> 1)
+        direct = m4_cells(steps, values, shift=shift)
+        for field in direct.__dataclass_fields__:
+            np.testing.assert_array_equal(getattr(fine, field), getattr(direct, field))

@@ -11,37 +11,39 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from core.roles import Role
-from tracker.models import MetricSeries, MetricSeriesRollup, TrainingRun
-from tracker.runs.series import reads, rollups
-from tracker.runs.series.copy import COLUMNS, SeriesPoints, binary_copy_payload
-from tracker.runs.series.downsample import m4_downsample, rollup_level_for_window
+from tracker.models import MetricRollupBlock, MetricSeries, TrainingRun
+from tracker.runs.series import codec, reads, rollups
+from tracker.runs.series.copy import SeriesPoints, points_insert_new, points_upsert
+from tracker.runs.series.downsample import Cells, m4_downsample, rollup_level_for_window
 
 pytestmark = pytest.mark.django_db
 
 N = 120_000
 
 
-def copy_points(series_id: int, steps: np.ndarray, values: np.ndarray) -> None:
-    # Raw binary COPY (not the ingestion service, which rightly refuses the NaN these tests need).
-    pts = SeriesPoints(
+def _pts(series_id: int, steps: np.ndarray, values: np.ndarray) -> SeriesPoints:
+    return SeriesPoints(
         series_id=series_id, steps=steps, values=values, wall_times=np.full(steps.size, np.nan)
     )
-    sql = f"COPY tracker_metricpoint {COLUMNS} FROM STDIN (FORMAT BINARY)"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        copy.write(binary_copy_payload([pts]))
 
 
-def summary_set_like_ingestion(series: MetricSeries, steps: np.ndarray, values: np.ndarray) -> None:
-    """What `ingestion.copy.points_insert_new` does: the summary columns only, no refresh call."""
-    MetricSeries.objects.filter(pk=series.pk).update(
-        n_points=steps.size,
-        min_step=int(steps.min()),
-        max_step=int(steps.max()),
-        min_value=float(np.nanmin(values)),
-        max_value=float(np.nanmax(values)),
-        last_value=float(values[np.argmax(steps)]),
+def insert_points(series_id: int, steps: np.ndarray, values: np.ndarray) -> None:
+    # finite_only=False: the ingestion path rightly refuses the NaN these tests need.
+    points_insert_new(batches=[_pts(series_id, steps, values)], finite_only=False)
+
+
+def upsert_points(series_id: int, steps: np.ndarray, values: np.ndarray) -> None:
+    """The webhook path: points and summary written, rollups left to the worker (or the first reader)."""
+    points_upsert(batches=[_pts(series_id, steps, values)], finite_only=False)
+
+
+def stored_cells(series: MetricSeries, level: int) -> Cells:
+    blobs = (
+        MetricRollupBlock.objects.filter(series=series, level=level)
+        .order_by("block")
+        .values_list("data", flat=True)
     )
-    series.refresh_from_db()
+    return Cells.concat([codec.cells_decode(bytes(b), shift=level) for b in blobs])
 
 
 @pytest.fixture(autouse=True)
@@ -63,7 +65,7 @@ def viewer_client(make_user):
 
 @pytest.fixture
 def long_series(run_a):
-    """200k points with gaps, ten +-spikes, a NaN and ties; steps start off any power-of-two boundary."""
+    """120k points with gaps, ten +-spikes, a NaN and ties; steps start off any power-of-two boundary."""
     rng = np.random.default_rng(11)
     steps = np.arange(N + 5000, dtype=np.int64) * 3 + 1001
     steps = np.sort(rng.choice(steps, N, replace=False))
@@ -72,8 +74,7 @@ def long_series(run_a):
     values[spikes] += np.where(np.arange(10) % 2 == 0, 40.0, -40.0)
     values[N // 3] = np.nan
     series = MetricSeries.objects.create(run=run_a, name="loss")
-    copy_points(series.pk, steps, values)
-    rollups.series_summary_refresh(series_id=series.pk)
+    insert_points(series.pk, steps, values)  # rollups are built with the points
     series.refresh_from_db()
     return series, steps, values, steps[spikes]
 
@@ -93,18 +94,36 @@ def test_levels_for_a_million_steps():
     assert rollups.rollup_levels_for_range(min_step=0, max_step=32_767) == (1, 8)
 
 
+def test_finest_cells_hold_eight_to_sixteen_points_unless_the_range_needs_coarser():
+    # 250k points, one per step: the range alone allows 8-step cells (level 3); 16-step cells hold 16 points
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=249_999) == (3, 10)
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=249_999, n_points=250_000) == (4, 10)
+    # a million points, one per step: the range's 32-step cells already hold more than 16
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=999_999, n_points=1_000_000) == (5, 12)
+    # a step every 10: 128-step cells, ~13 points each
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=2_499_990, n_points=250_000) == (7, 14)
+    # points denser than one per step never make cells finer than the range allows
+    assert rollups.rollup_levels_for_range(min_step=0, max_step=999_999, n_points=10**9) == (5, 12)
+
+
 def test_refresh_builds_every_level_equal_to_numpy_cells(long_series):
     series, steps, values, _ = long_series
     span = int(steps[-1] - steps[0] + 1)
     assert (series.rollup_min_level, series.rollup_max_level) == rollups.rollup_levels_for_range(
-        min_step=int(steps[0]), max_step=int(steps[-1])
+        min_step=int(steps[0]), max_step=int(steps[-1]), n_points=N
     )
-    assert (series.rollup_min_level, series.rollup_max_level, span) == (4, 11, 374_998)
+    # 374,998 steps: level 4 would do for the range alone, but its cells would hold only 5 points
+    assert (series.rollup_min_level, series.rollup_max_level, span) == (5, 11, 374_998)
     for level in (series.rollup_min_level, 7, series.rollup_max_level):
+        stored = stored_cells(series, level)
         rows = list(
-            MetricSeriesRollup.objects.filter(series=series, level=level)
-            .order_by("bucket")
-            .values_list("bucket", "n_points", "first_step", "last_step", "min_step", "max_step")
+            zip(
+                *(
+                    getattr(stored, f).tolist()
+                    for f in ("cell", "n", "first_step", "last_step", "min_step", "max_step")
+                ),
+                strict=True,
+            )
         )
         cells = steps >> level
         uniq, starts, counts = np.unique(cells, return_index=True, return_counts=True)
@@ -145,7 +164,7 @@ def test_rollup_window_equals_numpy_m4_of_its_cells(long_series, x0, x1, points)
     assert level is not None
     with CaptureQueriesContext(connection) as ctx:
         window = reads.series_window(series=series, x0=x0, x1=x1, points=points)
-    assert len(ctx.captured_queries) == 1 and "tracker_metricseriesrollup" in ctx.captured_queries[0]["sql"]
+    assert len(ctx.captured_queries) == 1 and "tracker_metricrollupblock" in ctx.captured_queries[0]["sql"]
     ref_s, ref_v = m4_downsample(steps, values, points // 4, x0=lo, x1=hi, shift=level)
     assert window.steps == ref_s.tolist()
     same_values(window.values, ref_v)
@@ -180,7 +199,7 @@ def test_narrow_zoom_is_read_raw(long_series, viewer_client):
     with CaptureQueriesContext(connection) as ctx:
         body = viewer_client.get(data_url(series), {"x0": x0, "x1": x1}).json()
     sql = " ".join(q["sql"] for q in ctx.captured_queries)
-    assert "tracker_metricseriesrollup" not in sql and "tracker_metricpoint" in sql
+    assert "tracker_metricrollupblock" not in sql and "tracker_metricchunk" in sql
     in_range = (steps >= x0) & (steps <= x1)
     assert body["total"] == int(in_range.sum()) == body["shown"] == 1197  # they all fit: shown raw
     assert body["steps"] == steps[in_range].tolist()
@@ -192,7 +211,7 @@ def test_window_below_one_sixteenth_is_bucketed_from_raw_points(long_series):
     with CaptureQueriesContext(connection) as ctx:
         window = reads.series_window(series=series, x0=x0, x1=x1, points=2000)
     sql = " ".join(q["sql"] for q in ctx.captured_queries)
-    assert "tracker_metricseriesrollup" not in sql
+    assert "tracker_metricrollupblock" not in sql
     ref_s, ref_v = m4_downsample(steps, values, 500, x0=x0, x1=x1)
     assert window.steps == ref_s.tolist()
     same_values(window.values, ref_v)
@@ -204,15 +223,15 @@ def test_missing_rollup_is_built_by_the_first_reader(run_a, viewer_client, djang
     values = np.linspace(5.0, 2.0, steps.size)
     values[12_345] = 99.0
     series = MetricSeries.objects.create(run=run_a, name="loss")
-    copy_points(series.pk, steps, values)
-    summary_set_like_ingestion(series, steps, values)
-    assert not MetricSeriesRollup.objects.filter(series=series).exists()
+    upsert_points(series.pk, steps, values)
+    series.refresh_from_db()
+    assert series.n_points == 60_000 and not MetricRollupBlock.objects.filter(series=series).exists()
     body = viewer_client.get(data_url(series)).json()
     assert 123_450 in body["steps"] and body["total"] == 60_000
     series.refresh_from_db()
     assert series.rollup_signature == rollups.series_rollup_signature(series)
-    assert MetricSeriesRollup.objects.filter(series=series, level=series.rollup_min_level).count() == (
-        np.unique(steps >> series.rollup_min_level).size
+    assert (
+        stored_cells(series, series.rollup_min_level).size == np.unique(steps >> series.rollup_min_level).size
     )
     cache.clear()
     with django_assert_num_queries(5):  # built once: the second reader only reads
@@ -221,13 +240,13 @@ def test_missing_rollup_is_built_by_the_first_reader(run_a, viewer_client, djang
 
 def test_stale_rollup_is_rebuilt_after_appending_points(long_series, viewer_client):
     series, steps, values, _ = long_series
-    old_rows = MetricSeriesRollup.objects.filter(series=series).count()
+    old_cells = sum(MetricRollupBlock.objects.filter(series=series).values_list("n_cells", flat=True))
     new_steps = np.arange(10, dtype=np.int64) * 7 + int(steps[-1]) + 100_000
     new_values = np.full(10, 2.5)
     new_values[4] = -77.0
-    copy_points(series.pk, new_steps, new_values)
+    upsert_points(series.pk, new_steps, new_values)  # no rollup rebuild here: that is the worker's job
+    series.refresh_from_db()
     all_steps, all_values = np.r_[steps, new_steps], np.r_[values, new_values]
-    summary_set_like_ingestion(series, all_steps, all_values)  # no refresh call, like the ingestion fast path
     window = reads.series_window(series=series)
     assert window.total == N + 10
     assert int(new_steps[4]) in window.steps and window.steps[-1] == int(new_steps[-1])
@@ -243,7 +262,13 @@ def test_stale_rollup_is_rebuilt_after_appending_points(long_series, viewer_clie
     same_values(window.values, ref_v)
     series.refresh_from_db()
     assert series.rollup_signature == rollups.series_rollup_signature(series)
-    assert MetricSeriesRollup.objects.filter(series=series).count() > old_rows
+    assert sum(MetricRollupBlock.objects.filter(series=series).values_list("n_cells", flat=True)) > old_cells
+
+
+def cell_of(series: MetricSeries, level: int, cell: int) -> tuple[int, float]:
+    stored = stored_cells(series, level)
+    (i,) = np.flatnonzero(stored.cell == cell)
+    return int(stored.max_step[i]), float(stored.max_value[i])
 
 
 def test_refresh_rebuilds_after_a_value_is_replaced(long_series):
@@ -251,24 +276,27 @@ def test_refresh_rebuilds_after_a_value_is_replaced(long_series):
     level = series.rollup_min_level
     target = int(steps[1000])  # not a cell extreme: replacing it keeps the series summary the same
     cell = target >> level
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE tracker_metricpoint SET value = 7.5 WHERE series_id = %s AND step = %s",
-            [series.pk, target],
-        )
-    before = MetricSeriesRollup.objects.get(series=series, level=level, bucket=cell)
-    assert before.max_value < 7.5  # stale until refreshed
+    before_summary = repr(
+        MetricSeries.objects.filter(pk=series.pk).values("n_points", "min_value", "max_value").get()
+    )
+    upsert_points(series.pk, np.array([target]), np.array([7.5]))
+    series.refresh_from_db()
+    summary = MetricSeries.objects.filter(pk=series.pk).values("n_points", "min_value", "max_value").get()
+    assert repr(summary) == before_summary  # the max is the NaN: repr compares it
+    assert cell_of(series, level, cell)[1] < 7.5  # stale until rebuilt...
+    assert series.rollup_signature != rollups.series_rollup_signature(series)  # ...and known to be stale
     rollups.series_summary_refresh(series_id=series.pk)
-    after = MetricSeriesRollup.objects.get(series=series, level=level, bucket=cell)
-    assert (after.max_step, after.max_value) == (target, 7.5)
+    series.refresh_from_db()
+    assert cell_of(series, level, cell) == (target, 7.5)
+    assert series.rollup_signature == rollups.series_rollup_signature(series)
 
 
 def test_short_series_gets_no_rollup(run_a):
     series = MetricSeries.objects.create(run=run_a, name="lr")
     steps = np.arange(rollups.ROLLUP_MIN_POINTS - 1, dtype=np.int64)
-    copy_points(series.pk, steps, np.ones(steps.size))
+    insert_points(series.pk, steps, np.ones(steps.size))
     rollups.series_summary_refresh(series_id=series.pk)
     series.refresh_from_db()
     assert series.n_points == rollups.ROLLUP_MIN_POINTS - 1
     assert series.rollup_min_level is None and series.rollup_max_level is None
-    assert not MetricSeriesRollup.objects.filter(series=series).exists()
+    assert not MetricRollupBlock.objects.filter(series=series).exists()

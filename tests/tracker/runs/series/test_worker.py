@@ -7,7 +7,8 @@ from django.db import transaction
 
 from tests.conftest import wait_for
 from tracker import tasks
-from tracker.models import MetricPoint, MetricSeries, TrainingRun
+from tracker.models import MetricSeries, TrainingRun
+from tracker.runs.series.copy import SeriesPoints, chunk_rows, chunk_rows_insert
 
 
 @pytest.mark.worker
@@ -15,8 +16,12 @@ from tracker.models import MetricPoint, MetricSeries, TrainingRun
 def test_task_runs_in_worker_process_and_writes_postgres(celery_worker_process, team_a):
     run = TrainingRun.objects.create(team=team_a, name="w")
     series = MetricSeries.objects.create(run=run, name="loss")
-    MetricPoint.objects.bulk_create(
-        [MetricPoint(series=series, step=s, value=10.0 / (s + 1)) for s in range(0, 1000, 10)]
+    steps = list(range(0, 1000, 10))
+    # Chunk rows only, no summary yet: computing it is the task's job.
+    chunk_rows_insert(
+        chunk_rows(
+            SeriesPoints.from_lists(series_id=series.pk, steps=steps, values=[10.0 / (s + 1) for s in steps])
+        )
     )
     with transaction.atomic():
         transaction.on_commit(lambda: tasks.series_summary_refresh.delay(series.pk))
