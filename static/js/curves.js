@@ -217,10 +217,11 @@
     if (!el || !panel) return;
     var t = panel.traces;
     if (!t.length) { el.textContent = ""; return; }
-    if (t.length === 1) { el.textContent = t[0].shown + " of " + t[0].total + " points shown"; return; }
+    function n(v) { return Number(v).toLocaleString("en-US"); }
+    if (t.length === 1) { el.textContent = n(t[0].shown) + " of " + n(t[0].total) + " points shown"; return; }
     function span(key) {
       var v = t.map(function (x) { return x[key]; }).sort(function (a, b) { return a - b; });
-      return v[0] === v[v.length - 1] ? String(v[0]) : v[0] + "\u2013" + v[v.length - 1];
+      return v[0] === v[v.length - 1] ? n(v[0]) : n(v[0]) + "\u2013" + n(v[v.length - 1]);
     }
     el.textContent = span("shown") + " of " + span("total") + " points shown per run";
     el.title = t.map(function (x) { return x.label + ": " + x.shown + " of " + x.total; }).join("; ");
@@ -394,6 +395,7 @@
   };
 
   function init() {
+    if (window.performance && performance.mark) performance.mark("curves-init");
     var payload = readJson("curves-data");
     var root = document.getElementById("panels");
     if (!payload || !root) return;

@@ -15,8 +15,10 @@
         if (box.dataset.default === "1") defaults.push(box.value);
         if (box.checked || box.value === "name") cols.push(box.value);
       });
+      var perPage = form.querySelector("[name=per_page]");
       new FormData(form).forEach(function (value, key) {
         if (key === "col" || String(value).trim() === "") return;
+        if (key === "per_page" && perPage && value === perPage.dataset.default) return;
         q.append(key, String(value).trim());
       });
       if (cols.join(",") !== defaults.join(",")) q.set("cols", cols.join(","));

@@ -235,15 +235,15 @@ def _base_step(series: MetricSeries) -> float:
 
 
 def _count_text(traces: list[dict[str, Any]]) -> str:
-    """ "1854 of 8000 points shown", or per run in a comparison: "1854-1874 of 8000 points shown per run"."""
+    """ "1,854 of 8,000 points shown", or in a comparison: "1,854-1,874 of 8,000 points shown per run"."""
     if not traces:
         return ""
     shown = sorted(t["shown"] for t in traces)
     totals = sorted(t["total"] for t in traces)
     if len(traces) == 1:
-        return f"{shown[0]} of {totals[0]} points shown"
+        return f"{shown[0]:,} of {totals[0]:,} points shown"
 
     def span(v: list[int]) -> str:
-        return str(v[0]) if v[0] == v[-1] else f"{v[0]}\u2013{v[-1]}"
+        return f"{v[0]:,}" if v[0] == v[-1] else f"{v[0]:,}\u2013{v[-1]:,}"
 
     return f"{span(shown)} of {span(totals)} points shown per run"

@@ -15,9 +15,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce, Lower
+from django.urls import reverse
 from django.utils import timezone
 
 from core.auth import has_role
@@ -310,7 +312,11 @@ def run_page(*, user: Any, run_filter: RunFilter) -> RunPage:
     """One page of the filtered runs, with the cells of the chosen columns (a page past the end shows the
     last one). Queries: count, rows (team, model, hardware joined), tags of the page's runs."""
     f = run_filter
-    runs = runs_filtered(user=user, run_filter=f).select_related("team", "model", "hardware")
+    runs = (
+        runs_filtered(user=user, run_filter=f)
+        .select_related("team", "model", "hardware")
+        .defer("config", "data_sources", "notes")  # possibly large, never shown in the table
+    )
     if "tags" in f.columns:
         runs = runs.prefetch_related("tags")
     paginator = Paginator(runs, f.per_page, allow_empty_first_page=True)
@@ -337,6 +343,7 @@ def run_page(*, user: Any, run_filter: RunFilter) -> RunPage:
             }
         )
     rows = []
+    detail_url = reverse("runs:detail", args=[987654321])  # one reverse, not one per row
     for run in page_runs:
         cells = []
         for key in f.columns:
@@ -347,7 +354,7 @@ def run_page(*, user: Any, run_filter: RunFilter) -> RunPage:
                     for t in run.tags.all()
                 ]
             cells.append(cell)
-        rows.append({"run": run, "cells": cells})
+        rows.append({"run": run, "cells": cells, "url": detail_url.replace("987654321", str(run.pk))})
     return RunPage(
         run_filter=f,
         runs=page_runs,
@@ -359,10 +366,34 @@ def run_page(*, user: Any, run_filter: RunFilter) -> RunPage:
     )
 
 
+FACETS_TTL_S = 60
+
+
+def facets_changed() -> None:
+    """Called when tags change: the filter form's suggestions are recomputed on the next page view."""
+    try:
+        cache.incr(_FACETS_GENERATION)
+    except ValueError:
+        cache.set(_FACETS_GENERATION, 1, None)
+
+
+_FACETS_GENERATION = "run-facets:generation"
+
+
 def run_facets(*, user: Any) -> dict[str, list[str]]:
     """Values the filter form suggests: the user's teams, and the tags, models and hardware of their runs.
 
-    Four queries, none of which grows with the page."""
+    Suggestions, not results: kept for FACETS_TTL_S per user (tag edits refresh them at once), so the runs
+    page does not aggregate every tag of every visible run on each view."""
+    key = f"run-facets:v1:{getattr(user, 'pk', None)}:{cache.get(_FACETS_GENERATION, 0)}"
+    found = cache.get(key)
+    if found is None:
+        found = _run_facets(user)
+        cache.set(key, found, FACETS_TTL_S)
+    return found
+
+
+def _run_facets(user: Any) -> dict[str, list[str]]:
     visible = TrainingRun.objects.visible_to(user)
     return {
         "teams": list(Team.objects.visible_to(user).order_by("name").values_list("slug", flat=True)),

@@ -23,7 +23,7 @@ from tracker.runs.metrics import (
     metric_group,
 )
 from tracker.runs.models import FinalLossSource, MetricSeries, RunTag, TrainingRun
-from tracker.runs.selectors import tag_normalise
+from tracker.runs.selectors import facets_changed, tag_normalise
 from tracker.runs.series.reads import series_window
 
 MAX_NOTES = 20_000
@@ -55,13 +55,17 @@ def run_tag_add(*, actor: Any, run: TrainingRun, name: str) -> RunTag:
         return existing
     if RunTag.objects.filter(run=run).count() >= MAX_TAGS_PER_RUN:
         raise RunEditError(f"a run has at most {MAX_TAGS_PER_RUN} tags")
-    obj, _ = RunTag.objects.get_or_create(run=run, name=tag, defaults={"created_by": actor})
+    obj, created = RunTag.objects.get_or_create(run=run, name=tag, defaults={"created_by": actor})
+    if created:
+        facets_changed()
     return obj
 
 
 def run_tag_remove(*, actor: Any, run: TrainingRun, name: str) -> bool:
     _require_editor(actor, run, "Untagging a run")
     deleted, _ = RunTag.objects.filter(run=run, name=" ".join(name.strip().lower().split())).delete()
+    if deleted:
+        facets_changed()
     return bool(deleted)
 
 

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from tracker.runs import panels, selectors, services
 from tracker.runs.curves import MAX_POINTS, X_MODES, CurveParamError, CurveParams
 from tracker.runs.models import TrainingRun
-from tracker.runs.numbers import exact, human_count, human_float, human_sci
+from tracker.runs.numbers import DASH, exact, human_count, human_float, human_sci
 from tracker.runs.series import reads
 from tracker.runs.series.reads import SeriesQueryError
 from tracker.runs.services import RunEditError
@@ -84,6 +84,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
         prev_query=run_filter.url_query(page=page.page - 1) if page.page > 1 else "",
         next_query=run_filter.url_query(page=page.page + 1) if page.page < page.num_pages else "",
         can_edit_any=bool(selectors.editable_team_ids(user=request.user)),
+        list_url=reverse("runs:list"),
     )
     return render(request, "tracker/run_list.html", context)
 
@@ -208,6 +209,23 @@ def _facts(run: Any) -> list[dict[str, str]]:
     ]
 
 
+def _series_row(series: Any) -> dict[str, Any]:
+    def value(v: float | None) -> dict[str, str]:
+        return {"text": human_float(v), "title": exact(v)}
+
+    steps = DASH
+    if series.min_step is not None and series.max_step is not None:
+        steps = f"{series.min_step:,}\u2013{series.max_step:,}"
+    return {
+        "series": series,
+        "points": f"{series.n_points:,}",
+        "steps": steps,
+        "min": value(series.min_value),
+        "max": value(series.max_value),
+        "last": value(series.last_value),
+    }
+
+
 def _curve_params(request: HttpRequest, *, extra: tuple[str, ...]) -> CurveParams:
     return CurveParams.from_query(request.GET, allowed_extra=extra)
 
@@ -219,6 +237,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     context: dict[str, Any] = {
         "run": run,
         "series": series,
+        "series_rows": [_series_row(s) for s in series],
         "facts": _facts(run),
         "tags": list(run.tags.all()),
         "can_edit": selectors.user_can_edit(user=request.user, run=run),
