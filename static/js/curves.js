@@ -3,8 +3,9 @@
 // The server embeds #curves-data: the controls from the URL, each run's step -> x maps (tokens, FLOPs,
 // time) and, per panel, one M4-downsampled window per run (at most `points` points). Here:
 // - x-axis: step, tokens, FLOPs or time, drawn through the same piecewise-linear maps as the server;
-// - smoothing: a debiased EMA whose decay is counted in raw step intervals ("base"), so it means the same
-//   thing zoomed in or out; the raw curve stays faint behind it;
+// - smoothing: a debiased EMA whose decay is counted in steps ("base": a thousandth of the series' step
+//   range), so it means the same thing zoomed in or out and whatever the logging frequency; the raw curve
+//   stays faint behind it;
 // - log x / log y, and "ignore initial transient": the y-range spans the 1st-99th percentile of the points
 //   after the first 2% of the x-range;
 // - zoom: every panel follows, and every curve's window is re-fetched for the new x-range (re-bucketed on

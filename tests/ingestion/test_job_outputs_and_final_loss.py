@@ -11,12 +11,18 @@ from django.urls import reverse
 
 from ingestion.models import IngestFile, IngestFileProgress
 from ingestion.services import catalog, progress
-from tests.ingestion.conftest import integration, post_standard, process_deliveries  # noqa: F401
-from tests.ingestion.test_uploads import editor_client, upload  # noqa: F401
+from tests.ingestion.conftest import post_standard, process_deliveries
+from tests.ingestion.test_uploads import upload
 from tracker.models import Model, Paper, TrainingRun
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture
+def editor_client(client, make_user, team_a):
+    client.force_login(make_user(role="editor", team=team_a))
+    return client
 
 
 def wandb_csv(n: int = 400, eval_every: int = 100) -> bytes:
@@ -27,7 +33,7 @@ def wandb_csv(n: int = 400, eval_every: int = 100) -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
-def test_final_loss_is_the_last_eval_loss_computed_at_ingest(editor_client, team_a):  # noqa: F811
+def test_final_loss_is_the_last_eval_loss_computed_at_ingest(editor_client, team_a):
     upload(editor_client, team_a, {"history.csv": wandb_csv()})
     run = TrainingRun.objects.get(team=team_a)
     assert run.final_loss == pytest.approx(3.0 - 300 / 1000)
@@ -35,7 +41,7 @@ def test_final_loss_is_the_last_eval_loss_computed_at_ingest(editor_client, team
     assert run.final_loss_rule == "last eval/loss (step 300)"
 
 
-def test_final_loss_without_eval_is_the_mean_of_the_last_20_training_points(editor_client, team_a):  # noqa: F811
+def test_final_loss_without_eval_is_the_mean_of_the_last_20_training_points(editor_client, team_a):
     data = b"step,loss,lr\n" + b"".join(b"%d,%f,0.001\n" % (s, 4.0 - s / 100) for s in range(100))
     upload(editor_client, team_a, {"train.csv": data})
     run = TrainingRun.objects.get(team=team_a)
@@ -43,13 +49,13 @@ def test_final_loss_without_eval_is_the_mean_of_the_last_20_training_points(edit
     assert run.final_loss_rule == "mean of the last 20 points of loss (steps 80\u201399)"
 
 
-def test_a_megatron_log_gets_its_lm_loss_and_never_a_counter(editor_client, team_a):  # noqa: F811
+def test_a_megatron_log_gets_its_lm_loss_and_never_a_counter(editor_client, team_a):
     upload(editor_client, team_a, {"megatron.log": (FIXTURES / "runlogs" / "megatron.log").read_bytes()})
     run = TrainingRun.objects.get(team=team_a)
     assert run.final_loss is not None and "of lm loss" in run.final_loss_rule
 
 
-def test_entered_and_reported_final_losses_are_kept_over_the_rule(client, integration, team_a):  # noqa: F811
+def test_entered_and_reported_final_losses_are_kept_over_the_rule(client, integration, team_a):
     post_standard(
         client,
         {"type": "run.finished", "data": {"external_id": "r1", "final_loss": 2.2, "status": "finished"}},
@@ -82,7 +88,7 @@ def test_entered_and_reported_final_losses_are_kept_over_the_rule(client, integr
     assert (run.final_loss, run.final_loss_computed, run.final_loss_provenance) == (2.0, 2.5, "entered")
 
 
-def test_job_links_to_the_runs_papers_and_models_it_wrote(editor_client, team_a):  # noqa: F811
+def test_job_links_to_the_runs_papers_and_models_it_wrote(editor_client, team_a):
     job = upload(
         editor_client,
         team_a,
@@ -129,7 +135,7 @@ def _progress_seen_from_another_connection(file_id: int) -> tuple | None:
 
 
 def test_progress_within_a_file_is_visible_while_its_transaction_is_open(
-    editor_client,  # noqa: F811
+    editor_client,
     team_a,
     monkeypatch,
 ):
@@ -157,7 +163,7 @@ def test_progress_within_a_file_is_visible_while_its_transaction_is_open(
     assert (file.progress.stage, file.progress.rows_done, file.progress.rows_total) == ("done", 6 * n, 6 * n)
 
 
-def test_job_page_shows_progress_of_a_running_file(editor_client, team_a):  # noqa: F811
+def test_job_page_shows_progress_of_a_running_file(editor_client, team_a):
     job = upload(editor_client, team_a, {"history.csv": wandb_csv()})
     file = IngestFile.objects.get(job=job)
     IngestFile.objects.filter(pk=file.pk).update(status="running")
@@ -172,3 +178,16 @@ def test_job_page_shows_progress_of_a_running_file(editor_client, team_a):  # no
         400_000,
         1_000_000,
     )
+
+
+def test_job_progress_query_count_does_not_grow_with_files(
+    editor_client, team_a, django_assert_max_num_queries
+):
+    files = {f"run{i}.csv": wandb_csv(n=50 + i) for i in range(6)}
+    job = upload(editor_client, team_a, files)
+    assert IngestFile.objects.filter(job=job).count() == 6
+    # session, user, job, files with progress, runs, papers, models of those files
+    with django_assert_max_num_queries(7):
+        assert editor_client.get(reverse("api:ingest-job", args=[job.pk])).status_code == 200
+    with django_assert_max_num_queries(7):
+        assert editor_client.get(reverse("ingestion:job-detail", args=[job.pk])).status_code == 200

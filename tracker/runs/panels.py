@@ -31,6 +31,7 @@ from tracker.runs.numbers import human_count
 from tracker.runs.series.reads import series_window
 
 MAP_POINTS = 1000  # points of a counter series read to map steps to tokens or time
+SMOOTH_UNITS = 1000  # the EMA decays per 1/1000 of a series' step range (see _base_step)
 
 
 def _leaf(name: str) -> str:
@@ -227,10 +228,12 @@ def curves_build(
 
 
 def _base_step(series: MetricSeries) -> float:
-    """The mean step interval of a series: the page's EMA decays per this many steps, so smoothing means the
-    same number of raw points whatever the zoom and downsampling."""
+    """The EMA's unit of decay, in steps: a thousandth of the series' step range (or its raw step interval
+    when it has fewer than 1,000 points). Smoothing s then averages over about 1/(1-s) thousandths of the
+    run at any zoom and whatever the logging frequency, as TensorBoard's slider does on its 1,000 samples."""
     if series.n_points > 1 and series.min_step is not None and series.max_step is not None:
-        return max((series.max_step - series.min_step) / (series.n_points - 1), 1e-9)
+        span = series.max_step - series.min_step
+        return max(span / (series.n_points - 1), span / SMOOTH_UNITS, 1e-9)
     return 1.0
 
 
