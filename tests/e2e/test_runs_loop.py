@@ -209,6 +209,7 @@ def test_run_page_panels_smoothing_axes_zoom_and_notes(page, make_user, team_a):
     page.click("#final-loss-form button")
     page.wait_for_selector("[data-testid=final-loss-provenance]:text('entered')")
     assert page.locator("[data-testid=final-loss-value]").inner_text() == "2.346"
+    page.wait_for_function("document.body.dataset.curvesReady === '1'")
     screenshot(page, "run-3-annotated")
 
 
@@ -309,4 +310,5 @@ def test_job_page_shows_progress_inside_a_file_and_links_to_what_it_wrote(page, 
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
     assert page.locator("h1").inner_text() == "big.csv"
     assert page.locator("[data-testid=final-loss-provenance]").inner_text() == "computed"
+    page.wait_for_function("document.body.dataset.curvesReady === '1'")
     screenshot(page, "job-2-run")
