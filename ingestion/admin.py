@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ingestion.models import IngestFile, IngestJob, WebhookDelivery
+from ingestion.models import IngestFile, IngestFileProgress, IngestJob, WebhookDelivery
 
 
 class IngestFileInline(admin.TabularInline):
@@ -26,6 +26,13 @@ class IngestFileAdmin(admin.ModelAdmin):
     list_filter = ["status", "detected_format"]
     search_fields = ["original_name", "sha256"]
     readonly_fields = ["sha256", "stored_path", "size", "errors", "attempts"]
+
+
+@admin.register(IngestFileProgress)
+class IngestFileProgressAdmin(admin.ModelAdmin):
+    list_display = ["file", "stage", "rows_done", "rows_total", "stage_started_at", "updated_at"]
+    list_filter = ["stage"]
+    raw_id_fields = ["file"]
 
 
 @admin.register(WebhookDelivery)

@@ -7,7 +7,8 @@ from django.db import models
 from django.db.models import Q
 
 from core.roles import TeamScopedQuerySet
-from tracker.models import Integration, SourceDocument, Team
+from tracker.models import Integration, Paper, SourceDocument, Team, TrainingRun
+from tracker.models import Model as CatalogModel
 
 
 class IngestJob(models.Model):
@@ -76,6 +77,10 @@ class IngestFile(models.Model):
     rows_done = models.BigIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="[{file, line, reason}]")
     document = models.ForeignKey(SourceDocument, null=True, blank=True, on_delete=models.SET_NULL)
+    # What storing this file wrote (created or updated), for links on the job page; set in its transaction.
+    runs = models.ManyToManyField(TrainingRun, blank=True, related_name="+")
+    papers = models.ManyToManyField(Paper, blank=True, related_name="+")
+    catalog_models = models.ManyToManyField(CatalogModel, blank=True, related_name="+")
     attempts = models.PositiveIntegerField(default=0)
     # The row is the outbox: set when its task is published, cleared when publishing failed, so the
     # sweeper re-publishes files whose message never reached the broker (or was lost there).
@@ -105,6 +110,31 @@ class IngestFile(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class IngestFileProgress(models.Model):
+    """Live progress of one file, written by `ingestion.services.progress` on its own autocommit connection:
+    the file's transaction locks its IngestFile row until commit, and the job page must see progress before.
+
+    No database FK (the writer must not wait for that row lock); Django still deletes it with its file."""
+
+    class Stage(models.TextChoices):
+        READING = "reading", "Reading"
+        PARSING = "parsing", "Parsing"
+        STORING = "storing", "Storing"
+        DONE = "done", "Done"
+
+    file = models.OneToOneField(
+        IngestFile, primary_key=True, on_delete=models.CASCADE, db_constraint=False, related_name="progress"
+    )
+    stage = models.CharField(max_length=10, choices=Stage.choices)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(null=True, blank=True)
+    stage_started_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.file_id}: {self.stage} {self.rows_done}/{self.rows_total}"
 
 
 class WebhookDelivery(models.Model):

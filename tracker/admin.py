@@ -142,6 +142,20 @@ class MetricSeriesInline(admin.TabularInline):
     readonly_fields = fields
 
 
+class RunTagInline(admin.TabularInline):
+    model = m.RunTag
+    extra = 0
+    fields = ("name", "created_by", "created_at")
+    readonly_fields = ("created_by", "created_at")
+
+
+@admin.register(m.RunTag)
+class RunTagAdmin(admin.ModelAdmin):
+    list_display = ["name", "run", "created_by", "created_at"]
+    search_fields = ["name", "run__name"]
+    raw_id_fields = ["run"]
+
+
 @admin.register(m.TrainingRun)
 class TrainingRunAdmin(admin.ModelAdmin):
     list_display = [
@@ -156,7 +170,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
     ]
     list_filter = ["team", "status", "precision", "hardware"]
     search_fields = ["name", "external_id"]
-    inlines = [MetricSeriesInline]
+    inlines = [RunTagInline, MetricSeriesInline]
 
 
 @admin.register(m.MetricSeries)

@@ -11,11 +11,20 @@ from tracker.catalog.models import (
     SourceDocument,
     Tag,
 )
-from tracker.runs.models import MetricChunk, MetricRollupBlock, MetricSeries, Precision, TrainingRun
+from tracker.runs.models import (
+    FinalLossSource,
+    MetricChunk,
+    MetricRollupBlock,
+    MetricSeries,
+    Precision,
+    RunTag,
+    TrainingRun,
+)
 
 __all__ = [
     "ApiToken",
     "Fact",
+    "FinalLossSource",
     "Hardware",
     "HardwarePrice",
     "Integration",
@@ -27,6 +36,7 @@ __all__ = [
     "Organization",
     "Paper",
     "Precision",
+    "RunTag",
     "SourceDocument",
     "Tag",
     "Team",

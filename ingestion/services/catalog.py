@@ -18,9 +18,12 @@ from ingestion.parsers.records import (
     RunLogRecord,
     RunManifestRecord,
 )
+from ingestion.services.progress import COPY_GROUP_ROWS, output_record, rows_stored
 from tracker.catalog import services as catalog_services
 from tracker.models import MetricSeries, Model, SourceDocument, Team, TrainingRun
+from tracker.runs.metrics import FINAL_LOSS_TRAIN_K, SeriesTail, final_loss_choose
 from tracker.runs.series.copy import SeriesPoints, points_insert_new, points_upsert
+from tracker.runs.services import run_final_loss_apply
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ def document_store(*, parsed: ParsedDocument, team: Team, user: Any, document: S
     """Write one parsed document into the catalog (caller holds the transaction). Returns rows written."""
     if parsed.kind == "papers":
         for rec in parsed.papers:
-            paper_store(record=rec, source=document)
+            output_record(paper_store(record=rec, source=document))
         return len(parsed.papers)
     if parsed.kind == "model_card" and parsed.model_card is not None:
         return model_card_store(record=parsed.model_card, source=document)
@@ -49,15 +52,17 @@ def document_store(*, parsed: ParsedDocument, team: Team, user: Any, document: S
             run = run_for_document(
                 team=team, user=user, document=document, manifest=log.manifest or parsed.manifest
             )
+            output_record(run)
             return run_log_store(run=run, record=log, source=document)
         # A long-format file holding several runs: one run per label, each keyed by (document, label).
         rows = 0
         for label in labels:
             run = run_for_document(team=team, user=user, document=document, manifest=None, label=label)
+            output_record(run)
             rows += series_store(run=run, series=[s for s in log.series if s.run == label], source=document)
         return rows
     if parsed.kind == "manifest" and parsed.manifest is not None:
-        run_for_document(team=team, user=user, document=document, manifest=parsed.manifest)
+        output_record(run_for_document(team=team, user=user, document=document, manifest=parsed.manifest))
         return 1
     raise ValueError(f"parsed document of kind {parsed.kind!r} carries no records")
 
@@ -88,6 +93,7 @@ _GPU_COUNT_PREFIX = re.compile(r"^\s*\d+\s*[x\u00d7]\s*", re.I)
 
 def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
     model, _ = catalog_services.model_get_or_create(name=record.name[:200])
+    output_record(model)
     changed = []
     if not model.license and record.license:
         model.license = record.license[:100]
@@ -110,6 +116,7 @@ def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
         if fact.subject and fact.subject != model.name:
             # A card covering several sizes: the fact belongs to the named sibling, not the card's model.
             subject, _ = catalog_services.model_get_or_create(name=fact.subject[:200])
+            output_record(subject)
             _fact_store(fact, subject, source)
             continue
         _fact_store(fact, model, source)
@@ -282,6 +289,7 @@ def run_log_store(*, run: TrainingRun, record: RunLogRecord, source: SourceDocum
 def series_store(
     *, run: TrainingRun, series: Iterable[MetricSeriesRecord], source: SourceDocument | None
 ) -> int:
+    series = list(series)
     fresh: list[SeriesPoints] = []
     overlapping: list[SeriesPoints] = []
     for rec in series:
@@ -297,8 +305,23 @@ def series_store(
         has_points = not created and obj.n_points > 0
         (overlapping if has_points else fresh).append(pts)
     rows = 0
-    if fresh:
-        rows += points_insert_new(batches=fresh)
+    # COPY in groups of whole series so the job page can count rows stored while a large file lands.
+    group: list[SeriesPoints] = []
+    for i, pts in enumerate(fresh):
+        group.append(pts)
+        if i == len(fresh) - 1 or sum(len(p.steps) for p in group) >= COPY_GROUP_ROWS:
+            n = points_insert_new(batches=group)
+            rows += n
+            rows_stored(n)
+            group = []
     if overlapping:
-        rows += points_upsert(batches=overlapping)
+        n = points_upsert(batches=overlapping)
+        rows += n
+        rows_stored(n)
+    # The documented final-loss rule (tracker.runs.metrics) over the tails of what was just stored.
+    tails = [
+        SeriesTail(name=r.name, steps=r.steps[-FINAL_LOSS_TRAIN_K:], values=r.values[-FINAL_LOSS_TRAIN_K:])
+        for r in series
+    ]
+    run_final_loss_apply(run=run, computed=final_loss_choose(tails))
     return rows

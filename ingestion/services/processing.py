@@ -10,11 +10,12 @@ from django.utils import timezone
 from analytics.studies.services import enqueue_refits_for_runs
 from core import faults
 from core.leases import LeaseBusy, fresh_lease_ids, lease_held
-from ingestion.models import IngestFile
+from ingestion.models import IngestFile, IngestFileProgress
 from ingestion.parsers import archive as archive_parser
 from ingestion.parsers.dispatch import parse_document
 from ingestion.parsers.records import ParsedDocument, ParseError, RunManifestRecord
 from ingestion.parsers.sandbox import Limits
+from ingestion.services import progress
 from ingestion.services.catalog import document_store
 from ingestion.services.jobs import (
     MAX_ERRORS_PER_FILE,
@@ -71,6 +72,13 @@ def ingest_file_process(*, file_id: int) -> None:
 def _process_claimed(file_id: int) -> None:
     file = IngestFile.objects.select_related("job", "team").get(pk=file_id)
     job_refresh(job_id=file.job_id)
+    with progress.tracking(file_id=file_id) as tracker:
+        _file_process(file, tracker)
+
+
+def _file_process(file: IngestFile, tracker: progress.FileTracker) -> None:
+    file_id = file.pk
+    tracker.stage(IngestFileProgress.Stage.READING)
     try:
         data = read_stored(file)
     except OSError as exc:
@@ -80,6 +88,7 @@ def _process_claimed(file_id: int) -> None:
     if archive_parser.is_archive(file.original_name, data):
         _archive_expand(file, data)
         return
+    tracker.stage(IngestFileProgress.Stage.PARSING)
     try:
         parsed = parse_document(
             file.original_name, data, max_bytes=settings.ISOFLOP_MAX_UPLOAD_BYTES, pdf_limits=pdf_limits()
@@ -92,7 +101,9 @@ def _process_claimed(file_id: int) -> None:
     try:
         for attempt in (1, 2):
             try:
-                _file_store(file, parsed)
+                tracker.outputs_clear()  # what a rolled-back attempt wrote is gone
+                tracker.stage(IngestFileProgress.Stage.STORING, rows_total=_rows_total(parsed))
+                _file_store(file, parsed, tracker)
                 break
             except IntegrityError:
                 if already_ingested(team=file.team, sha256=file.sha256):
@@ -111,10 +122,23 @@ def _process_claimed(file_id: int) -> None:
         # already removed anything this file wrote.
         file_fail(file, [file_error(file.original_name, None, str(exc))])
         return
+    tracker.rows_done = tracker.rows_total or tracker.rows_done
+    tracker.stage(IngestFileProgress.Stage.DONE)
     after_runs_landed(team_id=file.team_id, kind=parsed.kind)
 
 
-def _file_store(file: IngestFile, parsed: ParsedDocument) -> None:
+def _rows_total(parsed: ParsedDocument) -> int | None:
+    """Rows the store will write, known once the parse is done (None when the kind has no row count)."""
+    if parsed.kind == "run_log" and parsed.run_log is not None:
+        return sum(len(s.steps) for s in parsed.run_log.series)
+    if parsed.kind == "papers":
+        return len(parsed.papers)
+    if parsed.kind == "model_card" and parsed.model_card is not None:
+        return 1 + len(parsed.model_card.facts)
+    return None
+
+
+def _file_store(file: IngestFile, parsed: ParsedDocument, tracker: progress.FileTracker) -> None:
     with transaction.atomic():
         # The lock makes a concurrent second worker on the same file wait, then see it done.
         locked = IngestFile.objects.select_for_update().get(pk=file.pk)
@@ -133,6 +157,10 @@ def _file_store(file: IngestFile, parsed: ParsedDocument) -> None:
         # The dispatcher may repeat the run log's row errors at document level: report each once.
         unique = dict.fromkeys((e.line, e.reason) for e in row_errors)
         errors = [file_error(file.original_name, line, reason) for line, reason in unique]
+        # Links to what the file wrote, in the same transaction as the writes.
+        locked.runs.set(list(tracker.runs))
+        locked.papers.set(list(tracker.papers))
+        locked.catalog_models.set(list(tracker.models))
         IngestFile.objects.filter(pk=file.pk).update(
             status=IngestFile.Status.DONE,
             detected_format=parsed.fmt[:40],

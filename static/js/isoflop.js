@@ -52,6 +52,20 @@
 
   var JOB_TERMINAL = ["done", "failed", "partial"];
 
+  // Inside one file: "parsing (12 s)" (the parser is one step), then rows stored of rows parsed.
+  function fileProgress(p) {
+    var div = el("div", undefined, "file-progress");
+    if (p.stage === "storing" && p.rows_total) {
+      var bar = document.createElement("progress");
+      bar.max = p.rows_total;
+      bar.value = p.rows_done;
+      div.append("storing: ", bar, " " + p.rows_done.toLocaleString() + " / " + p.rows_total.toLocaleString() + " rows");
+    } else {
+      div.textContent = p.stage + " (" + Math.round(p.seconds) + " s)";
+    }
+    return div;
+  }
+
   function renderJob(root, job) {
     root.querySelector("[data-job-status]").textContent = job.status;
     var bar = root.querySelector("progress");
@@ -71,12 +85,22 @@
           ul.appendChild(el("li", e.file + (e.line ? ", line " + e.line : "") + ": " + e.reason));
         });
         errs.appendChild(ul);
+        var status = el("td", f.status, "status-" + f.status);
+        if (f.progress) status.appendChild(fileProgress(f.progress));
+        var outputs = el("td", undefined, "outputs");
+        (f.outputs || []).forEach(function (o) {
+          var a = el("a", o.kind + " " + o.name, "out-" + o.kind);
+          a.href = o.url;
+          outputs.append(a, " ");
+        });
+        tr.dataset.file = f.id;
         tr.append(
           el("td", (f.archive ? "\u21b3 " : "") + f.name),
-          el("td", f.status, "status-" + f.status),
+          status,
           el("td", f.format || "\u2013"),
           el("td", String(f.size)),
           el("td", String(f.rows_done)),
+          outputs,
           errs
         );
         return tr;

@@ -61,25 +61,28 @@ def test_upload_watch_open_zoom_and_study(page, make_user, team_a, celery_worker
     run = TrainingRun.objects.get(team=team_a)
     loss = MetricSeries.objects.get(run=run, name="loss")
     assert loss.n_points == N_STEPS and loss.max_value == 50.0
+    # The job links to the run it created.
+    page.click(f"a.out-run[href='/runs/{run.pk}/']")
+    page.wait_for_url(f"**/runs/{run.pk}/")
 
     # The run page draws the curve downsampled, spike included.
     page.goto(f"/runs/{run.pk}/?series={loss.pk}")
-    page.wait_for_selector("#curve .main-svg")
-    count = page.locator("#curve-count").inner_text()
+    page.wait_for_selector("#panel-0 .main-svg")
+    count = page.locator("#count-0").inner_text()
     shown, total = (int(x.replace(",", "")) for x in re.findall(r"[\d,]+", count)[:2])
     assert total == N_STEPS and 0 < shown <= 2_100
-    peak = page.evaluate("Math.max(...document.getElementById('curve').data[0].y)")
+    peak = page.evaluate("Math.max(...document.getElementById('panel-0').data[0].y)")
     assert peak == 50.0
     screenshot(page, "flow-3-run")
 
     # Zoom: the server re-buckets the window, and the count says so.
-    page.evaluate("Plotly.relayout('curve', {'xaxis.range': [12000, 12700]})")
+    page.evaluate("Plotly.relayout('panel-0', {'xaxis.range': [12000, 12700]})")
     page.wait_for_function(
-        "document.getElementById('curve-count').textContent.includes(' of 701 ')"
-        " || document.getElementById('curve-count').textContent.includes('of 700 ')",
+        "document.getElementById('count-0').textContent.includes(' of 701 ')"
+        " || document.getElementById('count-0').textContent.includes(' of 700 ')",
         timeout=20_000,
     )
-    xs = page.evaluate("document.getElementById('curve').data[0].x")
+    xs = page.evaluate("document.getElementById('panel-0').data[0].x")
     assert min(xs) >= 12000 and max(xs) <= 12700 and SPIKE_STEP in xs
     screenshot(page, "flow-4-zoomed")
 

@@ -23,6 +23,12 @@ class Precision(models.TextChoices):
     UNKNOWN = "", "Unknown"
 
 
+class FinalLossSource(models.TextChoices):
+    COMPUTED = "computed", "computed from the curves"
+    ENTERED = "entered", "entered by an editor"
+    REPORTED = "reported", "reported with the run"
+
+
 class TrainingRun(models.Model):
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -47,6 +53,20 @@ class TrainingRun(models.Model):
     synthetic_epochs = models.FloatField(null=True, blank=True)
     data_sources = models.JSONField(default=dict, blank=True, help_text="mixture: source label -> share")
     final_loss = models.FloatField(null=True, blank=True)
+    # Provenance of final_loss (see `final_loss_provenance`): the rule's value is kept on its own, so a value
+    # written by anyone else (a sender's run.finished, a reference table) is never mistaken for it.
+    final_loss_source = models.CharField(max_length=10, choices=FinalLossSource.choices, blank=True)
+    final_loss_computed = models.FloatField(null=True, blank=True, help_text="tracker.runs.metrics rule")
+    final_loss_rule = models.CharField(max_length=300, blank=True, help_text="how: rule, or editor's note")
+    final_loss_entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    final_loss_entered_at = models.DateTimeField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    notes_updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notes_updated_at = models.DateTimeField(null=True, blank=True)
     config = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -79,6 +99,36 @@ class TrainingRun(models.Model):
         if self.parameters and self.tokens:
             return 6.0 * self.parameters * self.tokens
         return None
+
+    @property
+    def final_loss_provenance(self) -> str:
+        """Where final_loss came from: entered, computed (still the rule's value), reported, or "" (none)."""
+        if self.final_loss is None:
+            return ""
+        if self.final_loss_source == FinalLossSource.ENTERED:
+            return FinalLossSource.ENTERED
+        if self.final_loss_source == FinalLossSource.COMPUTED and self.final_loss == self.final_loss_computed:
+            return FinalLossSource.COMPUTED
+        return FinalLossSource.REPORTED
+
+
+class RunTag(models.Model):
+    """A label on a run ("baseline", "lr-sweep-3"); lower case, unique per run."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="runtag_unique_run_name")]
+        indexes = [models.Index(fields=["name"], name="runtag_name")]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class MetricSeries(models.Model):
