@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,3 +81,22 @@ def login(page: Any, username: str, password: str = "pw-for-tests-123") -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url("**/")
+
+
+def wait_js(page: Any, expression: str, timeout: float = 30_000) -> None:
+    """Wait until a JavaScript expression is truthy on the page.
+
+    Playwright's wait_for_function compiles the predicate with eval inside the page, which the app's strict
+    CSP (no 'unsafe-eval') refuses; page.evaluate goes through the DevTools protocol and is not subject to it.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:
+            if page.evaluate(expression):
+                return
+        except Exception as exc:  # the page may be navigating between two polls
+            if "Execution context was destroyed" not in str(exc) and time.monotonic() >= deadline:
+                raise
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} ms waiting for: {expression}")
+        time.sleep(0.1)

@@ -30,7 +30,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot, wait_js
 from tests.support.workers import ROOT, free_port, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker]
@@ -274,9 +274,7 @@ def test_browser_login_websearch_upload_and_live_job(app_stack: AppStack, tmp_pa
         page.set_input_files("#files", str(csv_path))
         page.click("#upload-form button[type=submit]")
         page.wait_for_url(re.compile(r"/ingest/jobs/\d+/"))
-        page.wait_for_function(
-            "document.getElementById('job-status').textContent.trim() === 'done'", timeout=90_000
-        )
+        wait_js(page, "document.getElementById('job-status').textContent.trim() === 'done'", timeout=90_000)
         assert "2000 rows" in page.locator("#job-counts").inner_text().replace(",", "")
         screenshot(page, "stack-2-job-done")
         browser.close()

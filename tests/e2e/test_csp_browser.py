@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analytics.studies import services as study_services
-from tests.e2e.conftest import login, screenshot
+from tests.e2e.conftest import login, screenshot, wait_js
 from tracker.demo import load_demo
 from tracker.models import Team
 
@@ -33,8 +33,10 @@ def test_pages_with_plots_draw_without_csp_violations(page, make_user):
     ):
         page.goto(path)
         if plots:
-            page.wait_for_function(
-                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {plots}", timeout=30_000
+            wait_js(
+                page,
+                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {plots}",
+                timeout=30_000,
             )
         screenshot(page, "csp" + path.replace("/", "-").rstrip("-"))
     assert violations == []

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from analytics.studies import services as study_services
-from tests.e2e.conftest import login, screenshot
+from tests.e2e.conftest import login, screenshot, wait_js
 from tracker.accounts import services as account_services
 
 N_STEPS = 20_000
@@ -50,9 +50,7 @@ def test_upload_watch_open_zoom_and_study(page, make_user, team_a, celery_worker
     screenshot(page, "flow-1-job-started")
 
     # The job page updates itself while the worker runs.
-    page.wait_for_function(
-        "document.getElementById('job-status').textContent.trim() === 'done'", timeout=90_000
-    )
+    wait_js(page, "document.getElementById('job-status').textContent.trim() === 'done'", timeout=90_000)
     counts = page.locator("#job-counts").inner_text()
     assert "1 / 1 files" in counts
     assert f"{N_STEPS * 2} rows" in counts.replace(",", "")
@@ -77,7 +75,8 @@ def test_upload_watch_open_zoom_and_study(page, make_user, team_a, celery_worker
 
     # Zoom: the server re-buckets the window, and the count says so.
     page.evaluate("Plotly.relayout('panel-0', {'xaxis.range': [12000, 12700]})")
-    page.wait_for_function(
+    wait_js(
+        page,
         "document.getElementById('count-0').textContent.includes(' of 701 ')"
         " || document.getElementById('count-0').textContent.includes(' of 700 ')",
         timeout=20_000,
@@ -108,9 +107,7 @@ def test_upload_watch_open_zoom_and_study(page, make_user, team_a, celery_worker
     fit = study_services.study_refit(study_id=study.pk)
     assert fit.status == "current", fit.error_message
     page.goto(f"/studies/{study.pk}/")
-    page.wait_for_function(
-        "document.querySelectorAll('.js-plotly-plot .main-svg').length > 0", timeout=20_000
-    )
+    wait_js(page, "document.querySelectorAll('.js-plotly-plot .main-svg').length > 0", timeout=20_000)
     assert _plots_rendered(page) >= 2
     assert "Loss vs N (datablations)" in page.locator("h1").inner_text()
     screenshot(page, "flow-5-study")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import login, screenshot
+from tests.e2e.conftest import login, screenshot, wait_js
 from tests.tracker.runs.series.test_curves import make_series
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -109,9 +109,7 @@ def test_runs_list_filter_sort_columns_pages_and_selection(page, make_user, team
     assert page.locator("#selected-count").inner_text() == "2 selected:"
     page.click("#selection button[value=compare]")
     page.wait_for_url(re.compile(r"/runs/compare/\?ids=\d+%2C\d+"))
-    page.wait_for_function(
-        "document.body.dataset.curvesReady === '1' || !document.getElementById('curves-data')"
-    )
+    wait_js(page, "document.body.dataset.curvesReady === '1' || !document.getElementById('curves-data')")
     assert page.locator("#compare-runs li").count() == 2
 
 
@@ -141,13 +139,13 @@ def test_run_page_panels_smoothing_axes_zoom_and_notes(page, make_user, team_a):
     make_user("editor", team=team_a, username="ed")
     login(page, "ed")
     page.goto(f"/runs/{run.pk}/")
-    page.wait_for_function("document.body.dataset.curvesReady === '1'")
+    wait_js(page, "document.body.dataset.curvesReady === '1'")
     titles = page.locator(".panel h3").all_inner_texts()
     assert titles[0].startswith("lm loss") and not any(t.startswith("consumed samples") for t in titles)
     # The step-0 loss of 14 does not set the y-range (1st-99th percentile after the first 2%)...
     assert page.evaluate("document.getElementById('panel-0').layout.yaxis.range[1]") < 8
     page.uncheck("#ctl-ytrim")
-    page.wait_for_function("document.getElementById('panel-0')._fullLayout.yaxis.range[1] >= 14")
+    wait_js(page, "document.getElementById('panel-0')._fullLayout.yaxis.range[1] >= 14")
     assert "ytrim=0" in page.url
     page.check("#ctl-ytrim")
     screenshot(page, "run-1-panels")
@@ -155,7 +153,7 @@ def test_run_page_panels_smoothing_axes_zoom_and_notes(page, make_user, team_a):
     # EMA smoothing with the raw curve faint behind it.
     page.fill("#ctl-smooth", "0.9")
     page.dispatch_event("#ctl-smooth", "input")
-    page.wait_for_function("document.getElementById('panel-0').data.length === 2")
+    wait_js(page, "document.getElementById('panel-0').data.length === 2")
     raw, smooth = page.evaluate(
         "document.getElementById('panel-0').data.map(t => t.opacity === undefined ? 1 : t.opacity)"
     )
@@ -164,9 +162,9 @@ def test_run_page_panels_smoothing_axes_zoom_and_notes(page, make_user, team_a):
 
     # Log y; x in tokens (512 x 2048 per step from the config).
     page.check("#ctl-logy")
-    page.wait_for_function("document.getElementById('panel-0').layout.yaxis.type === 'log'")
+    wait_js(page, "document.getElementById('panel-0').layout.yaxis.type === 'log'")
     page.select_option("#ctl-x", "tokens")
-    page.wait_for_function("document.getElementById('panel-0').layout.xaxis.title.text === 'tokens'")
+    wait_js(page, "document.getElementById('panel-0').layout.xaxis.title.text === 'tokens'")
     first_x = page.evaluate("document.getElementById('panel-0').data[0].x[0]")
     assert first_x == 10 * PER_STEP
     assert "global_batch_size 512" in page.locator("#x-how").inner_text()
@@ -175,7 +173,7 @@ def test_run_page_panels_smoothing_axes_zoom_and_notes(page, make_user, team_a):
     before = page.locator("#count-0").inner_text()
     x0, x1 = 50_000 * PER_STEP, 52_000 * PER_STEP
     page.evaluate(f"Plotly.relayout('panel-0', {{'xaxis.range': [{x0}, {x1}]}})")
-    page.wait_for_function("document.getElementById('count-0').textContent.includes(' of 201 ')")
+    wait_js(page, "document.getElementById('count-0').textContent.includes(' of 201 ')")
     assert before != page.locator("#count-0").inner_text()
     xs = page.evaluate("document.getElementById('panel-0').data[0].x")
     assert min(xs) >= x0 and max(xs) <= x1 and len(xs) == 201
@@ -186,14 +184,14 @@ def test_run_page_panels_smoothing_axes_zoom_and_notes(page, make_user, team_a):
 
     # The URL is the view: reopen it and the zoom, axes and smoothing are back.
     page.goto(shared)
-    page.wait_for_function("document.body.dataset.curvesReady === '1'")
+    wait_js(page, "document.body.dataset.curvesReady === '1'")
     assert page.locator("#count-0").inner_text().endswith("201 of 201 points shown")
     assert page.evaluate("document.getElementById('panel-0').layout.yaxis.type") == "log"
     assert page.input_value("#ctl-smooth") == "0.9"
 
     # Double-click reset: the whole run again.
     page.evaluate("Plotly.relayout('panel-0', {'xaxis.autorange': true})")
-    page.wait_for_function("document.getElementById('count-0').textContent.includes('of 20,000 ')")
+    wait_js(page, "document.getElementById('count-0').textContent.includes('of 20,000 ')")
     assert "x0=" not in page.url
 
     # Tags, notes, final loss (editor).
@@ -209,7 +207,7 @@ def test_run_page_panels_smoothing_axes_zoom_and_notes(page, make_user, team_a):
     page.click("#final-loss-form button")
     page.wait_for_selector("[data-testid=final-loss-provenance]:text('entered')")
     assert page.locator("[data-testid=final-loss-value]").inner_text() == "2.346"
-    page.wait_for_function("document.body.dataset.curvesReady === '1'")
+    wait_js(page, "document.body.dataset.curvesReady === '1'")
     screenshot(page, "run-3-annotated")
 
 
@@ -239,7 +237,7 @@ def test_compare_rebuckets_every_run_on_zoom_and_diffs_config(page, make_user, t
     fetched: list[str] = []
     page.on("request", lambda r: fetched.append(r.url) if "/data?" in r.url else None)
     page.goto("/runs/compare/?ids=" + ",".join(str(r.pk) for r in runs))
-    page.wait_for_function("document.body.dataset.curvesReady === '1'")
+    wait_js(page, "document.body.dataset.curvesReady === '1'")
     assert page.locator(".panel h3").first.inner_text().startswith("lm loss")
     traces = page.evaluate("document.getElementById('panel-0').data.map(t => t.name)")
     assert traces == [r.name for r in runs]
@@ -250,7 +248,7 @@ def test_compare_rebuckets_every_run_on_zoom_and_diffs_config(page, make_user, t
     screenshot(page, "compare-1")
 
     page.evaluate("Plotly.relayout('panel-0', {'xaxis.range': [50000, 60000]})")
-    page.wait_for_function("document.getElementById('count-0').textContent.startsWith('1,001 of 1,001')")
+    wait_js(page, "document.getElementById('count-0').textContent.startsWith('1,001 of 1,001')")
     for trace in page.evaluate(
         "document.getElementById('panel-0').data.map(t => [Math.min(...t.x), Math.max(...t.x)])"
     ):
@@ -295,8 +293,9 @@ def test_job_page_shows_progress_inside_a_file_and_links_to_what_it_wrote(page, 
     page.goto(f"/ingest/jobs/{job.pk}/")
     assert "400000 / 1000000 rows" in page.locator(f"tr[data-file='{file.pk}']").inner_text().replace(",", "")
     IngestFileProgress.objects.filter(pk=file.pk).update(rows_done=800_000)
-    page.wait_for_function(
-        f"document.querySelector(\"tr[data-file='{file.pk}']\").textContent.includes('800,000 / 1,000,000 rows')"
+    wait_js(
+        page,
+        f"document.querySelector(\"tr[data-file='{file.pk}']\").textContent.includes('800,000 / 1,000,000 rows')",
     )
     screenshot(page, "job-1-progress")
 
@@ -310,5 +309,5 @@ def test_job_page_shows_progress_inside_a_file_and_links_to_what_it_wrote(page, 
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
     assert page.locator("h1").inner_text() == "big.csv"
     assert page.locator("[data-testid=final-loss-provenance]").inner_text() == "computed"
-    page.wait_for_function("document.body.dataset.curvesReady === '1'")
+    wait_js(page, "document.body.dataset.curvesReady === '1'")
     screenshot(page, "job-2-run")

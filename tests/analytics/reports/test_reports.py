@@ -182,7 +182,9 @@ def test_api_with_bearer_token(make_user: Any, team_a: Any) -> None:
     runs = _runs(team_a)
     editor = make_user(Role.EDITOR, team_a)
     key = ApiToken.generate_key()
-    ApiToken.objects.create(user=editor, name="ci", prefix=key[:12], key_hash=ApiToken.hash_key(key))
+    ApiToken.objects.create(
+        user=editor, name="ci", prefix=key[:12], key_hash=ApiToken.hash_key(key), scopes=["read", "reports"]
+    )
     client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
     body = {"team": "lab-a", "scope": "run_set", "params": {"run_ids": [runs[1].pk]}, "formats": ["json"]}
     created = client.post("/api/reports/", json.dumps(body), content_type="application/json")

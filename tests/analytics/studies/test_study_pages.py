@@ -103,7 +103,7 @@ def test_plan_form_on_a_chinchilla_fit(make_user: Any, team_a: Any) -> None:
     assert page.context["plan"].n_opt == pytest.approx(69962173313.52132, rel=1e-9)
     assert b"69962173314" in page.content
     bad = client.get(f"/studies/{study.pk}/", {"compute": "lots", "hardware": h100.pk})
-    assert bad.status_code == 400 and b"must be numbers" in bad.content
+    assert bad.status_code == 400 and b"compute (FLOPs) must be a number" in bad.content
 
 
 def test_chinchilla_figures_have_band_frontier_and_extrapolation() -> None:
