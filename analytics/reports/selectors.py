@@ -30,11 +30,12 @@ def report_file(*, report: Report, fmt: str) -> ReportFile:
     return found
 
 
-def report_progress(report: Report) -> dict[str, Any]:
+def report_progress(report: Report, *, download_route: str = "reports:download") -> dict[str, Any]:
+    """Status and files of a report; API callers get download URLs under /api/ (tokens work only there)."""
     files = (
         {
             f.format: {
-                "url": reverse("reports:download", args=[report.pk, f.format]),
+                "url": reverse(download_route, args=[report.pk, f.format]),
                 "size": f.size,
                 "sha256": f.sha256,
             }

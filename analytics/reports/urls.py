@@ -13,4 +13,5 @@ urlpatterns = [
 api_patterns = [
     path("reports/", views.api_reports, name="reports"),
     path("reports/<int:report_id>/", views.api_report, name="report"),
+    path("reports/<int:report_id>/download/<str:fmt>/", views.report_download, name="report-download"),
 ]

@@ -89,6 +89,10 @@ def report_progress(request: HttpRequest, report_id: int) -> HttpResponse:
     return JsonResponse(selectors.report_progress(report))
 
 
+API_DOWNLOAD = "api:report-download"
+
+
+@token_scope("read")
 def report_download(request: HttpRequest, report_id: int, fmt: str) -> HttpResponseBase:
     report = selectors.report_get(user=request.user, report_id=report_id)
     if (refused := _read_only(request)) is not None:
@@ -131,7 +135,7 @@ def api_reports(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=403)
     except ReportRequestError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    return JsonResponse(selectors.report_progress(report), status=202)
+    return JsonResponse(selectors.report_progress(report, download_route=API_DOWNLOAD), status=202)
 
 
 def api_report(request: HttpRequest, report_id: int) -> JsonResponse:
@@ -141,4 +145,4 @@ def api_report(request: HttpRequest, report_id: int) -> JsonResponse:
         return JsonResponse({"error": "no such report"}, status=404)
     if request.method not in ("GET", "HEAD"):
         return JsonResponse({"error": "read-only: GET this report"}, status=405)
-    return JsonResponse(selectors.report_progress(report))
+    return JsonResponse(selectors.report_progress(report, download_route=API_DOWNLOAD))

@@ -62,7 +62,7 @@ def test_compose_keeps_files_in_the_object_store():
     assert (
         "mc mb --ignore-existing" in " ".join(init["command"]) and "$$ISOFLOP_S3_BUCKET" in init["command"][0]
     )
-    for name in ("web", "worker", "beat"):
+    for name in APP_SERVICES:
         env = services[name]["environment"]
         assert (
             env["ISOFLOP_S3_BUCKET"]

@@ -150,10 +150,18 @@ def _window_steps(
     else:
         lo = step_map.to_step(x0) if x0 is not None else None
         hi = step_map.to_step(x1) if x1 is not None else None
+    # Steps are stored as int64: a window reaching past that range covers every step on that side.
     return (
-        math.floor(lo) if lo is not None else None,
-        math.ceil(hi) if hi is not None else None,
+        _clamp_step(math.floor(lo)) if lo is not None else None,
+        _clamp_step(math.ceil(hi)) if hi is not None else None,
     )
+
+
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1
+
+
+def _clamp_step(step: int) -> int:
+    return min(max(step, STEP_MIN), STEP_MAX)
 
 
 def curves_build(

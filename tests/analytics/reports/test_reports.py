@@ -195,8 +195,9 @@ def test_api_with_bearer_token(make_user: Any, team_a: Any) -> None:
     state = client.get(f"/api/reports/{report_id}/").json()
     assert (state["status"], state["progress"]) == ("done", 100)
     assert list(state["files"]) == ["json"]
-    assert state["files"]["json"]["url"] == f"/reports/{report_id}/download/json/"
+    assert state["files"]["json"]["url"] == f"/api/reports/{report_id}/download/json/"
     assert client.get(state["files"]["json"]["url"]).status_code == 200
+    assert client.get(f"/reports/{report_id}/download/json/").status_code == 403  # tokens act on /api/ only
     bad = client.post("/api/reports/", "{", content_type="application/json")
     assert bad.status_code == 400 and "line 1" in bad.json()["error"]
 

@@ -303,10 +303,12 @@ def series_window(
     """At most ~`points` points of the series in [x0, x1] (defaults: the whole series), spikes kept."""
     if series.n_points == 0 or series.min_step is None or series.max_step is None:
         return SeriesWindow(steps=[], values=[], total=0, x0=x0, x1=x1)
+    if x0 is not None and x1 is not None and x1 < x0:
+        raise SeriesQueryError(f"x1 ({x1}) must not be smaller than x0 ({x0})")
     lo = series.min_step if x0 is None else x0
     hi = series.max_step if x1 is None else x1
-    if hi < lo:
-        raise SeriesQueryError(f"x1 ({hi}) must not be smaller than x0 ({lo})")
+    if hi < lo:  # one bound given, past the other end of the series: nothing in the window
+        return SeriesWindow(steps=[], values=[], total=0, x0=lo, x1=hi)
     full_view = lo == series.min_step and hi == series.max_step
     if full_view:
         # Every page load asks for the whole curve first; that answer is kept until the series changes.
