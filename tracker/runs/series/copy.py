@@ -29,6 +29,8 @@ from tracker.runs.models import MetricChunk, MetricSeries
 from tracker.runs.series import codec
 from tracker.runs.series.rollups import (
     ROLLUP_MIN_POINTS,
+    rollups_append,
+    rollups_levels_if_current,
     rollups_write_from_points,
     series_summary_from_chunks,
 )
@@ -284,16 +286,43 @@ def points_upsert(*, batches: Sequence[SeriesPoints], finite_only: bool = True) 
     with transaction.atomic():
         for series_id in sorted(by_series):
             # Concurrent writers of one series queue here; ids in order, so two batches cannot deadlock.
-            if not list(MetricSeries.objects.select_for_update().filter(pk=series_id).values_list("pk")):
+            before = MetricSeries.objects.select_for_update().filter(pk=series_id).first()
+            if before is None:
                 raise MetricSeries.DoesNotExist(f"series {series_id} does not exist")
+            levels = rollups_levels_if_current(before)
+            appended = _appended_points(by_series[series_id], after_step=before.max_step)
             for pts in by_series[series_id]:
                 _upsert_one(pts)
             n_after = series_summary_from_chunks(series_id=series_id, bump_version=True)
-            if n_after >= ROLLUP_MIN_POINTS:
-                # Rollups of a long series are now stale (the data version moved): rebuilt in the worker, or
-                # by the first reader if it comes first.
-                publish_on_commit("tracker.series_rollup_build", series_id)
+            if n_after < ROLLUP_MIN_POINTS:
+                continue
+            if levels is not None and appended is not None:
+                # Points only after the old last step (a live run): its current rollups are extended.
+                series = MetricSeries.objects.get(pk=series_id)
+                if rollups_append(series=series, levels=levels, steps=appended.steps, values=appended.values):
+                    continue
+            # Otherwise the rollups of a long series are stale (the data version moved): rebuilt in the
+            # worker, or by the first reader if it comes first.
+            publish_on_commit("tracker.series_rollup_build", series_id)
     return sum(p.steps.size for p in ready)
+
+
+def _appended_points(batches: Sequence[SeriesPoints], *, after_step: int | None) -> SeriesPoints | None:
+    """The batches as one run of points when they only extend the series (steps increasing across
+    batches, all after `after_step`); None when any batch reaches back or two batches overlap."""
+    if after_step is None:
+        return None
+    last = after_step
+    for pts in batches:
+        if int(pts.steps[0]) <= last:
+            return None
+        last = int(pts.steps[-1])
+    return SeriesPoints(
+        series_id=batches[0].series_id,
+        steps=np.concatenate([p.steps for p in batches]),
+        values=np.concatenate([p.values for p in batches]),
+        wall_times=np.concatenate([p.wall_times for p in batches]),
+    )
 
 
 def _upsert_one(pts: SeriesPoints) -> None:

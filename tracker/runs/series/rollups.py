@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from django.db import transaction
-from django.db.models import F, Max, Min, Sum
+from django.db.models import F, Max, Min, Q, Sum
 
 from tracker.runs.models import MetricChunk, MetricRollupBlock, MetricSeries
 from tracker.runs.series import codec
@@ -131,6 +131,55 @@ def rollups_write_from_points(*, series_id: int, steps: np.ndarray, values: np.n
         levels = rollup_levels_for_range(min_step=int(steps[0]), max_step=int(steps[-1]), n_points=steps.size)
         _blocks_write(series_id, _levels_cells(m4_cells(steps, values, shift=levels[0]), levels))
     _series_set_rollup(series, levels)
+
+
+def rollups_levels_if_current(series: MetricSeries) -> tuple[int, int] | None:
+    """The series' rollup levels when its stored rollups match its current data, else None."""
+    if series.rollup_min_level is None or series.rollup_max_level is None:
+        return None
+    if series.rollup_signature != series_rollup_signature(series):
+        return None
+    return series.rollup_min_level, series.rollup_max_level
+
+
+def rollups_append(
+    *, series: MetricSeries, levels: tuple[int, int], steps: np.ndarray, values: np.ndarray
+) -> bool:
+    """Extend current rollups with points appended after the series' old last step (caller holds the row
+    lock; `series` already carries the new summary). Returns False, changing nothing, when the new step
+    range needs other levels: the caller then rebuilds.
+
+    Only the last stored block of each level can share a cell with the new points: it is decoded, merged
+    with the new cells and rewritten; later blocks are new. A live run fed every few seconds thus pays for
+    its new points, not for the whole series.
+    """
+    assert series.min_step is not None and series.max_step is not None
+    wanted = rollup_levels_for_range(
+        min_step=series.min_step, max_step=series.max_step, n_points=series.n_points
+    )
+    if wanted != levels or steps.size == 0:
+        return False
+    new_by_level = _levels_cells(m4_cells(steps, values, shift=levels[0]), levels)
+    first_blocks = {level: int(cells.cell[0]) >> ROLLUP_BLOCK_SHIFT for level, cells in new_by_level.items()}
+    match = Q()
+    for level, block in first_blocks.items():
+        match |= Q(level=level, block=block)
+    stored = {
+        row.level: row
+        for row in MetricRollupBlock.objects.filter(match, series_id=series.pk).only("pk", "level", "data")
+    }
+    merged: dict[int, Cells] = {}
+    for level, new in new_by_level.items():
+        row = stored.get(level)
+        if row is None:
+            merged[level] = new
+            continue
+        both = Cells.concat([codec.cells_decode(bytes(row.data), shift=level), new])
+        merged[level] = cells_merge(both, both.cell)
+    MetricRollupBlock.objects.filter(pk__in=[row.pk for row in stored.values()]).delete()
+    _blocks_write(series.pk, merged)
+    _series_set_rollup(series, levels)
+    return True
 
 
 def _finest_cells_from_chunks(series_id: int, shift: int) -> Cells:

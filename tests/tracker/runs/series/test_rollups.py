@@ -244,7 +244,7 @@ def test_stale_rollup_is_rebuilt_after_appending_points(long_series, viewer_clie
     new_steps = np.arange(10, dtype=np.int64) * 7 + int(steps[-1]) + 100_000
     new_values = np.full(10, 2.5)
     new_values[4] = -77.0
-    upsert_points(series.pk, new_steps, new_values)  # no rollup rebuild here: that is the worker's job
+    upsert_points(series.pk, new_steps, new_values)  # appended: the rollups are extended in place
     series.refresh_from_db()
     all_steps, all_values = np.r_[steps, new_steps], np.r_[values, new_values]
     window = reads.series_window(series=series)
@@ -300,3 +300,56 @@ def test_short_series_gets_no_rollup(run_a):
     assert series.n_points == rollups.ROLLUP_MIN_POINTS - 1
     assert series.rollup_min_level is None and series.rollup_max_level is None
     assert not MetricRollupBlock.objects.filter(series=series).exists()
+
+
+def _all_cells(series: MetricSeries) -> dict[int, Cells]:
+    assert series.rollup_min_level is not None and series.rollup_max_level is not None
+    return {
+        lv: stored_cells(series, lv) for lv in range(series.rollup_min_level, series.rollup_max_level + 1)
+    }
+
+
+def _assert_cells_equal(got: dict[int, Cells], want: dict[int, Cells]) -> None:
+    assert got.keys() == want.keys()
+    for level in want:
+        for name in ("cell", "n", "first_step", "last_step", "min_step", "max_step"):
+            np.testing.assert_array_equal(getattr(got[level], name), getattr(want[level], name), err_msg=name)
+        for name in ("first_value", "last_value", "min_value", "max_value"):
+            np.testing.assert_array_equal(getattr(got[level], name), getattr(want[level], name), err_msg=name)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_appending_extends_rollups_like_a_full_rebuild(long_series, seed, django_capture_on_commit_callbacks):
+    """A live run's batches (after the last step) extend the rollups in place: equal to a rebuild from the
+    chunks, signature current, no rebuild queued."""
+    series, steps, _values, _ = long_series
+    rng = np.random.default_rng(seed)
+    last = int(steps[-1])
+    for _ in range(6):
+        n = int(rng.integers(1, 3000))
+        gaps = rng.integers(1, 6, n)
+        if rng.random() < 0.5:
+            gaps[0] = 1  # lands in the stored last cell at every level
+        new_steps = last + np.cumsum(gaps).astype(np.int64)
+        new_values = np.round(2.0 + rng.normal(0, 0.05, n), 3)
+        if n > 3:
+            new_values[n // 2] = 90.0 if rng.random() < 0.5 else -90.0
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            upsert_points(series.pk, new_steps, new_values)
+        assert callbacks == []  # nothing queued: the rollups were extended in the transaction
+        last = int(new_steps[-1])
+        series.refresh_from_db()
+        assert series.rollup_signature == rollups.series_rollup_signature(series)
+    incremental = _all_cells(series)
+    rollups.series_rollup_build(series_id=series.pk, force=True)
+    series.refresh_from_db()
+    _assert_cells_equal(incremental, _all_cells(series))
+
+
+def test_a_batch_reaching_back_still_queues_a_rebuild(long_series, django_capture_on_commit_callbacks):
+    series, steps, _values, _ = long_series
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        upsert_points(series.pk, np.array([int(steps[-1]) - 3, int(steps[-1]) + 5]), np.array([1.0, 2.0]))
+    assert len(callbacks) == 1
+    series.refresh_from_db()
+    assert series.rollup_signature != rollups.series_rollup_signature(series)
