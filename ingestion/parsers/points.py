@@ -98,6 +98,18 @@ class RowErrors(list[RowError]):
         if len(self) < MAX_ROW_ERRORS:
             self.append(RowError(line, reason))
 
+    def value(self, line: int, text: str, where: str = "") -> float | None:
+        """A finite metric value from a cell, or None with a row error ("bad value '..' in column 'x'")."""
+        try:
+            v = float(text)
+        except ValueError:
+            self.add(line, f"bad value {text!r}{where}")
+            return None
+        if v - v != 0.0:  # NaN or +-inf
+            self.add(line, f"non-finite value {text!r}{where}")
+            return None
+        return v
+
 
 def finish_record(accs: Iterable[SeriesAcc], errors: list[RowError], fmt: str, filename: str) -> RunLogRecord:
     accs = list(accs)

@@ -155,13 +155,8 @@ def _parse_tensorboard_csv(lines: list[str], filename: str) -> RunLogRecord:
             except ValueError as exc:
                 errors.add(line, str(exc))
                 continue
-            try:
-                v = float(row[2])
-            except ValueError:
-                errors.add(line, f"bad value {row[2]!r}")
-                continue
-            if v - v != 0.0:
-                errors.add(line, f"non-finite value {row[2]!r}")
+            v = errors.value(line, row[2])
+            if v is None:
                 continue
             try:
                 wall: float | None = float(row[0])
@@ -322,13 +317,8 @@ def _parse_csv_wide(reader: Any, header: list[str], filename: str, fmt: str) -> 
             cell = row[j]
             if not cell:
                 continue  # W&B exports leave a metric's cell empty on steps it was not logged
-            try:
-                v = float(cell)
-            except ValueError:
-                errors.add(line, f"bad value {cell!r} in column {header[j]!r}")
-                continue
-            if v - v != 0.0:
-                errors.add(line, f"non-finite value {cell!r} in column {header[j]!r}")
+            v = errors.value(line, cell, f" in column {header[j]!r}")
+            if v is None:
                 continue
             acc.add(step, v, wall, line)
     return finish_record(accs, errors, fmt, filename)
@@ -362,13 +352,8 @@ def _parse_csv_long(reader: Any, header: list[str], filename: str) -> RunLogReco
         except ValueError as exc:
             errors.add(line, str(exc))
             continue
-        try:
-            v = float(row[value_col])
-        except ValueError:
-            errors.add(line, f"bad value {row[value_col]!r}")
-            continue
-        if v - v != 0.0:
-            errors.add(line, f"non-finite value {row[value_col]!r} for {name!r}")
+        v = errors.value(line, row[value_col], f" for {name!r}")
+        if v is None:
             continue
         wall = None
         if time_col is not None:

@@ -161,13 +161,8 @@ def _metric_row(
         cell = row[j].strip()
         if not cell:
             continue  # not logged at this step
-        try:
-            v = float(cell)
-        except ValueError:
-            errors.add(line, f"bad value {cell!r} in column {header[j]!r}")
-            continue
-        if v - v != 0.0:
-            errors.add(line, f"non-finite value {cell!r} in column {header[j]!r}")
+        v = errors.value(line, cell, f" in column {header[j]!r}")
+        if v is None:
             continue
         key = ("" if single_run else run, metric)
         acc = accs.get(key)
