@@ -525,13 +525,13 @@ def spec_from_data(data: Any, *, kinds: Mapping[str, Sequence[OptionSpec]]) -> S
     name, target, options = "", FINAL_LOSS, {}
     run_ids: tuple[int, ...] = ()
     conditions: tuple[Condition, ...] = ()
-    kind = data.get("kind")
-    if not isinstance(kind, str) or kind not in kinds:
-        errors["kind"] = f"{str(kind)[:40]!r} is not a study kind; the kinds are {', '.join(kinds)}"
     try:
         name = _name(data.get("name"))
     except SpecError as exc:
         errors.update(exc.errors)
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in kinds:
+        errors["kind"] = f"{str(kind)[:40]!r} is not a study kind; the kinds are {', '.join(kinds)}"
     try:
         run_ids, conditions = _selection(data.get("selection"))
     except SpecError as exc:
