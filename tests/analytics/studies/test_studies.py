@@ -135,7 +135,9 @@ def test_disallowed_filter_key_is_refused_and_a_stored_one_fails_the_fit(team_a:
     assert not Study.objects.exists()
     # A row stored with a lookup (the admin's raw JSON before the whitelist) fails its fit, saying why.
     study = _power_study(team_a)
-    Study.objects.filter(pk=study.pk).update(run_filter=[{"field": "team__name", "op": "lookup", "value": "B"}])
+    Study.objects.filter(pk=study.pk).update(
+        run_filter=[{"field": "team__name", "op": "lookup", "value": "B"}]
+    )
     fit = study_services.study_refit(study_id=study.pk)
     assert fit.status == Fit.Status.FAILED
     assert "stored run filter is not usable" in fit.error_message
