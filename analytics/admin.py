@@ -10,7 +10,16 @@ from analytics.studies.authoring import SpecError, conditions_from_data
 class StudyAdminForm(forms.ModelForm):
     class Meta:
         model = Study
-        fields = "__all__"
+        fields = [
+            "team",
+            "name",
+            "kind",
+            "runs",
+            "run_filter",
+            "target_metric",
+            "options",
+            "refit_requested_at",
+        ]
 
     def clean_run_filter(self) -> Any:
         """Only whitelisted conditions are stored, never ORM lookups (the pages build the same list)."""
