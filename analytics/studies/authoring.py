@@ -438,7 +438,8 @@ def options_from_data(
         value = raw.get(opt.name)
         if value is None or (isinstance(value, str) and not value.strip()):
             if opt.required:
-                raise SpecError(f"{where}.{opt.name}", f"required for kind {kind} ({opt.label})")
+                what = f": {opt.help}" if opt.help else f" ({opt.label})"
+                raise SpecError(f"{where}.{opt.name}", f"required for kind {kind}{what}")
             if opt.default is not None:
                 out[opt.name] = opt.default
             continue

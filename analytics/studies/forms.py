@@ -11,8 +11,10 @@ from datetime import date
 from typing import Any
 
 from analytics.studies.authoring import FIELDS, FINAL_LOSS, OptionSpec, StudySpec
+from tracker.runs.numbers import DASH, exact, human_count, human_float, human_sci
 
 BLANK_ROWS = 2  # empty filter rows under the given ones (JavaScript adds more on demand)
+NAMES_SHOWN = 12  # run names listed under explicit run ids
 
 
 @dataclass
@@ -134,3 +136,54 @@ def option_widgets(
             widgets.append(widget)
         out.append({"kind": kind, "label": labels.get(kind, kind), "widgets": widgets})
     return out
+
+
+def error_label(key: str, kinds: Mapping[str, Sequence[OptionSpec]]) -> str:
+    """Where a SpecError points, in the form's words: "selection.filter[1].value" -> "Condition 2"."""
+    fixed = {
+        "spec": "Study",
+        "name": "Name",
+        "kind": "Kind",
+        "runs": "Runs",
+        "selection": "Runs",
+        "selection.run_ids": "Run ids",
+        "selection.filter": "Conditions",
+        "target_metric": "Target",
+        "options": "Options",
+    }
+    if key in fixed:
+        return fixed[key]
+    if key.startswith("selection.filter["):
+        index = key.removeprefix("selection.filter[").split("]", 1)[0]
+        return f"Condition {int(index) + 1}" if index.isdigit() else "Conditions"
+    if key.startswith("options."):
+        name, _, part = key.removeprefix("options.").partition(".")
+        label = next((o.label for opts in kinds.values() for o in opts if o.name == name), name)
+        return f"Option “{label}”" + (f" ({part})" if part else "")
+    return key
+
+
+def number_cell(attr: str, value: float | None) -> dict[str, str]:
+    """A preview cell: short for reading (1.3B, 3.6e21, 2.346), the stored value on hover."""
+    if value is None:
+        return {"text": DASH, "title": ""}
+    if attr in ("n", "d", "u"):
+        text = human_count(value)
+    elif attr == "budget":
+        text = human_sci(value)
+    else:
+        text = human_float(value)
+    return {"text": text, "title": exact(value)}
+
+
+def value_text(value: Any) -> str:
+    """An option's value for the study page: {"a": 6.25, ...} -> "a 6.25, ...", True -> "yes"."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {value_text(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(value_text(v) for v in value)
+    return str(value)

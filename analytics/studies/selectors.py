@@ -277,3 +277,9 @@ def kind_choices() -> list[tuple[str, str]]:
 def run_team_id(*, run_id: int) -> int | None:
     """The team of a run already checked visible (to preselect the team of a hand-off)."""
     return TrainingRun.objects.filter(pk=run_id).values_list("team_id", flat=True).first()
+
+
+def run_names(*, team_id: int, run_ids: Sequence[int]) -> list[str]:
+    """Names of the team's runs among `run_ids`, in the given order (another team's ids give nothing)."""
+    names = dict(TrainingRun.objects.filter(team_id=team_id, pk__in=run_ids).values_list("pk", "name"))
+    return [names[i] for i in run_ids if i in names]

@@ -60,13 +60,14 @@ def study_list(request: HttpRequest) -> HttpResponse:
 
 
 def _errors(exc: SpecError) -> dict[str, Any]:
+    listed = [(forms.error_label(k, KIND_OPTIONS), m) for k, m in exc.errors.items()]
     rows: dict[int, str] = {}
     for key, message in exc.errors.items():
         if key.startswith("selection.filter["):
             index = key.removeprefix("selection.filter[").split("]", 1)[0]
             if index.isdigit():
                 rows.setdefault(int(index), message)
-    return {"errors": list(exc.errors.items()), "error_keys": set(exc.errors), "row_errors": rows}
+    return {"errors": listed, "error_keys": set(exc.errors), "row_errors": rows}
 
 
 def _targets(team: Team | None, spec: StudySpec | None, state: forms.FormState) -> list[tuple[str, str]]:
@@ -79,6 +80,18 @@ def _targets(team: Team | None, spec: StudySpec | None, state: forms.FormState) 
     except SpecError:
         ids = ()
     return selectors.target_choices(team_id=team.pk, run_ids=ids)
+
+
+def _explicit_runs(team: Team | None, spec: StudySpec | None, state: forms.FormState) -> dict[str, Any]:
+    """The names behind the run ids in the form (the first few), so an editor sees which runs they are."""
+    if team is None or state.selection != "runs":
+        return {}
+    try:
+        ids = spec.run_ids if spec is not None else run_ids_from_data(state.run_ids)
+    except SpecError:
+        return {}
+    names = selectors.run_names(team_id=team.pk, run_ids=ids[: forms.NAMES_SHOWN])
+    return {"names": names, "more": max(len(ids) - len(names), 0)} if names else {}
 
 
 def _render_form(
@@ -103,8 +116,11 @@ def _render_form(
         "condition_choices": forms.condition_choices(),
         "option_groups": forms.option_widgets(KIND_OPTIONS, labels, state),
         "targets": _targets(team, spec, state),
+        "explicit_runs": _explicit_runs(team, spec, state),
         "preview": preview,
-        "preview_rows": [(r, [r.values.get(c) for c in preview.columns]) for r in preview.rows]
+        "preview_rows": [
+            (r, [forms.number_cell(c, r.values.get(c)) for c in preview.columns]) for r in preview.rows
+        ]
         if preview
         else [],
         "preview_figures": [
@@ -145,7 +161,7 @@ def _save_or_preview(
             return again(spec=spec, preview=services.study_preview(user=request.user, team=team, spec=spec))
         if study is None:
             saved = services.study_author(user=request.user, team=team, spec=spec)
-            messages.success(request, f"Study “{saved.name}” created; its first fit is queued.")
+            messages.success(request, f"Study “{saved.name}” created.")
         else:
             saved = services.study_update(user=request.user, study=study, spec=spec)
             messages.success(request, f"Study “{saved.name}” saved.")
@@ -297,7 +313,10 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
         "kind": spec,
         "fit": shown,
         # Nested results (curves, per-size rows, optima) are drawn as figures, not listed as parameters.
-        "param_rows": [(k, v) for k, v in params.items() if not isinstance(v, dict | list)],
+        "param_rows": [
+            (k, forms.value_text(v), str(v)) for k, v in params.items() if not isinstance(v, dict | list)
+        ],
+        "options_text": [(k, forms.value_text(v)) for k, v in study.options.items()],
         "fits": selectors.fits_for_study(study)[:50],
         "figures": [(f"fig-{i}", fig) for i, fig in enumerate(figures)],
         "plan": plan,

@@ -74,6 +74,14 @@
       wire(row);
       return row;
     }
+    var target = document.getElementById("target-metric");
+    form.querySelectorAll(".target-pick").forEach(function (button) {
+      button.addEventListener("click", function () {
+        target.value = button.dataset.value;
+        target.focus();
+      });
+    });
+
     if (body && template && add) {
       // Without JavaScript the form shows two spare rows; with it, one, and "add condition" for more.
       var rows = Array.prototype.slice.call(body.querySelectorAll("tr"));
@@ -87,6 +95,7 @@
         addRow().querySelector("select").focus();
       });
     }
+    document.body.dataset.studyForm = "ready";
   }
 
   function drawFigures(root) {
@@ -102,7 +111,7 @@
     if (!live || !live.dataset.statusUrl) return;
 
     function progressText(status) {
-      var waited = status.waited_s ? " (" + Math.round(status.waited_s) + " s)" : "";
+      var waited = status.waited_s ? " (requested " + Math.round(status.waited_s) + " s ago)" : "";
       return status.state === "running"
         ? "Fitting on a worker\u2026" + waited
         : "Refit queued, waiting for a worker\u2026" + waited;
@@ -135,6 +144,10 @@
         var text = document.getElementById("refit-text");
         if (status.state !== "idle") {
           if (text) text.textContent = progressText(status);
+          if (status.state === "running") {
+            // A worker has it: the "no worker" notice rendered with the page no longer holds.
+            live.querySelectorAll(".worker-notice").forEach(function (n) { n.hidden = true; });
+          }
           return true;
         }
         land();
