@@ -1,10 +1,38 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
 from analytics.models import Fit, Report, ReportFile, Study
+from analytics.studies.authoring import SpecError, conditions_from_data
+
+
+class StudyAdminForm(forms.ModelForm):
+    class Meta:
+        model = Study
+        fields = [
+            "team",
+            "name",
+            "kind",
+            "runs",
+            "run_filter",
+            "target_metric",
+            "options",
+            "refit_requested_at",
+        ]
+
+    def clean_run_filter(self) -> Any:
+        """Only whitelisted conditions are stored, never ORM lookups (the pages build the same list)."""
+        value = self.cleaned_data["run_filter"]
+        try:
+            return [c.as_data() for c in conditions_from_data(value or [], "run_filter")]
+        except SpecError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
+    form = StudyAdminForm
     list_display = ["name", "team", "kind", "target_metric", "created_at"]
     list_filter = ["kind", "team"]
     search_fields = ["name"]

@@ -40,7 +40,7 @@ def load_demo_studies(*, team: Team) -> list[Study]:
             team=team,
             name=name,
             kind=kind,
-            run_filter={"external_id__startswith": prefix},
+            run_filter=[{"field": "external_id", "op": "startswith", "value": prefix}],
             target_metric=target,
             options=options,
         )

@@ -21,8 +21,12 @@ class Study(models.Model):
         related_name="studies",
         help_text="explicit selection; empty = use run_filter",
     )
+    # Conditions over whitelisted fields (analytics.studies.authoring.FIELDS), never ORM lookups.
     run_filter = models.JSONField(
-        default=dict, blank=True, help_text='e.g. {"name__startswith": "iso-", "status": "finished"}'
+        default=list,
+        blank=True,
+        help_text='conditions, all met: [{"field": "name", "op": "startswith", "value": "iso-"}, '
+        '{"field": "status", "op": "is", "value": ["finished"]}]',
     )
     target_metric = models.CharField(
         max_length=200,

@@ -23,6 +23,12 @@ def study_refit(study_id: int) -> int | None:
         return None
 
 
+@db_task(name=study_services.STUDIES_REFIT_FOR_RUNS_TASK, soft_time_limit=100, time_limit=120, max_retries=5)
+def studies_refit_for_runs(run_ids: list[int]) -> list[int]:
+    """A value studies read changed on these runs (published by tracker.runs.services on final-loss edits)."""
+    return study_services.studies_refit_for_runs(run_ids=run_ids)
+
+
 # Report building is deterministic: a failure is recorded on the report (status=failed), never retried.
 # Only a lost database connection is retried; the service hands the report back to "queued" first.
 @db_task(name=report_services.REPORT_BUILD_TASK, soft_time_limit=600, time_limit=660, max_retries=3)

@@ -22,6 +22,7 @@ QUEUE_OF_TASK: dict[str, str] = {
     "tracker.series_rollup_build": "ingest",
     "ingestion.webhook_delivery_process": "webhooks",
     "analytics.study_refit": "fit",
+    "analytics.studies_refit_for_runs": "fit",
     "analytics.report_build": "report",
     "ingestion.outbox_requeue": "maintenance",
     "analytics.reports_requeue": "maintenance",

@@ -51,6 +51,7 @@ def report_progress(report: Report, *, download_route: str = "reports:download")
         "params": report.params,
         "formats": report.formats,
         "status": report.status,
+        "status_label": report.get_status_display(),
         "progress": report.progress,
         "stage": report.stage,
         "error": report.error,

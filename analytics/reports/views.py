@@ -26,7 +26,7 @@ from analytics.studies import selectors as study_selectors
 from core.auth import has_role, token_scope
 from core.files import file_chunks, file_exists
 from core.roles import Role
-from tracker.models import Team
+from tracker.models import Team, TrainingRun
 
 
 def _report_form_params(request: HttpRequest) -> tuple[str, dict[str, Any], list[str]]:
@@ -39,6 +39,17 @@ def _report_form_params(request: HttpRequest) -> tuple[str, dict[str, Any], list
     elif scope == Report.Scope.RUN_SET:
         params["run_ids"] = [s for s in request.POST.get("run_ids", "").replace(",", " ").split() if s]
     return scope, params, request.POST.getlist("formats")
+
+
+def _prefill(request: HttpRequest) -> dict[str, str]:
+    """The request form filled from the link that led here (the runs page: ?scope=run_set&run_ids=1,2)."""
+    form = {k: request.GET.get(k, "").strip()[:2000] for k in ("scope", "run_ids", "study_id", "family")}
+    first = form["run_ids"].replace(",", " ").split()[:1]
+    if first and first[0].isdigit() and int(first[0]) < 2**63:
+        runs = TrainingRun.objects.visible_to(request.user).filter(pk=int(first[0]))
+        team_id = runs.values_list("team_id", flat=True).first()
+        form["team"] = str(team_id) if team_id is not None else ""
+    return form
 
 
 def report_list(request: HttpRequest) -> HttpResponse:
@@ -72,7 +83,7 @@ def report_list(request: HttpRequest) -> HttpResponse:
         "scopes": Report.Scope.choices,
         "formats": Report.Format.choices,
         "error": error,
-        "form": request.POST if request.method == "POST" else {},
+        "form": request.POST if request.method == "POST" else _prefill(request),
     }
     return render(request, "reports/report_list.html", context, status=status)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from analytics.fitting.errors import FitError
 from analytics.models import Study
+from analytics.studies.authoring import OptionSpec
 from analytics.studies.points import StudyPoint
 
 Figure = dict[str, Any]
@@ -32,13 +33,20 @@ class StudyKind:
     kind: str  # stored in Study.kind
     label: str
     method: str  # stored in Fit.method
-    points: Callable[[Study], Sequence[Any]]  # the study's runs as the points this kind fits
+    # The study's runs as the points this kind fits. Called with a Study, or with a `points.StudyDraft` (same
+    # attributes: team_id, kind, run_filter, target_metric, options) to preview an unsaved spec.
+    points: Callable[[Any], Sequence[Any]]
     fit: Callable[[Study, Sequence[Any]], FitOutcome]
     figures: Callable[[dict[str, Any], dict[str, Any], list[dict[str, Any]]], list[Figure]]  # pure
     point_row: Callable[[Any], list[Any]]  # a point as JSON-able values, for the inputs hash
     template: str = ""  # kind-specific part of the study page (e.g. a table of per-size results)
     options_help: str = ""
     plannable: bool = False  # "plan a run" (N, D, loss, GPU hours) is offered for this kind's fits
+    # The options editors may set (checked by `authoring.spec_from_data`); a kind declaring none takes none.
+    options: tuple[OptionSpec, ...] = ()
+    # Point attributes a run needs to be fitted, given the options (the preview says which runs lack them);
+    # None when the kind does not say.
+    needs: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
 
 
 def study_point_row(p: StudyPoint) -> list[Any]:

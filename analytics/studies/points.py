@@ -1,33 +1,22 @@
-"""The points a study fits: one per selected run, from whitelisted run filters or an explicit selection."""
+"""The points a study fits: one per selected run, from explicit run ids or a filter of whitelisted conditions.
+
+The stored filter (`Study.run_filter`) is a list of `authoring.Condition`s; each field maps to a fixed column
+here (`_condition_q`), so no lookup ever comes from a user, and every read is limited to the study's team.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
 
 from analytics.models import Study
-from tracker.models import MetricSeries, TrainingRun
-
-# Run filters come from users (study forms, API): only these lookups are honoured, so a filter can never
-# reach across relations into other teams' data or run arbitrary lookups.
-ALLOWED_RUN_FILTERS = frozenset(
-    {
-        "name",
-        "name__startswith",
-        "name__icontains",
-        "external_id__startswith",
-        "status",
-        "precision",
-        "model__family",
-        "parameters__gte",
-        "parameters__lte",
-        "tokens__gte",
-        "tokens__lte",
-    }
-)
+from analytics.studies.authoring import Condition, SpecError, conditions_from_data
+from tracker.models import MetricSeries, RunTag, TrainingRun
 
 
 @dataclass(frozen=True)
@@ -42,19 +31,100 @@ class StudyPoint:
 
 
 class StudySelectionError(ValueError):
-    """The study's run selection is invalid (e.g. a filter key outside ALLOWED_RUN_FILTERS)."""
+    """The study's stored run selection cannot be used (a stored condition outside the whitelist)."""
 
 
-def study_runs(study: Study) -> QuerySet[TrainingRun]:
-    explicit = study.runs.all()
-    if explicit.exists():
-        return explicit.filter(team_id=study.team_id)
-    bad = sorted(set(study.run_filter) - ALLOWED_RUN_FILTERS)
-    if bad:
-        raise StudySelectionError(
-            f"run_filter keys not allowed: {bad}; allowed: {sorted(ALLOWED_RUN_FILTERS)}"
-        )
-    return TrainingRun.objects.filter(team_id=study.team_id, **study.run_filter)
+@dataclass(frozen=True)
+class StudyDraft:
+    """An unsaved study (a spec being previewed), with the attributes point functions read from a Study."""
+
+    team_id: int
+    kind: str
+    target_metric: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    run_filter: list[dict[str, Any]] = field(default_factory=list)
+    run_ids: tuple[int, ...] = ()
+
+
+StudyLike = Study | StudyDraft
+
+# Filter field -> the column (or annotation) it reads; ops map to fixed lookups in `_condition_q`.
+_COLUMNS = {
+    "name": "name",
+    "external_id": "external_id",
+    "status": "status",
+    "precision": "precision",
+    "model": "model__name",
+    "model_family": "model__family",
+    "hardware": "hardware__name",
+    "parameters": "parameters",
+    "tokens": "tokens",
+    "flops": "flops",
+    "final_loss": "final_loss",
+}
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def _condition_q(c: Condition) -> Q:
+    value = c.value
+    if c.field == "tag":
+        return Q(Exists(RunTag.objects.filter(run=OuterRef("pk"), name=value)))
+    if c.field == "created":
+        assert isinstance(value, date)
+        if c.op == "after":
+            return Q(created_at__gte=_day_start(value))
+        return Q(created_at__lt=_day_start(value + timedelta(days=1)))
+    column = _COLUMNS[c.field]
+    if c.op == "contains":
+        return Q(**{f"{column}__icontains": value})
+    if c.op == "startswith":
+        return Q(**{f"{column}__startswith": value})
+    if c.op in ("gte", "lte"):
+        return Q(**{f"{column}__{c.op}": value})
+    assert c.op == "is"
+    if isinstance(value, str):
+        return Q(**{column: value})
+    assert isinstance(value, tuple)
+    if c.field in ("status", "precision"):
+        return Q(**{f"{column}__in": value})
+    q = Q()
+    for name in value:  # model and hardware names, families: case-insensitive
+        q |= Q(**{f"{column}__iexact": name})
+    return q
+
+
+def stored_conditions(run_filter: Any) -> tuple[Condition, ...]:
+    """The conditions stored on a study, checked again (the admin can edit the JSON)."""
+    try:
+        return conditions_from_data(run_filter, "run_filter")
+    except SpecError as exc:
+        raise StudySelectionError(f"the study's stored run filter is not usable: {exc}") from None
+
+
+def filter_runs(*, team_id: int, conditions: Sequence[Condition]) -> QuerySet[TrainingRun]:
+    """The team's runs meeting every condition."""
+    runs: QuerySet[TrainingRun] = TrainingRun.objects.filter(team_id=team_id)
+    if any(c.field == "flops" for c in conditions):
+        runs = runs.alias(flops=6.0 * F("parameters") * F("tokens"))
+    for c in conditions:
+        runs = runs.filter(_condition_q(c))
+    return runs
+
+
+def study_runs(study: StudyLike) -> QuerySet[TrainingRun]:
+    """The runs a study selects: its explicit runs, else its filter's; an empty selection selects none."""
+    if isinstance(study, StudyDraft):
+        if study.run_ids:
+            return TrainingRun.objects.filter(team_id=study.team_id, pk__in=study.run_ids)
+    elif study.pk is not None and study.runs.exists():
+        return study.runs.filter(team_id=study.team_id)
+    conditions = stored_conditions(study.run_filter)
+    if not conditions:
+        return TrainingRun.objects.none()
+    return filter_runs(team_id=study.team_id, conditions=conditions)
 
 
 BENCHMARKS_KEY = (
@@ -63,7 +133,7 @@ BENCHMARKS_KEY = (
 BENCHMARK_TARGET = "benchmark:"
 
 
-def _target_values(study: Study, runs: Sequence[Mapping[str, Any]]) -> dict[int, float | None]:
+def _target_values(study: StudyLike, runs: Sequence[Mapping[str, Any]]) -> dict[int, float | None]:
     """Each run's target: its final loss, the last value of a metric series, or (``benchmark:<name>``) a
     benchmark score from its config (``config["benchmarks"]``, as Phi-4-style ablations report them)."""
     target = study.target_metric
@@ -86,7 +156,7 @@ def _target_values(study: Study, runs: Sequence[Mapping[str, Any]]) -> dict[int,
     )
 
 
-def study_points(study: Study) -> list[StudyPoint]:
+def study_points(study: StudyLike) -> list[StudyPoint]:
     """One point per selected run, ordered by run id so the inputs hash is stable."""
     runs = list(
         study_runs(study)
@@ -128,7 +198,7 @@ class SyntheticPoint:
     benchmarks: tuple[tuple[str, Any], ...]  # sorted (name, score) pairs from config["benchmarks"]
 
 
-def synthetic_points(study: Study) -> list[SyntheticPoint]:
+def synthetic_points(study: StudyLike) -> list[SyntheticPoint]:
     """One point per selected run (ordered by id): N, r, epochs, sources, target and benchmark scores."""
     runs = list(
         study_runs(study)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from analytics.fitting.errors import FitError
+from analytics.studies import authoring
+from analytics.studies.authoring import OptionSpec, StudySpec
 from analytics.studies.base import StudyKind
 from analytics.studies.kinds import chinchilla, data_constrained, isoflop, power_law, synthetic_ratio
 
@@ -17,3 +21,12 @@ def kind_get(kind: str) -> StudyKind:
         return KINDS[kind]
     except KeyError:
         raise FitError(f"unknown study kind {kind!r}; known: {', '.join(KINDS)}") from None
+
+
+# The options each kind declares, for `authoring.spec_from_data(data, kinds=KIND_OPTIONS)`.
+KIND_OPTIONS: dict[str, tuple[OptionSpec, ...]] = {name: kind.options for name, kind in KINDS.items()}
+
+
+def spec_from_data(data: Any) -> StudySpec:
+    """A study spec from page or API data, checked against every kind's declared options (SpecError)."""
+    return authoring.spec_from_data(data, kinds=KIND_OPTIONS)

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from analytics.figures.preview import preview_figure
 from analytics.fitting.chinchilla import PARAM_NAMES, ChinchillaParams
 from analytics.fitting.errors import FitError
 from analytics.fitting.planning import plan_allocation
 from analytics.models import Fit, Study
+from analytics.studies.authoring import BENCHMARK_PREFIX, FINAL_LOSS, Condition, StudySpec
 from analytics.studies.base import Figure
-from analytics.studies.registry import kind_get
+from analytics.studies.points import (
+    BENCHMARKS_KEY,
+    StudyDraft,
+    StudySelectionError,
+    stored_conditions,
+    study_runs,
+)
+from analytics.studies.registry import KINDS, kind_get
+from analytics.studies.services import StudyPreview
+from core.leases import fresh_lease_ids
+from core.roles import Role
 from tracker.catalog.costs import PricePoint, energy_kwh, price_in_force, training_cost_usd
-from tracker.models import Hardware, HardwarePrice
+from tracker.models import Hardware, HardwarePrice, MetricSeries, Team, TrainingRun
 
 STUDY_LIST_LIMIT = 500
 
@@ -133,3 +146,140 @@ def run_plan(
         pue=pue,
         energy_kwh=energy,
     )
+
+
+# --- authoring ------------------------------------------------------------------------------------------
+
+
+def author_teams(*, user: Any) -> list[Team]:
+    """Teams where the user may create studies (editor or admin)."""
+    return list(Team.objects.visible_to(user, Role.EDITOR).order_by("name"))
+
+
+def study_spec(study: Study) -> StudySpec:
+    """The study as an editable spec (raises StudySelectionError when its stored filter is not usable)."""
+    run_ids = tuple(study.runs.order_by("pk").values_list("pk", flat=True))
+    return StudySpec(
+        name=study.name,
+        kind=study.kind,
+        run_ids=run_ids,
+        conditions=() if run_ids else stored_conditions(study.run_filter),
+        target_metric=study.target_metric,
+        options=study.options,
+    )
+
+
+def study_selection_text(study: Study) -> list[str]:
+    """How the study chooses its runs, in words (one line per condition)."""
+    count = study.runs.count()
+    if count:
+        return [f"{count} runs chosen by id"]
+    try:
+        conditions = stored_conditions(study.run_filter)
+    except StudySelectionError as exc:
+        return [str(exc)]
+    return [c.describe() for c in conditions] or ["no runs chosen"]
+
+
+def handoff_studies(*, user: Any, run_ids: Sequence[int]) -> list[Study]:
+    """Studies the runs page's selection could be added to: chosen by id, in a team of the runs, editable."""
+    teams = TrainingRun.objects.visible_to(user, Role.EDITOR).filter(pk__in=run_ids).values("team_id")
+    return list(
+        Study.objects.visible_to(user, Role.EDITOR)
+        .filter(team_id__in=teams, run_filter=[])
+        .select_related("team")
+        .order_by("team__name", "name")
+    )
+
+
+TARGET_RUNS = 5000  # runs read for the target choices (a large filter still answers quickly)
+TARGET_CHOICES = 60
+
+
+def target_choices(
+    *, team_id: int, run_ids: Sequence[int] = (), conditions: Sequence[Condition] = ()
+) -> list[tuple[str, str]]:
+    """What a study of these runs can fit: final loss, metric series (last value) and benchmark scores, each
+    with how many of the runs have it. Without a selection, only the final loss."""
+    draft = StudyDraft(
+        team_id=team_id,
+        kind="",
+        target_metric=FINAL_LOSS,
+        run_filter=[c.as_data() for c in conditions],
+        run_ids=tuple(run_ids),
+    )
+    if not run_ids and not conditions:
+        return [(FINAL_LOSS, "final loss")]
+    try:
+        runs = study_runs(draft)
+    except StudySelectionError:
+        return [(FINAL_LOSS, "final loss")]
+    ids = list(runs.order_by("pk").values_list("pk", flat=True)[:TARGET_RUNS])
+    total = len(ids)
+    with_loss = TrainingRun.objects.filter(pk__in=ids, final_loss__isnull=False).count()
+    choices = [(FINAL_LOSS, f"final loss ({with_loss} of {total} runs)")]
+    series = (
+        MetricSeries.objects.filter(run_id__in=ids, last_value__isnull=False)
+        .values("name")
+        .annotate(runs=Count("run_id", distinct=True))
+        .order_by("-runs", "name")[:TARGET_CHOICES]
+    )
+    choices += [(row["name"], f"{row['name']}, last value ({row['runs']} of {total} runs)") for row in series]
+    counts: dict[str, int] = {}
+    for config in TrainingRun.objects.filter(pk__in=ids).values_list("config", flat=True):
+        bench = config.get(BENCHMARKS_KEY) if isinstance(config, dict) else None
+        for name in bench if isinstance(bench, dict) else {}:
+            counts[str(name)] = counts.get(str(name), 0) + 1
+    for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TARGET_CHOICES]:
+        choices.append(
+            (f"{BENCHMARK_PREFIX}{name}", f"{name} score, from the run config ({n} of {total} runs)")
+        )
+    return choices
+
+
+def preview_figures(preview: StudyPreview) -> list[Figure]:
+    """The preview's target against what the kind fits it by (N unless the kind says otherwise)."""
+    # A share study is read along r; a law along its size variable.
+    x = "r" if "r" in preview.needs else next((f for f in preview.needs if f in ("n", "d", "budget")), "n")
+    rows = [(r.run_name, r.values, r.included) for r in preview.rows]
+    figure = preview_figure(rows, x=x if x in preview.columns else "n", target_label=preview.target_label)
+    return [figure] if figure is not None else []
+
+
+def study_status(study: Study) -> dict[str, Any]:
+    """The study page's live state: is a refit queued or running, and the fit the page shows."""
+    pending = study.refit_requested_at is not None
+    running = pending and fresh_lease_ids(Study).filter(object_id=study.pk).exists()
+    shown = fit_current(study) or fit_latest(study)
+    waited = (timezone.now() - study.refit_requested_at).total_seconds() if study.refit_requested_at else None
+    return {
+        "id": study.pk,
+        "state": "running" if running else ("queued" if pending else "idle"),
+        "waited_s": round(waited, 1) if waited is not None else None,
+        "fit": None
+        if shown is None
+        else {
+            "id": shown.pk,
+            "version": shown.version,
+            "status": shown.status,
+            "status_label": shown.get_status_display(),
+            "error": shown.error_message,
+            "n_points": shown.goodness.get("n_points"),
+            "created_at": shown.created_at.isoformat(),
+        },
+    }
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return [(name, kind.label) for name, kind in KINDS.items()]
+
+
+def run_team_id(*, run_id: int) -> int | None:
+    """The team of a run already checked visible (to preselect the team of a hand-off)."""
+    return TrainingRun.objects.filter(pk=run_id).values_list("team_id", flat=True).first()
+
+
+def run_names(*, team_id: int, run_ids: Sequence[int]) -> list[str]:
+    """Names of the team's runs among `run_ids`, in the given order (another team's ids give nothing)."""
+    names = dict(TrainingRun.objects.filter(team_id=team_id, pk__in=run_ids).values_list("pk", "name"))
+    return [names[i] for i in run_ids if i in names]

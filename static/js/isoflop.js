@@ -111,6 +111,13 @@
 
   function renderReportRow(row, p) {
     row.dataset.status = p.status;
+    var status = row.querySelector(".report-status");
+    if (status) {
+      status.textContent = p.status_label || p.status;
+      status.parentNode.className = "status-" + p.status;
+    }
+    var error = row.querySelector(".report-error");
+    if (error) error.textContent = p.error;
     row.querySelector("progress").value = p.progress;
     row.querySelector(".stage").textContent = p.stage;
     var files = row.querySelector(".files");

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.auth import has_role
+from core.outbox import publish_on_commit
 from core.roles import Role
 from tracker.runs.curves import MAX_POINTS
 from tracker.runs.metrics import (
@@ -28,6 +29,8 @@ from tracker.runs.series.reads import series_window
 
 MAX_NOTES = 20_000
 MAX_TAGS_PER_RUN = 50
+# Published by name (tracker never imports analytics): studies that read the run's final loss refit.
+STUDIES_REFIT_FOR_RUNS_TASK = "analytics.studies_refit_for_runs"
 
 
 class RunEditError(ValueError):
@@ -95,11 +98,18 @@ def run_notes_set(*, actor: Any, run: TrainingRun, notes: str) -> TrainingRun:
     return run
 
 
+def _final_loss_changed(run: TrainingRun, before: float | None) -> None:
+    """After the commit, studies using this run's final loss mark their fits stale and refit."""
+    if run.final_loss != before:
+        publish_on_commit(STUDIES_REFIT_FOR_RUNS_TASK, [run.pk])
+
+
 def run_final_loss_enter(*, actor: Any, run: TrainingRun, value: float, note: str = "") -> TrainingRun:
     """An editor's final loss: it wins over the computed and the reported one until cleared."""
     _require_editor(actor, run, "Editing a run's final loss")
     if not math.isfinite(value) or value < 0:
         raise RunEditError(f"the final loss must be a finite number >= 0, got {value}")
+    before = run.final_loss
     run.final_loss = value
     run.final_loss_source = FinalLossSource.ENTERED
     run.final_loss_rule = note.strip()[:300]
@@ -113,6 +123,7 @@ def run_final_loss_enter(*, actor: Any, run: TrainingRun, value: float, note: st
             "final_loss_entered_at",
         ]
     )
+    _final_loss_changed(run, before)
     return run
 
 
@@ -140,13 +151,16 @@ def run_final_loss_apply(*, run: TrainingRun, computed: FinalLoss | None) -> Tra
 def run_final_loss_clear(*, actor: Any, run: TrainingRun) -> TrainingRun:
     """Drop the editor's value: the run goes back to the value computed from its curves (if any)."""
     _require_editor(actor, run, "Editing a run's final loss")
+    before = run.final_loss
     run.final_loss_source = ""
     run.final_loss = None
     run.final_loss_entered_by, run.final_loss_entered_at = None, None
     run.save(
         update_fields=["final_loss", "final_loss_source", "final_loss_entered_by", "final_loss_entered_at"]
     )
-    return run_final_loss_recompute(actor=actor, run=run)
+    run = _final_loss_recompute(run)
+    _final_loss_changed(run, before)
+    return run
 
 
 def _series_tail(series: MetricSeries, k: int) -> SeriesTail:
@@ -173,6 +187,13 @@ def _series_tail(series: MetricSeries, k: int) -> SeriesTail:
 def run_final_loss_recompute(*, actor: Any, run: TrainingRun) -> TrainingRun:
     """The documented rule over the stored curves (for runs stored before the rule, or after edits)."""
     _require_editor(actor, run, "Recomputing a run's final loss")
+    before = run.final_loss
+    run = _final_loss_recompute(run)
+    _final_loss_changed(run, before)
+    return run
+
+
+def _final_loss_recompute(run: TrainingRun) -> TrainingRun:
     candidates = [s for s in run.series.all() if metric_group(s.name) in (TRAIN_LOSS, EVAL_LOSS)]
     tails = [_series_tail(s, FINAL_LOSS_TRAIN_K) for s in candidates]
     return run_final_loss_apply(run=run, computed=final_loss_choose(tails))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from analytics.figures.chinchilla import chinchilla_figures
 from analytics.fitting.chinchilla import PARAM_NAMES, ChinchillaApproach3
 from analytics.models import Study
+from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import (
     DEFAULT_BOOTSTRAP,
     FitOutcome,
@@ -50,4 +51,17 @@ SPEC = StudyKind(
     point_row=study_point_row,
     options_help='{"n_bootstrap": 100, "seed": 0}',
     plannable=True,
+    options=(
+        OptionSpec(
+            "n_bootstrap",
+            "int",
+            "bootstrap replicates",
+            DEFAULT_BOOTSTRAP,
+            lo=2,
+            hi=2000,
+            help="resamples of the runs for the 95% intervals; more is slower",
+        ),
+        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
+    ),
+    needs=lambda options: ("n", "d", "loss"),
 )

@@ -9,6 +9,7 @@ from analytics.fitting.chinchilla import PARAM_NAMES, ChinchillaParams
 from analytics.fitting.data_constrained import DataConstrainedFit
 from analytics.fitting.errors import FitError
 from analytics.models import Study
+from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import FitOutcome, StudyKind, check_values, column, goodness, study_point_row
 from analytics.studies.points import StudyPoint, study_points
 
@@ -56,4 +57,15 @@ SPEC = StudyKind(
     figures=data_constrained_figures,
     point_row=study_point_row,
     options_help='{"base": {"a": ..., "b": ..., "e": ..., "alpha": ..., "beta": ...}}',
+    options=(
+        OptionSpec(
+            "base",
+            "params",
+            "base law (Chinchilla parameters)",
+            required=True,
+            keys=PARAM_NAMES,
+            help="E, A, B, alpha, beta of a law fitted on unrepeated data",
+        ),
+    ),
+    needs=lambda options: ("n", "d", "u", "loss"),
 )

@@ -9,6 +9,7 @@ import numpy as np
 from analytics.figures.isoflop import isoflop_figures
 from analytics.fitting.isoflop import IsoflopFit
 from analytics.models import Study
+from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import FitOutcome, StudyKind, check_values, column, study_point_row
 from analytics.studies.points import StudyPoint, study_points
 
@@ -46,4 +47,16 @@ SPEC = StudyKind(
     figures=isoflop_figures,
     point_row=study_point_row,
     options_help='{"window": 2}',
+    options=(
+        OptionSpec(
+            "window",
+            "int",
+            "sizes on each side of the minimum",
+            2,
+            lo=1,
+            hi=20,
+            help="distinct model sizes each parabola uses on either side of the lowest loss",
+        ),
+    ),
+    needs=lambda options: ("n", "budget", "loss"),
 )

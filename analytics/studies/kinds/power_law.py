@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from analytics.figures.power_law import power_law_figures
 from analytics.fitting.errors import FitError
 from analytics.fitting.power_law import PowerLawFit
 from analytics.models import Study
+from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import FitOutcome, StudyKind, check_values, column, goodness, study_point_row
 from analytics.studies.points import StudyPoint, study_points
 
@@ -36,6 +38,11 @@ def fit(study: Study, points: Sequence[StudyPoint]) -> FitOutcome:
     )
 
 
+def _needs(options: Mapping[str, Any]) -> tuple[str, ...]:
+    variable = str(options.get("variable", "N"))
+    return ("n", "d", "loss") if variable == "C" else (variable.lower(), "loss")
+
+
 SPEC = StudyKind(
     kind="power_law",
     label="Power law L = c + k x^-a",
@@ -45,4 +52,15 @@ SPEC = StudyKind(
     figures=power_law_figures,
     point_row=study_point_row,
     options_help='{"variable": "N" | "D" | "C"}',
+    options=(
+        OptionSpec(
+            "variable",
+            "choice",
+            "fit the loss against",
+            "N",
+            choices=("N", "D", "C"),
+            help="N parameters, D tokens, or C = 6ND FLOPs",
+        ),
+    ),
+    needs=_needs,
 )

@@ -13,6 +13,7 @@ from analytics.figures.synthetic_ratio import synthetic_figures
 from analytics.fitting import synthetic as syn
 from analytics.fitting.errors import FitError
 from analytics.models import Study
+from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import DEFAULT_BOOTSTRAP, FitOutcome, StudyKind
 from analytics.studies.points import SyntheticPoint, synthetic_points
 
@@ -270,4 +271,23 @@ SPEC = StudyKind(
     point_row=point_row,
     template="analytics/kinds/synthetic_ratio.html",
     options_help='{"models": ["exp_law", "ridge_poly", "gp"], "n_bootstrap": 100, "minimize": true}',
+    options=(
+        OptionSpec(
+            "models",
+            "choices",
+            "candidate models (chosen by CV)",
+            choices=tuple(syn.default_candidates()),
+            help="left empty: all of them",
+        ),
+        OptionSpec("n_bootstrap", "int", "bootstrap replicates", DEFAULT_BOOTSTRAP, lo=2, hi=2000),
+        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
+        OptionSpec(
+            "minimize",
+            "bool",
+            "lower target is better",
+            True,
+            help="yes for a loss; no for an accuracy or benchmark score",
+        ),
+    ),
+    needs=lambda options: ("n", "r", "loss"),
 )

@@ -18,6 +18,7 @@ from analytics.models import Fit, Study
 from analytics.studies import points as study_points_mod
 from analytics.studies import selectors as study_selectors
 from analytics.studies import services as study_services
+from analytics.studies.authoring import SpecError
 from tests.conftest import REFERENCE, wait_for
 from tracker.models import Hardware, HardwarePrice, MetricSeries, TrainingRun
 
@@ -127,12 +128,20 @@ def test_negative_loss_and_single_size_are_clear_failures(team_a: Any) -> None:
     assert not Fit.objects.filter(status=Fit.Status.CURRENT).exists()
 
 
-def test_disallowed_filter_key_fails_without_touching_data(team_a: Any) -> None:
+def test_disallowed_filter_key_is_refused_and_a_stored_one_fails_the_fit(team_a: Any) -> None:
     _law_runs(team_a)
-    study = _power_study(team_a, run_filter={"team__name": "Lab B"})
+    with pytest.raises(SpecError, match="'team__name' is not an allowed filter"):
+        _power_study(team_a, run_filter={"team__name": "Lab B"})
+    assert not Study.objects.exists()
+    # A row stored with a lookup (the admin's raw JSON before the whitelist) fails its fit, saying why.
+    study = _power_study(team_a)
+    Study.objects.filter(pk=study.pk).update(
+        run_filter=[{"field": "team__name", "op": "lookup", "value": "B"}]
+    )
     fit = study_services.study_refit(study_id=study.pk)
     assert fit.status == Fit.Status.FAILED
-    assert "run_filter keys not allowed: ['team__name']" in fit.error_message
+    assert "stored run filter is not usable" in fit.error_message
+    assert "'team__name' is not a filter field" in fit.error_message
 
 
 def test_selection_never_crosses_teams(team_a: Any, team_b: Any) -> None:
