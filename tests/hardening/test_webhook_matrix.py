@@ -112,13 +112,15 @@ def _valid_sig(msg_id: str = "m-1") -> str:
     return _std(msg_id=msg_id)["webhook-signature"]
 
 
-NOW = int(time.time())
+# Timestamps are written relative to the moment of the request ("{now}", "{now-3600}"): a slow suite must
+# not turn a "fresh" header stale between collection and the test.
+NOW = "{now}"
 
 MALFORMED: list[tuple[str, dict[str, str], int]] = [
     ("no headers at all", {}, 401),
-    ("signature without id", {"webhook-timestamp": str(NOW), "webhook-signature": "v1,AAAA"}, 400),
+    ("signature without id", {"webhook-timestamp": NOW, "webhook-signature": "v1,AAAA"}, 400),
     ("signature without timestamp", {"webhook-id": "m-1", "webhook-signature": "v1,AAAA"}, 400),
-    ("empty id", {"webhook-id": "  ", "webhook-timestamp": str(NOW), "webhook-signature": "v1,AAAA"}, 400),
+    ("empty id", {"webhook-id": "  ", "webhook-timestamp": NOW, "webhook-signature": "v1,AAAA"}, 400),
     (
         "timestamp not a number",
         {"webhook-id": "m-1", "webhook-timestamp": "yesterday", "webhook-signature": "v1,A"},
@@ -141,37 +143,37 @@ MALFORMED: list[tuple[str, dict[str, str], int]] = [
     ),
     (
         "stale timestamp",
-        {"webhook-id": "m-1", "webhook-timestamp": str(NOW - 3600), "webhook-signature": "v1,A"},
+        {"webhook-id": "m-1", "webhook-timestamp": "{now-3600}", "webhook-signature": "v1,A"},
         401,
     ),
     (
         "future timestamp",
-        {"webhook-id": "m-1", "webhook-timestamp": str(NOW + 3600), "webhook-signature": "v1,A"},
+        {"webhook-id": "m-1", "webhook-timestamp": "{now+3600}", "webhook-signature": "v1,A"},
         401,
     ),
     (
         "signature without version",
-        {"webhook-id": "m-1", "webhook-timestamp": str(NOW), "webhook-signature": "AAAA"},
+        {"webhook-id": "m-1", "webhook-timestamp": NOW, "webhook-signature": "AAAA"},
         400,
     ),
     (
         "unknown signature version",
-        {"webhook-id": "m-1", "webhook-timestamp": str(NOW), "webhook-signature": "v2,AAAA"},
+        {"webhook-id": "m-1", "webhook-timestamp": NOW, "webhook-signature": "v2,AAAA"},
         400,
     ),
     (
         "empty v1 signature",
-        {"webhook-id": "m-1", "webhook-timestamp": str(NOW), "webhook-signature": "v1,"},
+        {"webhook-id": "m-1", "webhook-timestamp": NOW, "webhook-signature": "v1,"},
         400,
     ),
     (
         "v1 not base64",
-        {"webhook-id": "m-1", "webhook-timestamp": str(NOW), "webhook-signature": "v1,!!!%%%"},
+        {"webhook-id": "m-1", "webhook-timestamp": NOW, "webhook-signature": "v1,!!!%%%"},
         401,
     ),
     (
         "8 KB of signatures",
-        {"webhook-id": "m-1", "webhook-timestamp": str(NOW), "webhook-signature": "v1,AAAA " * 1000},
+        {"webhook-id": "m-1", "webhook-timestamp": NOW, "webhook-signature": "v1,AAAA " * 1000},
         401,
     ),
     ("github sig without delivery", {"X-Hub-Signature-256": "sha256=00"}, 400),
@@ -181,9 +183,15 @@ MALFORMED: list[tuple[str, dict[str, str], int]] = [
 ]
 
 
+def _at_now(headers: dict[str, str]) -> dict[str, str]:
+    now = int(time.time())
+    stamps = {"{now}": str(now), "{now-3600}": str(now - 3600), "{now+3600}": str(now + 3600)}
+    return {k: stamps.get(v, v) for k, v in headers.items()}
+
+
 @pytest.mark.parametrize("headers,status", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
 def test_malformed_headers_are_4xx_never_500(client, integration, headers, status):
-    r = _post(client, BODY, headers)
+    r = _post(client, BODY, _at_now(headers))
     assert r.status_code == status, r.content
     assert r.json()["error"]  # a reason, not an HTML error page
     assert _nothing_stored()
