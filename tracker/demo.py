@@ -165,6 +165,17 @@ def load_demo() -> DemoSummary:
             costed.gpu_hours = float(row["gpu_hours"])
             costed.hardware = hw
             costed.save(update_fields=["gpu_hours", "hardware"])
+        if stage == "total" and row["stated_rate_usd_per_gpu_hour"]:
+            services.fact_record(
+                source=cost_doc,
+                model=costed,
+                name="stated_usd_per_gpu_hour",
+                value=float(row["stated_rate_usd_per_gpu_hour"]),
+                unit="USD/GPU h",
+                line=line,
+                location=location,
+                excerpt=f"rental price assumed in the report ({row['source']})",
+            )
         if row["location_based_tCO2eq"]:
             services.fact_record(
                 source=cost_doc,

@@ -28,7 +28,15 @@ from analytics.studies.registry import KINDS, kind_get
 from analytics.studies.services import StudyPreview
 from core.leases import fresh_lease_ids
 from core.roles import Role
-from tracker.catalog.costs import PricePoint, energy_kwh, price_in_force, training_cost_usd
+from tracker.catalog.costs import (
+    DEFAULT_PUE,
+    PowerAssumptions,
+    PricePoint,
+    energy_kwh,
+    market_price,
+    power_assumptions,
+    training_cost_usd,
+)
 from tracker.models import Hardware, HardwarePrice, MetricSeries, Team, TrainingRun
 
 STUDY_LIST_LIMIT = 500
@@ -83,6 +91,7 @@ class RunPlan:
     cost_usd: float | None
     pue: float
     energy_kwh: float | None
+    power: PowerAssumptions | None = None  # Epoch's method, as on the costs page
 
 
 def run_plan(
@@ -91,7 +100,7 @@ def run_plan(
     compute: float,
     hardware: Hardware,
     mfu: float = 0.4,
-    pue: float = 1.2,
+    pue: float = DEFAULT_PUE,
     on: date | None = None,
     level: float = 0.95,
 ) -> RunPlan:
@@ -116,18 +125,18 @@ def run_plan(
         PricePoint(float(p.usd_per_gpu_hour), p.valid_from, p.provider)
         for p in HardwarePrice.objects.filter(hardware=hardware)
     ]
-    price = price_in_force(prices, on)
-    if price is None:
-        rate, basis, cost = None, f"no price for {hardware.name} in force on {on.isoformat()}", None
-    else:
-        rate = price.usd_per_gpu_hour
-        basis = f"${rate:g}/GPU h from {price.valid_from.isoformat()} ({price.provider or 'any provider'})"
-        cost = training_cost_usd(gpu_hours=gpu_hours, usd_per_gpu_hour=rate)
-    energy = (
-        energy_kwh(gpu_hours=gpu_hours, power_watts=hardware.tdp_watts, pue=pue)
+    # The costs page's market rule on the planning date: a run planned today rents at today's cheapest price.
+    choice = market_price(prices, on)
+    rate, basis = choice.usd_per_gpu_hour, choice.basis
+    if rate is None:
+        basis = f"no price for {hardware.name}: {basis}"
+    cost = training_cost_usd(gpu_hours=gpu_hours, usd_per_gpu_hour=rate) if rate is not None else None
+    power = (
+        power_assumptions(chip_watts=hardware.tdp_watts, hardware_name=hardware.name, pue=pue)
         if hardware.tdp_watts
         else None
     )
+    energy = energy_kwh(gpu_hours=gpu_hours, power=power) if power is not None else None
     return RunPlan(
         compute=plan.compute,
         n_opt=plan.n_opt,
@@ -145,6 +154,7 @@ def run_plan(
         cost_usd=cost,
         pue=pue,
         energy_kwh=energy,
+        power=power,
     )
 
 

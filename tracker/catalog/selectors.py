@@ -30,6 +30,8 @@ UNKNOWN = "\u2013"  # an en dash, not a zero
 # Per-model power facts (W per GPU) override the hardware TDP; model cards name them differently.
 POWER_FACT_NAMES = ("power_watts", "tdp_watts", "gpu_power_watts", "power_w_per_gpu")
 EMISSION_FACT_NAMES = ("co2_tonnes", "co2_eq_emissions", "co2_emissions")
+# A $/GPU-hour the paper or card itself states (DeepSeek-V3: "assuming the rental price of the H800 is $2").
+STATED_PRICE_FACT_NAMES = ("stated_usd_per_gpu_hour", "usd_per_gpu_hour", "rental_usd_per_gpu_hour")
 
 MODEL_SORTS: dict[str, tuple[Any, ...]] = {
     "release": (F("release_date").desc(nulls_last=True), "name"),
@@ -186,14 +188,21 @@ def prices_by_hardware() -> dict[int, list[costs.PricePoint]]:
     return prices
 
 
-def _model_facts_of_interest(
-    model_ids: Iterable[int],
-) -> tuple[dict[int, float], dict[int, list[ReportedEmission]]]:
-    """Per-model power (highest confidence first) and reported emissions, in one query."""
-    power: dict[int, float] = {}
-    emissions: dict[int, list[ReportedEmission]] = defaultdict(list)
+@dataclass
+class ModelFacts:
+    """The facts the cost columns use, per model id (highest confidence first)."""
+
+    power: dict[int, tuple[float, str]] = field(default_factory=dict)  # watts, where stated
+    stated_price: dict[int, costs.StatedPrice] = field(default_factory=dict)
+    emissions: dict[int, list[ReportedEmission]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _model_facts_of_interest(model_ids: Iterable[int]) -> ModelFacts:
+    """Per-model power, stated price and reported emissions, in one query."""
+    facts = ModelFacts()
+    names = POWER_FACT_NAMES + EMISSION_FACT_NAMES + STATED_PRICE_FACT_NAMES
     rows = (
-        Fact.objects.filter(model_id__in=list(model_ids), name__in=POWER_FACT_NAMES + EMISSION_FACT_NAMES)
+        Fact.objects.filter(model_id__in=list(model_ids), name__in=names)
         .filter(value__isnull=False)
         .order_by("model_id", "-confidence", "pk")
         .values_list("model_id", "name", "value", "unit", "source__name", "location")
@@ -201,13 +210,16 @@ def _model_facts_of_interest(
     for model_id, name, value, unit, source, location in rows:
         if value is None:  # excluded by the query; narrows the type
             continue
+        where = f"{source}, {location}" if location else source
         if name in POWER_FACT_NAMES:
-            power.setdefault(model_id, value)
+            facts.power.setdefault(model_id, (value, f"stated per GPU ({where})"))
+        elif name in STATED_PRICE_FACT_NAMES:
+            facts.stated_price.setdefault(model_id, costs.StatedPrice(value, where))
         else:
-            emissions[model_id].append(
+            facts.emissions[model_id].append(
                 ReportedEmission(costs.emissions_in_tonnes(value, unit or "t"), value, unit, source, location)
             )
-    return power, emissions
+    return facts
 
 
 def _model_rows(
@@ -216,25 +228,30 @@ def _model_rows(
     overrides: dict[int, float] | None = None,
     pue: float = costs.DEFAULT_PUE,
     grid: float = costs.DEFAULT_GRID_KG_PER_KWH,
+    price_rule: str = costs.DEFAULT_PRICE_RULE,
 ) -> list[ModelRow]:
     overrides = overrides or {}
     prices = prices_by_hardware()
-    power, emissions = _model_facts_of_interest(m.pk for m in models)
+    facts = _model_facts_of_interest(m.pk for m in models)
     rows = []
     for m in models:
-        watts = power.get(m.pk) or (m.hardware.tdp_watts if m.hardware else None)
+        watts, basis = facts.power.get(m.pk) or (m.hardware.tdp_watts if m.hardware else None, "TDP")
         estimate = costs.estimate(
             gpu_hours=m.gpu_hours,
             release_date=m.release_date,
             prices=prices.get(m.hardware_id, []) if m.hardware_id else [],
             power_watts=watts,
+            hardware_name=m.hardware.name if m.hardware else "",
+            power_basis=basis,
+            price_rule=price_rule,
+            stated_price=facts.stated_price.get(m.pk),
             what_if_usd_per_gpu_hour=overrides.get(m.hardware_id) if m.hardware_id else None,
             pue=pue,
             grid_kg_per_kwh=grid,
         )
         if m.hardware_id is None and m.gpu_hours is not None:
-            estimate = costs.CostEstimate(None, None, "no hardware known", None, None, None)
-        rows.append(ModelRow(m, estimate, emissions.get(m.pk, [])))
+            estimate = costs.CostEstimate(None, None, "no hardware known", None, None, None, "none")
+        rows.append(ModelRow(m, estimate, facts.emissions.get(m.pk, [])))
     return rows
 
 
@@ -263,17 +280,65 @@ def model_detail(model_id: int) -> tuple[ModelRow, list[Fact], list[Paper]]:
     return _model_rows([model])[0], facts, papers
 
 
+@dataclass(frozen=True)
+class CostAssumptions:
+    """What every number on the costs page rests on; reports show the same."""
+
+    price_rule: str
+    price_rule_text: str
+    pue: float
+    grid_kg_per_kwh: float
+    average_power_fraction_gpu: float
+    average_power_fraction_tpu: float
+    server_multipliers: tuple[tuple[str, float, str], ...]
+    default_server_multiplier: tuple[float, str]
+    energy_method: str
+    what_if_prices: dict[int, float]
+
+    @property
+    def price_rules(self) -> dict[str, str]:
+        return costs.PRICE_RULES
+
+
+def cost_assumptions(
+    *,
+    price_rule: str = costs.DEFAULT_PRICE_RULE,
+    pue: float = costs.DEFAULT_PUE,
+    grid: float = costs.DEFAULT_GRID_KG_PER_KWH,
+    overrides: dict[int, float] | None = None,
+) -> CostAssumptions:
+    if price_rule not in costs.PRICE_RULES:
+        raise BadQuery(f"price_rule: {price_rule!r} is not one of {', '.join(costs.PRICE_RULES)}")
+    return CostAssumptions(
+        price_rule=price_rule,
+        price_rule_text=costs.PRICE_RULES[price_rule],
+        pue=pue,
+        grid_kg_per_kwh=grid,
+        average_power_fraction_gpu=costs.GPU_AVERAGE_POWER_FRACTION,
+        average_power_fraction_tpu=costs.TPU_AVERAGE_POWER_FRACTION,
+        server_multipliers=costs.SERVER_MULTIPLIERS,
+        default_server_multiplier=costs.DEFAULT_SERVER_MULTIPLIER,
+        energy_method=costs.EPOCH_ENERGY_SOURCE,
+        what_if_prices=dict(overrides or {}),
+    )
+
+
 def cost_table(
     *,
     overrides: dict[int, float],
     pue: float,
     grid: float,
     page: str | None = None,
-) -> tuple[Page, list[ModelRow]]:
-    """Models with known GPU hours, most expensive (by hours) first."""
+    price_rule: str = costs.DEFAULT_PRICE_RULE,
+) -> tuple[Page, list[ModelRow], CostAssumptions]:
+    """Models with known GPU hours, most expensive (by hours) first, and the assumptions behind them."""
+    assumptions = cost_assumptions(price_rule=price_rule, pue=pue, grid=grid, overrides=overrides)
     models = _model_queryset().filter(gpu_hours__isnull=False).order_by(F("gpu_hours").desc(), "name")
     current = page_number(page, Paginator(models, COST_ROWS_PER_PAGE))
-    return current, _model_rows(list(current.object_list), overrides=overrides, pue=pue, grid=grid)
+    rows = _model_rows(
+        list(current.object_list), overrides=overrides, pue=pue, grid=grid, price_rule=price_rule
+    )
+    return current, rows, assumptions
 
 
 def hardware_with_prices() -> list[Hardware]:

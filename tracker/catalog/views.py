@@ -96,7 +96,7 @@ def _cost_params(query: QueryDict) -> tuple[dict[int, float], float, float]:
     overrides: dict[int, float] = {}
     for key in query:
         raw = query.get(key) or ""
-        if not key.startswith("price_") or not raw.strip():
+        if not key.startswith("price_") or key == "price_rule" or not raw.strip():
             continue
         hw_id = key.removeprefix("price_")
         if not hw_id.isdigit():
@@ -124,15 +124,22 @@ def cost_comparison(request: HttpRequest) -> HttpResponse:
         "price_form": PriceForm(initial={"valid_from": timezone.localdate()}),
         "pue": request.GET.get("pue") or costs.DEFAULT_PUE,
         "grid": request.GET.get("grid") or costs.DEFAULT_GRID_KG_PER_KWH,
+        "price_rule": request.GET.get("price_rule") or costs.DEFAULT_PRICE_RULE,
+        "price_rules": costs.PRICE_RULES,
     }
     try:
         overrides, pue, grid = _cost_params(request.GET)
-        page, rows = selectors_catalog.cost_table(
-            overrides=overrides, pue=pue, grid=grid, page=request.GET.get("page")
+        page, rows, assumptions = selectors_catalog.cost_table(
+            overrides=overrides,
+            pue=pue,
+            grid=grid,
+            page=request.GET.get("page"),
+            price_rule=context["price_rule"],
         )
     except BadQuery as exc:
         return _bad(request, "tracker/costs.html", str(exc), context)
     context |= {
+        "assumptions": assumptions,
         "overrides": {str(k): v for k, v in overrides.items()},
         "page": page,
         "rows": rows,

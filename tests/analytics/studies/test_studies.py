@@ -224,7 +224,9 @@ def test_plan_a_run_on_chinchilla_fit(team_a: Any) -> None:
     assert plan.gpu_hours == pytest.approx(gpu_hours, rel=1e-12)
     assert plan.usd_per_gpu_hour == 4.0  # the 2025 price is not yet in force on 2024-06-01
     assert plan.cost_usd == pytest.approx(gpu_hours * 4.0, rel=1e-12)
-    assert plan.energy_kwh == pytest.approx(gpu_hours * 700 * 1.2 / 1000, rel=1e-12)
+    # Epoch's method, the costs page's PUE: DGX H100 10.2 kW / 8 GPUs x 0.75 average power x PUE 1.1.
+    assert plan.energy_kwh == pytest.approx(gpu_hours * 10.2 / 8 * 0.75 * 1.1, rel=1e-12)
+    assert plan.pue == 1.1 and plan.power is not None and plan.power.server_multiplier > 1.8
     later = study_selectors.run_plan(fit=fit, compute=1e21, hardware=h100, on=date(2025, 3, 1), mfu=0.5)
     assert later.usd_per_gpu_hour == 2.5 and later.gpu_hours == pytest.approx(gpu_hours * 0.8)
     with pytest.raises(FitError, match="MFU must be in"):

@@ -168,11 +168,20 @@ def test_model_table_numbers_are_exact(viewer_client, demo):
     assert dsv3.training_flops == pytest.approx(6 * 37e9 * 14.8e12, rel=1e-12)  # active parameters for MoE
     assert dsv3.cost.usd == pytest.approx(5.576e6, rel=1e-12)
     assert dsv3.parameters_display == "671B (37B active)"
-    # The H100 price in force on Llama 3.1's release day (2024-07-23) is the latest one dated before it.
-    assert llama.cost.usd == pytest.approx(30.84e6 * 2.69, rel=1e-12)
+    # Market rule: the cheapest H100 vendor price in force on Llama 3.1's release day (2024-07-23).
+    assert llama.cost.usd == pytest.approx(30.84e6 * 1.99, rel=1e-12)
     assert "3.65e+25" in response.text and "$5,576,000" in response.text
-    # With only prices dated after the release: no price, never $0.
+    # With only prices dated after the release: the earliest later one, and the row says so.
     HardwarePrice.objects.filter(hardware__name="H100-80GB", valid_from__lte=date(2024, 7, 23)).delete()
+    response = viewer_client.get("/catalog/models/")
+    llama = _row(response, "Llama 3.1 405B")
+    assert llama.cost.usd == pytest.approx(30.84e6 * 2.25, rel=1e-12)
+    assert llama.cost.price_basis == (
+        "$2.25/GPU h from 2024-12-15, Voltage Park: no price is dated on or before 2024-07-23, so the earliest "
+        "later price is used (after release; likely below the price then)"
+    )
+    # With no price at all: no cost, never $0.
+    HardwarePrice.objects.filter(hardware__name="H100-80GB").delete()
     response = viewer_client.get("/catalog/models/")
     llama = _row(response, "Llama 3.1 405B")
     assert llama.cost.usd is None and llama.usd_display == "no price"
@@ -236,6 +245,9 @@ def test_timeline_colours_by_organization_or_family_and_compute_is_log(viewer_cl
 # ---- costs ------------------------------------------------------------------------------------------------
 
 
+EPOCH_H100_KW_PER_GPU_HOUR = 10.2 / 8 * 0.75 * 1.1  # DGX H100 per GPU x Epoch's average power x PUE 1.1
+
+
 def test_costs_match_the_reference(viewer_client, demo):
     response = viewer_client.get("/catalog/costs/")
     assert response.status_code == 200
@@ -243,15 +255,46 @@ def test_costs_match_the_reference(viewer_client, demo):
     assert dsv3.cost.usd == pytest.approx(5.576e6, rel=1e-12)
     assert dsv3.cost.price_basis.startswith("$2/GPU h from 2024-12-26")
     llama = _row(response, "Llama 3.1 405B")
-    assert llama.cost.energy_kwh == pytest.approx(30.84e6 * 700 * 1.1 / 1000, rel=1e-12)  # 21.6 GWh x PUE 1.1
-    assert llama.cost.co2_tonnes == pytest.approx(30.84e6 * 700 * 1.1 / 1000 * 0.4 / 1000, rel=1e-12)
+    kwh = 30.84e6 * EPOCH_H100_KW_PER_GPU_HOUR  # 32.4 GWh by Epoch's method
+    assert llama.cost.energy_kwh == pytest.approx(kwh, rel=1e-12)
+    assert llama.cost.co2_tonnes == pytest.approx(kwh * 0.4 / 1000, rel=1e-12)
     assert [e.tonnes for e in llama.reported_emissions] == [8930.0]
-    assert "$5,576,000" in response.text and "23.75 GWh" in response.text
-    assert "9,499 t" in response.text and "8930 t" in response.text  # estimated beside reported
-    # Llama 3.1's price: the latest H100 rate dated before its release (with its provider named).
-    assert llama.cost.price_basis.startswith("$2.69/GPU h from 2024-04-03, TensorDock")
-    assert llama.cost.usd == pytest.approx(30.84e6 * 2.69, rel=1e-12)
+    assert "$5,576,000" in response.text and "32.44 GWh" in response.text
+    assert "12,976 t" in response.text and "8930 t" in response.text  # estimated beside reported
+    # Market rule: the cheapest H100 vendor price in force on Llama 3.1's release (Lambda's, with its date).
+    assert llama.cost.price_rule == "market"
+    assert llama.cost.price_basis.startswith(
+        "$1.99/GPU h from 2023-06-15, Lambda; cheapest of 3 vendor prices"
+    )
+    assert llama.cost.usd == pytest.approx(30.84e6 * 1.99, rel=1e-12)
     assert set(_figure(response, "fig-costs")["data"][0]["x"]) >= {"DeepSeek-V3", "Llama 3.1 405B"}
+    # The assumptions are on the page and in the context for reports.
+    assumptions = response.context["assumptions"]
+    assert (assumptions.price_rule, assumptions.pue, assumptions.average_power_fraction_gpu) == (
+        "market",
+        1.1,
+        0.75,
+    )
+    assert "server multiplier" in response.text and "arXiv:2405.21015" in response.text
+
+
+def test_price_rule_switches_to_the_stated_price_and_each_row_says_which_applied(viewer_client, demo):
+    response = viewer_client.get("/catalog/costs/", {"price_rule": "stated"})
+    assert response.status_code == 200
+    dsv3 = _row(response, "DeepSeek-V3")
+    assert (dsv3.cost.price_rule, dsv3.cost.usd_per_gpu_hour) == ("stated", 2.0)
+    assert dsv3.cost.price_basis.startswith(
+        "$2/GPU h stated in data/reference/llama31_deepseekv3_training_cost.csv"
+    )
+    llama = _row(response, "Llama 3.1 405B")
+    assert llama.cost.price_rule == "market"  # Meta states no price: the fallback is named
+    assert llama.cost.price_basis.startswith("no stated price, market rule instead: $1.99/GPU h")
+    assert '<option value="stated" selected>' in response.text
+    assert '<td class="rule">stated</td>' in response.text and '<td class="rule">market</td>' in response.text
+    bad = viewer_client.get("/catalog/costs/", {"price_rule": "cheapest"})
+    assert (
+        bad.status_code == 400 and "price_rule: &#x27;cheapest&#x27; is not one of market, stated" in bad.text
+    )
 
 
 def test_what_if_price_and_pue_recompute_without_saving(viewer_client, demo):
@@ -265,8 +308,9 @@ def test_what_if_price_and_pue_recompute_without_saving(viewer_client, demo):
     llama = _row(response, "Llama 3.1 405B")
     assert llama.cost.usd == pytest.approx(61.68e6, rel=1e-12)
     assert llama.cost.price_basis == "what-if $2/GPU h"
-    assert llama.cost.energy_kwh == pytest.approx(21.588e6, rel=1e-12)
-    assert llama.cost.co2_tonnes == pytest.approx(21.588e6 * 0.5 / 1000, rel=1e-12)
+    kwh = 30.84e6 * 10.2 / 8 * 0.75  # PUE 1.0
+    assert llama.cost.energy_kwh == pytest.approx(kwh, rel=1e-12)
+    assert llama.cost.co2_tonnes == pytest.approx(kwh * 0.5 / 1000, rel=1e-12)
     assert _row(response, "DeepSeek-V3").cost.usd == pytest.approx(8.364e6, rel=1e-12)
     assert "$61,680,000" in response.text
     assert list(HardwarePrice.objects.values_list("pk", "usd_per_gpu_hour")) == before
@@ -307,16 +351,16 @@ def test_editor_saves_a_dated_price_that_then_applies(editor_client, demo):
         "/catalog/costs/prices/",
         {
             "hardware": h100.pk,
-            "usd_per_gpu_hour": "2.5",
+            "usd_per_gpu_hour": "1.5",
             "valid_from": "2024-07-01",
             "provider": "cloud list",
         },
     )
     assert response.status_code == 302
     price = HardwarePrice.objects.get(hardware=h100, valid_from=date(2024, 7, 1))
-    assert float(price.usd_per_gpu_hour) == 2.5 and price.provider == "cloud list"
+    assert float(price.usd_per_gpu_hour) == 1.5 and price.provider == "cloud list"
     page = editor_client.get("/catalog/costs/")
-    assert _row(page, "Llama 3.1 405B").cost.usd == pytest.approx(77.1e6, rel=1e-12)
+    assert _row(page, "Llama 3.1 405B").cost.usd == pytest.approx(46.26e6, rel=1e-12)  # now the cheapest
     assert "Save a dated price" in page.text
 
 

@@ -74,7 +74,7 @@ def test_model_detail_query_count_is_pinned(client, make_user, catalog, django_a
     with django_assert_num_queries(7):  # model, facts, papers, prices, power/emission facts
         response = client.get(f"/catalog/models/{model.pk}/")
     assert response.status_code == 200
-    assert "350.0 W per GPU" in response.text or "350.0 W" in response.text
+    assert "350 W stated per GPU" in response.text
 
 
 def test_per_model_power_fact_overrides_hardware_tdp(client, make_user, catalog):
@@ -82,7 +82,9 @@ def test_per_model_power_fact_overrides_hardware_tdp(client, make_user, catalog)
     response = client.get("/catalog/costs/")
     row = next(r for r in response.context["rows"] if r.model.name == "Other 3B")
     assert row.cost.power_watts == 350.0  # the card's fact, not the A100's 400 W TDP
-    assert row.cost.energy_kwh == pytest.approx(4e5 * 350 * 1.1 / 1000, rel=1e-12)
+    # Epoch's method on the stated 350 W: A100 server multiplier (DGX A100 6.5 kW / 8 / 400 W), 0.75, PUE 1.1.
+    assert row.cost.energy_kwh == pytest.approx(4e5 * 0.350 * (6.5 / 8 / 0.4) * 0.75 * 1.1, rel=1e-12)
+    assert row.cost.power.chip_watts_basis.startswith("stated per GPU")
     assert row.cost.usd == pytest.approx(4e5 * 1.5, rel=1e-12)
     assert [e.tonnes for e in row.reported_emissions] == [pytest.approx(1.0)]  # 1e6 g
 
