@@ -5,14 +5,22 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from analytics.reports import urls as report_urls
+from analytics.trends import views as trend_views
 from core.health import health, health_web
 from ingestion import urls as ingestion_urls
 from tracker import views as tracker_views
+from tracker.catalog import urls as catalog_urls
 
 api_patterns = [
     path("me/", tracker_views.api_me, name="me"),
     *ingestion_urls.api_patterns,
     *report_urls.api_patterns,
+]
+
+# The catalog namespace: tracker's pages plus the timeline, whose compute trend is fitted in analytics.
+catalog_patterns = [
+    *catalog_urls.urlpatterns,
+    path("timeline/", trend_views.timeline, name="timeline"),
 ]
 
 urlpatterns = [
@@ -22,7 +30,7 @@ urlpatterns = [
     path("health/", health, name="health"),
     path("health/web/", health_web, name="health-web"),
     path("admin/", admin.site.urls),
-    path("catalog/", include("tracker.catalog.urls")),
+    path("catalog/", include((catalog_patterns, catalog_urls.app_name))),
     path("runs/", include("tracker.runs.urls")),
     path("ingest/", include("ingestion.urls")),
     path("hooks/", include((ingestion_urls.hook_patterns, "hooks"))),

@@ -29,6 +29,18 @@ class CostBar:
     energy_kwh: float | None
 
 
+@dataclass(frozen=True)
+class TrendLine:
+    """A fitted trend over dates (ISO strings) with its interval band, drawn over the compute scatter."""
+
+    x: Sequence[str]
+    y: Sequence[float]
+    low: Sequence[float]
+    high: Sequence[float]
+    label: str  # legend text, e.g. "trend 4.1x/year"
+    band_label: str  # e.g. "95% confidence band"
+
+
 def si(value: float | None) -> str:
     if value is None:
         return "unknown"
@@ -90,10 +102,38 @@ def timeline_figure(points: Sequence[ModelPoint], *, color_by: str = "organizati
     }
 
 
-def compute_figure(points: Sequence[ModelPoint], *, color_by: str = "organization") -> dict[str, Any]:
-    """Training compute 6ND (active parameters for mixture-of-experts) over time on a log axis."""
+def _trend_traces(trend: TrendLine) -> list[dict[str, Any]]:
+    """The band as a filled area between its bounds (lower first, upper filled to it), then the line."""
+    band = {"type": "scatter", "mode": "lines", "x": list(trend.x), "hoverinfo": "skip", "line": {"width": 0}}
+    return [
+        {**band, "name": trend.band_label, "y": list(trend.low), "showlegend": False},
+        {
+            **band,
+            "name": trend.band_label,
+            "y": list(trend.high),
+            "fill": "tonexty",
+            "fillcolor": "rgba(80, 80, 80, 0.15)",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": trend.label,
+            "x": list(trend.x),
+            "y": list(trend.y),
+            "line": {"color": "rgb(60, 60, 60)", "dash": "dash", "width": 2},
+            "hovertemplate": "%{x}: %{y:.3g} FLOP (trend)<extra></extra>",
+        },
+    ]
+
+
+def compute_figure(
+    points: Sequence[ModelPoint], *, color_by: str = "organization", trend: TrendLine | None = None
+) -> dict[str, Any]:
+    """Training compute 6ND (active parameters for mixture-of-experts) over time on a log axis, with the
+    log-linear trend and its band when one is given."""
+    markers = _dated_traces([p for p in points if p.training_flops], color_by, lambda p: p.training_flops)
     return {
-        "data": _dated_traces([p for p in points if p.training_flops], color_by, lambda p: p.training_flops),
+        "data": markers + (_trend_traces(trend) if trend else []),
         "layout": {
             "title": {"text": "Training compute over time (C = 6ND)"},
             "xaxis": {"title": {"text": "release date"}, "type": "date"},

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
@@ -19,7 +20,7 @@ from django.http import Http404
 
 from tracker.catalog import costs
 from tracker.catalog.figures import ModelPoint, si
-from tracker.catalog.models import Fact, Hardware, HardwarePrice, Model, Paper, Tag
+from tracker.catalog.models import Fact, Hardware, HardwarePrice, Model, Organization, Paper, Tag
 
 PAPERS_PER_PAGE = 25
 MODELS_PER_PAGE = 100
@@ -352,19 +353,73 @@ def hardware_with_prices() -> list[Hardware]:
 # ---- timeline -------------------------------------------------------------------------------------------
 
 
-def timeline_points() -> list[ModelPoint]:
-    rows = (
-        Model.objects.filter(release_date__isnull=False)
-        .order_by("release_date", "name")
-        .values_list(
-            "name",
-            "release_date",
-            "organization__name",
-            "family",
-            "parameters",
-            "active_parameters",
-            "training_tokens",
-        )
+@dataclass(frozen=True)
+class TimelineFilters:
+    organization: str = ""  # exact organization name; "" for all
+    since: date | None = None  # release date on or after
+    until: date | None = None  # release date on or before
+
+    def query(self) -> dict[str, str]:
+        """The filters as query-string values (blank when unset), for forms and links."""
+        return {
+            "organization": self.organization,
+            "from": self.since.isoformat() if self.since else "",
+            "to": self.until.isoformat() if self.until else "",
+        }
+
+
+def _date_param(name: str, raw: str) -> date | None:
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        return date(int(text), 1, 1) if text.isdigit() and len(text) == 4 else date.fromisoformat(text)
+    except ValueError:
+        raise BadQuery(f"{name}: {text[:40]!r} is not a date (use YYYY-MM-DD or a year)") from None
+
+
+def timeline_filters(*, organization: str = "", since: str = "", until: str = "") -> TimelineFilters:
+    """Checked timeline filters; BadQuery names the parameter. A bare year `to` means its last day."""
+    if len(organization) > MAX_QUERY_CHARS:
+        raise BadQuery(f"organization: at most {MAX_QUERY_CHARS} characters")
+    if "\x00" in organization:
+        raise BadQuery("organization: contains a NUL character")
+    start = _date_param("from", since)
+    end = _date_param("to", until)
+    if end is not None and until.strip().isdigit():
+        end = date(end.year, 12, 31)
+    if start and end and start > end:
+        raise BadQuery(f"from: {start.isoformat()} is after to: {end.isoformat()}")
+    return TimelineFilters(organization.strip(), start, end)
+
+
+def timeline_organizations() -> list[str]:
+    """Organizations with at least one dated model, for the timeline's filter."""
+    return list(
+        Organization.objects.filter(models__release_date__isnull=False)
+        .order_by("name")
+        .distinct()
+        .values_list("name", flat=True)
+    )
+
+
+def timeline_points(filters: TimelineFilters | None = None) -> list[ModelPoint]:
+    filters = filters or TimelineFilters()
+    models = Model.objects.filter(release_date__isnull=False)
+    if filters.organization:
+        models = models.filter(organization__name=filters.organization)
+    if filters.since:
+        models = models.filter(release_date__gte=filters.since)
+    if filters.until:
+        models = models.filter(release_date__lte=filters.until)
+    rows = models.order_by("release_date", "name").values_list(
+        "name",
+        "release_date",
+        "organization__name",
+        "family",
+        "parameters",
+        "active_parameters",
+        "training_tokens",
     )
     points = []
     for name, released, org, family, n, n_active, d in rows:

@@ -74,23 +74,6 @@ def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
     )
 
 
-@require_GET
-def timeline(request: HttpRequest) -> HttpResponse:
-    color_by = request.GET.get("color", "organization")
-    context: dict[str, Any] = {"color_by": color_by, "choices": figures_catalog.COLOR_BY_CHOICES}
-    if color_by not in figures_catalog.COLOR_BY_CHOICES:
-        error = f"color: {color_by!r} is not one of {', '.join(figures_catalog.COLOR_BY_CHOICES)}"
-        return _bad(request, "tracker/timeline.html", error, context)
-    points = selectors_catalog.timeline_points()
-    context |= {
-        "n_points": len(points),
-        "timeline_fig": figures_catalog.timeline_figure(points, color_by=color_by),
-        "compute_fig": figures_catalog.compute_figure(points, color_by=color_by),
-        "n_compute": sum(1 for p in points if p.training_flops),
-    }
-    return render(request, "tracker/timeline.html", context)
-
-
 def _cost_params(query: QueryDict) -> tuple[dict[int, float], float, float]:
     """What-if inputs: price_<hardware id>=USD per GPU hour, pue, grid (kg CO2 per kWh)."""
     overrides: dict[int, float] = {}

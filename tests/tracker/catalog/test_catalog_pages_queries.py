@@ -25,8 +25,8 @@ PINNED = {
     "/catalog/papers/": 6,  # tags, count, page, prefetch tags
     "/catalog/papers/?q=scaling": 6,
     "/catalog/models/": 6,  # count, page, prices, power/emission facts
-    "/catalog/timeline/": 3,
-    "/catalog/costs/": 10,  # hardware + prices, role, price-form choices, count, page, prices, facts
+    "/catalog/timeline/": 4,  # organizations for the filter, dated models
+    "/catalog/costs/": 10,  # hardware + prices, role, price-form choices, count, page, prices, facts (incl. stated prices)
 }
 
 

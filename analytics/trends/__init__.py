@@ -1,0 +1,1 @@
+"""Trends over the catalog: training compute of released models over time (the timeline page)."""
