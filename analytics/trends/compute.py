@@ -55,10 +55,19 @@ class ComputeTrend:
         if g is None or d is None or self.year_range is None:
             return self.reason
         years = f"{date_of(self.year_range[0]).isoformat()} to {date_of(self.year_range[1]).isoformat()}"
-        return (
-            f"{g.estimate:.2f}x per year ({g.level:.0%} CI {g.low:.2f}-{g.high:.2f}); doubling every "
-            f"{d.estimate:.1f} months ({_months(d.low)}-{_months(d.high)}); {self.n_models} models, {years}"
+        doubling = (
+            f"doubling every {d.estimate:.1f} months ({_months(d.low)}-{_months(d.high)})"
+            if math.isfinite(d.estimate)
+            else f"no doubling: the fitted trend does not rise ({_months(d.low)}-{_months(d.high)} months)"
         )
+        return (
+            f"{_factor(g.estimate)}x per year ({g.level:.0%} CI {_factor(g.low)}-{_factor(g.high)}); "
+            f"{doubling}; {self.n_models} models, {years}"
+        )
+
+
+def _factor(value: float) -> str:
+    return f"{value:.2f}" if value < 1000 else f"{value:.3g}"
 
 
 def _months(value: float) -> str:

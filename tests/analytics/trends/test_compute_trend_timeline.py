@@ -196,3 +196,18 @@ def test_hostile_filter_values_never_give_a_server_error(viewer_client):
             status = viewer_client.get("/catalog/timeline/", {name: value}).status_code
             assert status in (200, 400), (name, value, status)
         assert viewer_client.get("/catalog/costs/", {"price_rule": value}).status_code in (200, 400), value
+
+
+def test_a_falling_trend_says_so_and_carries_the_plausibility_warnings():
+    """The demo catalog: Llama 3.1 8B/70B/405B on one day, then the smaller-compute DeepSeek-V3."""
+    llama = [(name, 6 * n * 15e12) for name, n in (("8B", 8.03e9), ("70B", 70.6e9), ("405B", 405e9))]
+    points = [ModelPoint(name, date(2024, 7, 23), "Meta", "", None, None, None, c) for name, c in llama]
+    points.append(
+        ModelPoint("DeepSeek-V3", date(2024, 12, 26), "DeepSeek", "", None, None, None, 6 * 37e9 * 14.8e12)
+    )
+    trend = compute_trend(points)
+    assert trend.growth_per_year.estimate < 1 and math.isinf(trend.doubling_months.estimate)
+    assert "; no doubling: the fitted trend does not rise (" in trend.summary()
+    assert "2.61e+09" in trend.summary()  # an unusable upper bound is shown as such, not as 2608912383.73
+    assert any("outside the plausible range" in w for w in trend.warnings)
+    assert any("distinct publication years" in w for w in trend.warnings)
