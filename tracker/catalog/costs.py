@@ -57,6 +57,8 @@ PRICE_RULES: dict[str, str] = {
     "stated": "price stated in the paper or model card",
 }
 DEFAULT_PRICE_RULE = "market"
+# A market price older than this on the date it is used for is flagged as such in the basis.
+STALE_PRICE_DAYS = 365
 
 # Emission facts arrive in grams (Hugging Face `co2_eq_emissions`), kilograms or tonnes.
 _TONNES_PER_UNIT = {
@@ -178,7 +180,9 @@ def market_price(prices: Iterable[PricePoint], on: date | None) -> PriceChoice:
     n = len(by_provider)
     vendors = f"cheapest of {n} vendor prices" if n > 1 else "the only vendor price"
     when = f"in force on {on.isoformat()}" if on else "latest (release date unknown)"
-    return PriceChoice(best.usd_per_gpu_hour, "market", f"{_described(best)}; {vendors} {when}")
+    age = (on - best.valid_from).days if on else 0
+    stale = f" (dated {age / 365.25:.1f} years before)" if age > STALE_PRICE_DAYS else ""
+    return PriceChoice(best.usd_per_gpu_hour, "market", f"{_described(best)}; {vendors} {when}{stale}")
 
 
 def choose_price(

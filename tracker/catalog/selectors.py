@@ -300,6 +300,23 @@ class CostAssumptions:
     def price_rules(self) -> dict[str, str]:
         return costs.PRICE_RULES
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for reports (JSON, CSV notes)."""
+        return {
+            "price_rule": self.price_rule,
+            "price_rule_text": self.price_rule_text,
+            "pue": self.pue,
+            "grid_kg_per_kwh": self.grid_kg_per_kwh,
+            "average_power_fraction": {
+                "gpu": self.average_power_fraction_gpu,
+                "tpu": self.average_power_fraction_tpu,
+            },
+            "server_multipliers": {key: value for key, value, _basis in self.server_multipliers},
+            "default_server_multiplier": self.default_server_multiplier[0],
+            "energy_method": self.energy_method,
+            "what_if_prices": {str(k): v for k, v in self.what_if_prices.items()},
+        }
+
 
 def cost_assumptions(
     *,

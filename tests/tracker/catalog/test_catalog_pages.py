@@ -276,6 +276,9 @@ def test_costs_match_the_reference(viewer_client, demo):
         0.75,
     )
     assert "server multiplier" in response.text and "arXiv:2405.21015" in response.text
+    as_dict = assumptions.as_dict()
+    assert as_dict["server_multipliers"]["H100"] == pytest.approx(10.2 / 8 / 0.7)
+    assert (as_dict["pue"], as_dict["average_power_fraction"]["gpu"]) == (1.1, 0.75)
 
 
 def test_price_rule_switches_to_the_stated_price_and_each_row_says_which_applied(viewer_client, demo):

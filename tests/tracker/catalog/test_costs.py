@@ -97,7 +97,7 @@ def test_market_rule_takes_the_cheapest_vendor_price_in_force_at_release():
     assert (llama.usd_per_gpu_hour, llama.rule) == (1.99, "market")
     assert (
         llama.basis
-        == "$1.99/GPU h from 2023-06-15, Lambda; cheapest of 3 vendor prices in force on 2024-07-23"
+        == "$1.99/GPU h from 2023-06-15, Lambda; cheapest of 3 vendor prices in force on 2024-07-23 (dated 1.1 years before)"
     )
     # A vendor's later price replaces its earlier one: Lambda at $3 from 2024-05-01 makes TensorDock cheapest.
     raised = costs.market_price(
@@ -106,6 +106,12 @@ def test_market_rule_takes_the_cheapest_vendor_price_in_force_at_release():
     assert raised.usd_per_gpu_hour == 2.69 and "TensorDock" in raised.basis
     # Voltage Park's price dated after the release is not used.
     assert costs.market_price(H100_PRICES, date(2024, 12, 14)).usd_per_gpu_hour == 1.99
+    # A price used more than a year after its date says how old it is (plan-a-run prices today's run).
+    today = costs.market_price(H100_PRICES, date(2026, 12, 1))
+    assert today.basis == (
+        "$1.99/GPU h from 2023-06-15, Lambda; cheapest of 4 vendor prices in force on 2026-12-01 "
+        "(dated 3.5 years before)"
+    )
 
 
 def test_market_rule_without_a_price_dated_before_release_says_which_later_price_it_used():
