@@ -289,7 +289,7 @@ def test_whole_worker_sigkill_mid_ingest_finishes_exactly_once(app_stack: AppSta
     # Wait until the ingest worker has claimed the file, then kill that whole worker: parent and pool.
     wait_until(
         lambda: _api_job(app_stack.url, token, job["job"])["files"][0]["status"] == "running",
-        60,
+        180,  # the stack's workers may still be warming up on a loaded machine
         "file claimed",
     )
     (worker,) = app_stack.children("isoflop2@")  # the ingest worker group's parent process
