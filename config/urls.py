@@ -24,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("catalog/", include("tracker.catalog.urls")),
     path("runs/", include("tracker.runs.urls")),
+    path("articles/", include("tracker.claims.urls")),
     path("ingest/", include("ingestion.urls")),
     path("hooks/", include((ingestion_urls.hook_patterns, "hooks"))),
     path("studies/", include("analytics.studies.urls")),
