@@ -52,8 +52,9 @@ def test_article_page_marks_claims_and_links_badges_to_facts(page, make_user, te
     # The conflicting badge leads to the card fact it was checked against, on the model page.
     page.click(f"#claim-{wrong.pk} + a.badge")
     page.wait_for_url(f"**/catalog/models/{wrong.model_id}/#fact-{wrong.checked_against_id}")
-    row = page.locator(f"#fact-{wrong.checked_against_id}")
-    assert row.locator("td").nth(1).inner_text() == "70000000000.0"
+    cell = page.locator(f"#fact-{wrong.checked_against_id}")
+    assert cell.inner_text() == "parameters"
+    assert cell.locator("xpath=following-sibling::td[1]").inner_text() == "70000000000.0"
     assert page.locator("#claims mark, #claims .badge.claim-conflicting").count() == 1
     page.screenshot(path=str(SHOTS / "model.png"), full_page=True)
 
