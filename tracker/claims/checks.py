@@ -23,6 +23,8 @@ RELATIVE_TOLERANCE: dict[str, float] = {
     "cost": 0.25,
 }
 DEFAULT_RELATIVE_TOLERANCE = 0.10
+# A card that dates the family ("Llama 3.1, released 2024-07-23") dates each of its sizes.
+FAMILY_QUANTITIES = frozenset({"release_date"})
 # "Up to 256K tokens of context" states the window itself, not a ceiling a smaller window would satisfy.
 BOUND_IS_VALUE = frozenset({"context_length"})
 BENCHMARK_ABSOLUTE_TOLERANCE = 0.5

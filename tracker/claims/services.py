@@ -15,7 +15,7 @@ from tracker.accounts.models import Team
 from tracker.catalog.models import Fact, SourceDocument
 from tracker.claims import checks
 from tracker.claims.models import Article, Claim
-from tracker.claims.subjects import catalog_index, model_for_subject, subject_key
+from tracker.claims.subjects import catalog_index, family_name, model_for_subject, subject_key
 
 CLAIMS_RECHECK_TASK = "tracker.claims_recheck"
 
@@ -108,6 +108,16 @@ def claims_check(*, claims: QuerySet[Claim]) -> int:
     facts: dict[tuple[int, str], list[checks.PrimaryFact]] = defaultdict(list)
     model_ids = {c.model_id for c in claims_list if c.model_id is not None}
     quantities = {c.quantity for c in claims_list}
+    # A size's claim on a family-level quantity falls back to the family model's facts.
+    family_of: dict[int, int] = {}
+    needs_family = [c for c in claims_list if c.model_id and c.quantity in checks.FAMILY_QUANTITIES]
+    if needs_family:
+        index = catalog_index()
+        for c in needs_family:
+            family = model_for_subject(family_name(c.subject), index)
+            if family is not None and family != c.model_id:
+                family_of[c.pk] = family
+        model_ids |= set(family_of.values())
     for f in primary_facts(model_ids=model_ids, quantities=quantities).values(
         "pk", "model_id", "name", "value", "text_value", "lower", "upper", "confidence"
     ):
@@ -134,6 +144,8 @@ def claims_check(*, claims: QuerySet[Claim]) -> int:
             is_upper_bound=claim.is_upper_bound,
         )
         relevant = facts.get((claim.model_id, claim.quantity), []) if claim.model_id else []
+        if not relevant and claim.pk in family_of:
+            relevant = facts.get((family_of[claim.pk], claim.quantity), [])
         status, fact_id = checks.verdict(value, relevant, subject_known=bool(claim.subject_key))
         if (status, fact_id) != (claim.status, claim.checked_against_id) or claim.checked_at is None:
             claim.status, claim.checked_against_id, claim.checked_at = status, fact_id, now

@@ -55,5 +55,14 @@ def catalog_index(model_ids: Iterable[int] | None = None) -> dict[str, int]:
     return index_of(models.values_list("pk", "name"))
 
 
+_SIZE_TAIL = re.compile(r"[\s_-]*(?:\d+x)?\d+(?:\.\d+)?\s*[BMKT]$", re.IGNORECASE)
+
+
+def family_name(subject: str) -> str:
+    """The subject without a trailing size ("Llama 3.1 70B" -> "Llama 3.1"); "" when it has none."""
+    stripped = _SIZE_TAIL.sub("", subject.strip())
+    return stripped if stripped != subject.strip() else ""
+
+
 def model_for_subject(subject: str, index: dict[str, int]) -> int | None:
     return index.get(subject_key(subject)) if subject else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tracker.claims.checks import ClaimValue, PrimaryFact, agrees, verdict
-from tracker.claims.subjects import index_of, model_for_subject, subject_key
+from tracker.claims.subjects import family_name, index_of, model_for_subject, subject_key
 
 
 def fact(value=None, text="", lower=None, upper=None, confidence=1.0, id=1):
@@ -72,3 +72,11 @@ def test_index_matches_vendor_prefixed_names_and_drops_ambiguous_keys():
     assert model_for_subject("Llama 3.1 405B", index) is None
     assert model_for_subject("FOO", index) is None  # two models answer to it: neither is named
     assert model_for_subject("", index) is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "family"),
+    [("Llama 3.1 70B", "Llama 3.1"), ("Mixtral 8x22B", "Mixtral"), ("Qwen2.5-72B", "Qwen2.5"), ("GPT-4", "")],
+)
+def test_family_name(subject, family):
+    assert family_name(subject) == family

@@ -135,13 +135,15 @@ def test_misstated_real_model_is_conflicting_against_its_card(team_a, editor):
     assert by_line[(18, "context_length")].status == X  # 256K vs 128K
     assert by_line[(16, "training_tokens")].status == X  # more than 20T vs 15T
     assert by_line[(15, "release_date")].status == X  # July 24 vs 2024-07-23
-    # The card dates the family ("Llama 3.1"), not each size: a size's date is not inherited from it.
-    assert by_line[(31, "release_date")].status == U
+    # The card dates the family ("Llama 3.1"); a size's date is checked against it.
+    assert by_line[(31, "release_date")].status == C  # Llama 3.1 70B ... July 23
+    assert by_line[(30, "release_date")].status == X  # Llama 3.1 405B ... July 24
     assert by_line[(22, "parameters")].status == C  # 70B
     assert by_line[(21, "parameters")].status == U  # GPT-4: not in the catalog
     assert by_line[(27, "benchmark_score")].status == U  # the card's table gives no MMLU fact
     model = Model.objects.get(name="Llama 3.1 405B")
-    assert claims_selectors.claim_status_counts(model=model)[X] == 5
+    # 450B (twice), more than 20T, 256K, 39.3M GPU hours (the family total, the card says 30.84M), July 24.
+    assert claims_selectors.claim_status_counts(model=model)[X] == 6
 
 
 def test_new_card_rechecks_earlier_claims_by_task(team_a, editor, django_capture_on_commit_callbacks):
