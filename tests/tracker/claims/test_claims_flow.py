@@ -184,6 +184,15 @@ def test_articles_never_corroborate_each_other(team_a, editor):
     assert not Fact.objects.exists()
 
 
+def test_unreadable_article_upload_fails_cleanly_and_stores_nothing(team_a, editor):
+    page = b"<!doctype html><html><head><script>var x = 405e9;</script></head><body></body></html>"
+    job = ingest(team_a, editor, {"empty.html": page})
+    f = IngestFile.objects.get(job=job)
+    assert f.status == "failed"
+    assert f.errors == [{"file": "empty.html", "line": None, "reason": "no readable text in the HTML page"}]
+    assert not Article.objects.exists() and not Claim.objects.exists()
+
+
 def test_article_added_webhook(client, integration):
     text = (STATUS / "zh_open_models.md").read_text(encoding="utf-8")
     payload = {
