@@ -65,4 +65,21 @@ def test_article_page_marks_claims_and_links_badges_to_facts(page, make_user, te
     page.screenshot(path=str(SHOTS / "articles.png"), full_page=True)
     page.goto("/ingest/paste/")
     page.screenshot(path=str(SHOTS / "paste.png"), full_page=True)
+
+    # An HTML article that misstates Llama 3.1 405B: its wrong size is marked conflicting in the text.
+    job = jobs.ingest_job_create(
+        team=team_a,
+        user=editor,
+        source=IngestJob.Source.UPLOAD,
+        uploads=[
+            SimpleUploadedFile(
+                "explained.html", (FIXTURES / "articles" / "en_llama_misstated.html").read_bytes()
+            )
+        ],
+    )
+    process_job(job)
+    html_article = Article.objects.get(document__name="explained.html")
+    page.goto(f"/articles/{html_article.pk}/")
+    assert "450 billion" in page.locator("mark.claim-conflicting").all_inner_texts()
+    page.screenshot(path=str(SHOTS / "article-html.png"), full_page=True)
     assert not violations, violations

@@ -86,6 +86,24 @@ class ArticleLine:
     claims: list[Claim] = field(default_factory=list)  # claims on this line not found in its text
 
 
+def _ends_subject(text: str, end: int, subject: str) -> bool:
+    """The "70B" of "Llama 3.1 70B" names the model; the claim's own "70B" comes after it."""
+    return bool(subject) and text[max(0, end - len(subject)) : end].casefold() == subject.casefold()
+
+
+def claim_display(claim: Claim) -> str:
+    """The claim as a reader would say it: "≥ 20 trillion", "91.2 MMLU", "2024-07-23"."""
+    if claim.quantity == "benchmark_score":
+        shown = f"{claim.value:g}{claim.unit} {claim.text_value}".strip() if claim.value is not None else ""
+    else:
+        shown = claim.text_value or (f"{claim.value:g}" if claim.value is not None else "")
+    if claim.is_lower_bound:
+        return f"≥ {shown}"
+    if claim.is_upper_bound:
+        return f"≤ {shown}"
+    return shown
+
+
 def article_lines(*, article: Article, claims: list[Claim]) -> list[ArticleLine]:
     """The article's readable lines with each claim's number marked where it is written; a claim whose
     number is not found verbatim (dates as ISO, restated values) is listed against its line instead."""
@@ -109,7 +127,10 @@ def article_lines(*, article: Article, claims: list[Claim]) -> list[ArticleLine]
             if claim.quantity == "benchmark_score" and claim.value is not None:
                 needle = f"{claim.value:g}"
             start = text.find(needle) if needle else -1
-            while start >= 0 and any(s < start + len(needle) and start < e for s, e, _ in marks):
+            while start >= 0 and (
+                any(s < start + len(needle) and start < e for s, e, _ in marks)
+                or _ends_subject(text, start + len(needle), claim.subject)
+            ):
                 start = text.find(needle, start + 1)
             if start >= 0:
                 marks.append((start, start + len(needle), claim))

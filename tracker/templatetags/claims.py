@@ -27,3 +27,8 @@ def model_claims(context: Any, model: Any) -> dict[str, Any]:
 def status_label(status: str) -> str:
     """'unknown_subject' -> 'unknown subject'."""
     return str(dict(Claim.Status.choices).get(status, status))
+
+
+@register.filter
+def claimed(claim: Claim) -> str:
+    return selectors.claim_display(claim)
