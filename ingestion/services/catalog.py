@@ -227,6 +227,9 @@ def _manifest_fields(manifest: RunManifestRecord) -> dict[str, Any]:
         fields["hardware"] = catalog_services.hardware_get_or_create(name=manifest.hardware[:100])
     if manifest.model:
         fields["model"], _ = catalog_services.model_get_or_create(name=manifest.model[:200])
+        if manifest.parameters is not None:
+            # The run states its model's size: claims about that model are rechecked after commit.
+            claims_services.claims_recheck_enqueue(model_ids=[fields["model"].pk])
     if manifest.name:
         fields["name"] = manifest.name[:300]
     return fields

@@ -54,6 +54,7 @@ class PrimaryFact:
     lower: float | None = None
     upper: float | None = None
     confidence: float = 1.0
+    from_run: bool = False  # a run manifest of the article's team, not a catalog fact
 
 
 def _bench(name: str) -> str:
@@ -97,19 +98,20 @@ def agrees(claim: ClaimValue, fact: PrimaryFact) -> bool | None:
 
 def verdict(
     claim: ClaimValue, facts: Sequence[PrimaryFact], *, subject_known: bool
-) -> tuple[str, int | None]:
-    """(status, id of the fact it was checked against). The best agreeing fact wins; with none agreeing,
-    the most confident disagreeing one is named; with no relevant fact the claim is uncorroborated."""
+) -> tuple[str, PrimaryFact | None]:
+    """(status, the fact it was checked against). The best agreeing fact wins (catalog facts before runs);
+    with none agreeing, the most confident disagreeing one is named; with no relevant fact the claim is
+    uncorroborated."""
     if not subject_known:
         return UNKNOWN_SUBJECT, None
-    ranked = sorted(facts, key=lambda f: (-f.confidence, f.id))
-    disagreeing: int | None = None
+    ranked = sorted(facts, key=lambda f: (f.from_run, -f.confidence, f.id))
+    disagreeing: PrimaryFact | None = None
     for fact in ranked:
         result = agrees(claim, fact)
         if result:
-            return CORROBORATED, fact.id
+            return CORROBORATED, fact
         if result is False and disagreeing is None:
-            disagreeing = fact.id
+            disagreeing = fact
     if disagreeing is not None:
         return CONFLICTING, disagreeing
     return UNCORROBORATED, None

@@ -8,6 +8,7 @@ from django.db.models import Q
 from core.roles import TeamScopedQuerySet
 from tracker.accounts.models import Team
 from tracker.catalog.models import Fact, Model, SourceDocument
+from tracker.runs.models import TrainingRun
 
 
 class Article(models.Model):
@@ -65,6 +66,9 @@ class Claim(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNCORROBORATED)
     checked_against = models.ForeignKey(
         Fact, null=True, blank=True, on_delete=models.SET_NULL, related_name="checked_claims"
+    )
+    checked_against_run = models.ForeignKey(
+        TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="checked_claims"
     )
     checked_at = models.DateTimeField(null=True, blank=True)
 

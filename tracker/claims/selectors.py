@@ -17,7 +17,12 @@ UNSOURCED: tuple[str, ...] = (Claim.Status.UNCORROBORATED, Claim.Status.UNKNOWN_
 
 def _claims(user: Any) -> QuerySet[Claim]:
     return Claim.objects.visible_to(user).select_related(
-        "article", "model", "checked_against", "checked_against__source", "checked_against__model"
+        "article",
+        "model",
+        "checked_against",
+        "checked_against__source",
+        "checked_against__model",
+        "checked_against_run",
     )
 
 
@@ -31,7 +36,13 @@ def claims_for_article(*, article: Article) -> QuerySet[Claim]:
     """Every claim of an article in reading order (the article was already checked for visibility)."""
     return (
         Claim.objects.filter(article=article)
-        .select_related("model", "checked_against", "checked_against__source", "checked_against__model")
+        .select_related(
+            "model",
+            "checked_against",
+            "checked_against__source",
+            "checked_against__model",
+            "checked_against_run",
+        )
         .order_by("line", "pk")
     )
 

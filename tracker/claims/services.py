@@ -16,6 +16,7 @@ from tracker.catalog.models import Fact, SourceDocument
 from tracker.claims import checks
 from tracker.claims.models import Article, Claim
 from tracker.claims.subjects import catalog_index, family_name, model_for_subject, subject_key
+from tracker.runs.models import TrainingRun
 
 CLAIMS_RECHECK_TASK = "tracker.claims_recheck"
 
@@ -104,7 +105,7 @@ def primary_facts(*, model_ids: Iterable[int], quantities: Iterable[str]) -> Que
 
 def claims_check(*, claims: QuerySet[Claim]) -> int:
     """Recompute the status of these claims against the primary facts; returns how many changed."""
-    claims_list = list(claims)
+    claims_list = list(claims.select_related("article"))
     facts: dict[tuple[int, str], list[checks.PrimaryFact]] = defaultdict(list)
     model_ids = {c.model_id for c in claims_list if c.model_id is not None}
     quantities = {c.quantity for c in claims_list}
@@ -131,6 +132,7 @@ def claims_check(*, claims: QuerySet[Claim]) -> int:
                 confidence=f["confidence"],
             )
         )
+    runs = _run_facts(claims_list, model_ids)
     now = timezone.now()
     changed: list[Claim] = []
     for claim in claims_list:
@@ -146,12 +148,45 @@ def claims_check(*, claims: QuerySet[Claim]) -> int:
         relevant = facts.get((claim.model_id, claim.quantity), []) if claim.model_id else []
         if not relevant and claim.pk in family_of:
             relevant = facts.get((family_of[claim.pk], claim.quantity), [])
-        status, fact_id = checks.verdict(value, relevant, subject_known=bool(claim.subject_key))
-        if (status, fact_id) != (claim.status, claim.checked_against_id) or claim.checked_at is None:
-            claim.status, claim.checked_against_id, claim.checked_at = status, fact_id, now
+        relevant = relevant + runs.get((claim.article.team_id, claim.model_id, claim.quantity), [])
+        status, fact = checks.verdict(value, relevant, subject_known=bool(claim.subject_key))
+        fact_id = fact.id if fact is not None and not fact.from_run else None
+        run_id = fact.id if fact is not None and fact.from_run else None
+        if (status, fact_id, run_id) != (
+            claim.status,
+            claim.checked_against_id,
+            claim.checked_against_run_id,
+        ) or (claim.checked_at is None):
+            claim.status, claim.checked_at = status, now
+            claim.checked_against_id, claim.checked_against_run_id = fact_id, run_id
             changed.append(claim)
-    Claim.objects.bulk_update(changed, ["status", "checked_against", "checked_at"])
+    Claim.objects.bulk_update(changed, ["status", "checked_against", "checked_against_run", "checked_at"])
     return len(changed)
+
+
+# A run manifest names its model's size: a team's own run of a model is primary evidence of its parameters
+# (not of its training tokens or GPU hours, which are that run's, e.g. a fine-tune's).
+RUN_QUANTITIES = {"parameters": "parameters"}
+
+
+def _run_facts(
+    claims: list[Claim], model_ids: set[int]
+) -> dict[tuple[int, int | None, str], list[checks.PrimaryFact]]:
+    """(team, model, quantity) -> the team's runs of that model as primary facts (teams see only theirs)."""
+    wanted = {c.quantity for c in claims} & set(RUN_QUANTITIES)
+    teams = {c.article.team_id for c in claims}
+    out: dict[tuple[int, int | None, str], list[checks.PrimaryFact]] = defaultdict(list)
+    if not wanted or not model_ids:
+        return out
+    runs = TrainingRun.objects.filter(team_id__in=teams, model_id__in=list(model_ids))
+    for run in runs.values("pk", "team_id", "model_id", *[RUN_QUANTITIES[q] for q in wanted]):
+        for quantity in wanted:
+            number = run[RUN_QUANTITIES[quantity]]
+            if number is not None:
+                out[(run["team_id"], run["model_id"], quantity)].append(
+                    checks.PrimaryFact(id=run["pk"], value=number, from_run=True)
+                )
+    return out
 
 
 def claims_recheck(*, model_ids: Sequence[int]) -> int:

@@ -38,15 +38,14 @@ def test_agrees(claim, primary, expected):
 
 def test_verdict_prefers_an_agreeing_fact_and_names_the_most_confident_disagreeing_one():
     claim = ClaimValue("parameters", 405e9)
-    assert verdict(claim, [fact(450e9, id=1), fact(405e9, confidence=0.5, id=2)], subject_known=True) == (
-        "corroborated",
-        2,
-    )
+    status, found = verdict(claim, [fact(450e9, id=1), fact(405e9, confidence=0.5, id=2)], subject_known=True)
+    assert (status, found.id) == ("corroborated", 2)
     wrong = ClaimValue("parameters", 500e9)
-    assert verdict(wrong, [fact(405e9, confidence=0.7, id=3), fact(405e9, id=4)], subject_known=True) == (
-        "conflicting",
-        4,
-    )
+    status, found = verdict(wrong, [fact(405e9, confidence=0.7, id=3), fact(405e9, id=4)], subject_known=True)
+    assert (status, found.id) == ("conflicting", 4)
+    # A catalog fact is named before a run that agrees as well.
+    run = PrimaryFact(id=9, value=405e9, from_run=True)
+    assert verdict(claim, [run, fact(405e9, confidence=0.5, id=5)], subject_known=True)[1].id == 5
     assert verdict(claim, [], subject_known=True) == ("uncorroborated", None)
     assert verdict(claim, [fact(405e9)], subject_known=False) == ("unknown_subject", None)
 

@@ -294,3 +294,32 @@ def test_pages(editor_client, team_a, editor, make_user, team_b, client):
         == 0
     )
     assert claims_selectors.claims_for_model(user=editor, model=model).count() == 1
+
+
+def test_a_teams_run_manifest_corroborates_its_models_size_for_that_team_only(
+    team_a, team_b, editor, make_user, django_capture_on_commit_callbacks
+):
+    from tracker import tasks
+
+    other = make_user(role="editor", team=team_b, username="other-editor")
+    ingest(team_a, editor, {"en.md": (STATUS / "en_open_models.md").read_bytes()})
+    ingest(team_b, other, {"b.txt": b"Nimbus-12B has 12B parameters and saw 3T tokens, the lab says.\n"})
+    manifest = b"external_id: nimbus-12b-main\nmodel: Nimbus-12B\nparameters: 12B\ntokens: 3.5T\n"
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        ingest(team_a, editor, {"nimbus.yaml": manifest})
+    published = [
+        cb.args for cb in callbacks if getattr(getattr(cb, "func", None), "__name__", "") == "publish"
+    ]
+    nimbus = Model.objects.get(name="Nimbus-12B")
+    assert ("tracker.claims_recheck", [nimbus.pk]) in published
+    tasks.claims_recheck.apply(args=[[nimbus.pk]]).get()
+    ours = {c.quantity: c for c in Claim.objects.filter(article__team=team_a, subject="Nimbus-12B")}
+    assert (ours["parameters"].status, ours["parameters"].checked_against_run.external_id) == (
+        C,
+        "nimbus-12b-main",
+    )
+    # A run's tokens are that run's (a fine-tune's, say), not evidence of the model's training tokens.
+    assert (ours["training_tokens"].status, ours["training_tokens"].checked_against_run) == (U, None)
+    theirs = Claim.objects.filter(article__team=team_b, subject="Nimbus-12B")
+    assert set(theirs.values_list("status", "checked_against_run")) == {(U, None)}
+    assert set(theirs.values_list("model__name", flat=True)) == {"Nimbus-12B"}  # linked, not corroborated
