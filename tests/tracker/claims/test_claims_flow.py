@@ -323,3 +323,16 @@ def test_a_teams_run_manifest_corroborates_its_models_size_for_that_team_only(
     theirs = Claim.objects.filter(article__team=team_b, subject="Nimbus-12B")
     assert set(theirs.values_list("status", "checked_against_run")) == {(U, None)}
     assert set(theirs.values_list("model__name", flat=True)) == {"Nimbus-12B"}  # linked, not corroborated
+
+
+def test_relink_all_follows_a_renamed_model(team_a, editor):
+    ingest(team_a, editor, {"README.md": LLAMA_CARD})
+    ingest(team_a, editor, {"en.md": (STATUS / "en_open_models.md").read_bytes()})
+    Model.objects.filter(name="Llama 3.1 8B").update(name="Llama 3.1 8B (base)")
+    assert claims_services.claims_relink_all() == 1  # the 256K context claim no longer names a model
+    claim = Claim.objects.get(quantity="context_length")
+    assert (claim.model, claim.status, claim.checked_against) == (None, U, None)
+    Model.objects.filter(name="Llama 3.1 8B (base)").update(name="Llama-3.1-8B")
+    assert claims_services.claims_relink_all() == 1
+    claim.refresh_from_db()
+    assert (claim.model.name, claim.status) == ("Llama-3.1-8B", X)
