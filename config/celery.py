@@ -20,6 +20,7 @@ QUEUE_OF_TASK: dict[str, str] = {
     "ingestion.ingest_file_process": "ingest",
     "tracker.series_summary_refresh": "ingest",
     "tracker.series_rollup_build": "ingest",
+    "tracker.claims_recheck": "ingest",
     "ingestion.webhook_delivery_process": "webhooks",
     "analytics.study_refit": "fit",
     "analytics.studies_refit_for_runs": "fit",

@@ -32,6 +32,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("catalog/", include((catalog_patterns, catalog_urls.app_name))),
     path("runs/", include("tracker.runs.urls")),
+    path("articles/", include("tracker.claims.urls")),
     path("ingest/", include("ingestion.urls")),
     path("hooks/", include((ingestion_urls.hook_patterns, "hooks"))),
     path("studies/", include("analytics.studies.urls")),

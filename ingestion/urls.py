@@ -5,6 +5,7 @@ from ingestion import views
 app_name = "ingestion"
 urlpatterns = [
     path("upload/", views.upload, name="upload"),
+    path("paste/", views.paste, name="paste"),
     path("jobs/", views.job_list, name="job-list"),
     path("jobs/<int:job_id>/", views.job_detail, name="job-detail"),
 ]

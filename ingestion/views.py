@@ -91,6 +91,30 @@ def _upload(request: HttpRequest, handler: SizeLimitUploadHandler | None) -> Htt
     return redirect("ingestion:job-detail", job_id=job.pk)
 
 
+@require_http_methods(["GET", "POST"])
+def paste(request: HttpRequest) -> HttpResponse:
+    """An editor pastes an article (title + text); it is ingested like an uploaded Markdown file."""
+    teams = Team.objects.visible_to(request.user, Role.EDITOR)
+    context: dict[str, Any] = {"teams": teams}
+    if request.method == "GET":
+        return render(request, "ingestion/paste.html", context)
+    title, text = request.POST.get("title", ""), request.POST.get("text", "")
+    context |= {"form_title": title, "form_text": text, "form_team": request.POST.get("team", "")}
+    team, may_write = selectors.team_for_upload(user=request.user, team_ref=request.POST.get("team", ""))
+    if team is None or not may_write:
+        context["error"] = "Choose a team where you are an editor."
+        return render(request, "ingestion/paste.html", context, status=403)
+    if len(text.encode()) > settings.ISOFLOP_MAX_UPLOAD_BYTES:
+        context["error"] = f"The text is over the {settings.ISOFLOP_MAX_UPLOAD_BYTES} byte upload limit."
+        return render(request, "ingestion/paste.html", context, status=400)
+    try:
+        job = jobs.article_paste_job_create(team=team, user=request.user, title=title, text=text)
+    except ValueError as exc:
+        context["error"] = f"{str(exc).capitalize()}."
+        return render(request, "ingestion/paste.html", context, status=400)
+    return redirect("ingestion:job-detail", job_id=job.pk)
+
+
 @token_scope("ingest")
 @csrf_exempt
 @require_POST

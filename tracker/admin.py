@@ -178,3 +178,19 @@ class MetricSeriesAdmin(admin.ModelAdmin):
     list_display = ["run", "name", "n_points", "min_step", "max_step", "last_value"]
     search_fields = ["name", "run__name"]
     readonly_fields = ["n_points", "min_step", "max_step", "min_value", "max_value", "last_value"]
+
+
+@admin.register(m.Article)
+class ArticleAdmin(admin.ModelAdmin):
+    list_display = ["title", "team", "fmt", "language", "created_at"]
+    list_filter = ["fmt", "language"]
+    search_fields = ["title"]
+    raw_id_fields = ["document"]
+
+
+@admin.register(m.Claim)
+class ClaimAdmin(admin.ModelAdmin):
+    list_display = ["subject", "quantity", "value", "text_value", "status", "article", "line"]
+    list_filter = ["status", "quantity"]
+    search_fields = ["subject", "excerpt"]
+    raw_id_fields = ["article", "model", "checked_against"]

@@ -11,6 +11,7 @@ from tracker.catalog.models import (
     SourceDocument,
     Tag,
 )
+from tracker.claims.models import Article, Claim
 from tracker.runs.models import (
     FinalLossSource,
     MetricChunk,
@@ -23,6 +24,8 @@ from tracker.runs.models import (
 
 __all__ = [
     "ApiToken",
+    "Article",
+    "Claim",
     "Fact",
     "FinalLossSource",
     "Hardware",

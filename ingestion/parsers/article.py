@@ -52,7 +52,7 @@ _CARD_KEYS = frozenset(
     }
 )
 _STRONG_CARD_HEADING_RE = re.compile(
-    r"model (?:details|description|information|summary|architecture|sources?|overview"
+    r"model (?:details|description|information|summary|architecture|sources?|overview|files|downloads"
     r"|card(?: contact| authors)?)|intended uses?|how to (?:get started|use)"
     r"|bias, risks,? (?:and|&) limitations|out-of-scope use|direct use"
     r"|downstream use|environmental impact|technical specifications|framework versions|training procedure"
@@ -65,6 +65,7 @@ _WEAK_CARD_HEADING_RE = re.compile(
     re.IGNORECASE,
 )
 _ATX_RE = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_CARD_YAML_RE = re.compile(r"(?m)^---\s*\n(?:.*\n){0,50}?(?:license|model-index|pipeline_tag|library_name):")
 _FRONT_KEY_RE = re.compile(r"^([A-Za-z_][\w-]*)\s*:", re.MULTILINE)
 
 
@@ -101,6 +102,9 @@ def looks_like_article(filename: str, text: str) -> bool:
         if keys & _CARD_KEYS:
             return False
     if re.search(r"(?im)^\s*#+\s*model card\b|\bthis model card\b|\bmodel card for\b", head[:5000]):
+        return False
+    # A mirrored card: "## README([From Huggingface](...))" or the card's YAML block after a mirror header.
+    if re.search(r"(?im)^\s*#+\s*readme\b", head[:5000]) or _CARD_YAML_RE.search("\n".join(lines[:200])):
         return False
     headings = [h.strip().strip("*").strip() for h in _ATX_RE.findall(head)]
     strong = {h.lower() for h in headings if _STRONG_CARD_HEADING_RE.fullmatch(h)}

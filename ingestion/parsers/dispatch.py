@@ -16,6 +16,7 @@ import zlib
 
 from ingestion.parsers import (
     archive,
+    article,
     hf,
     manifest,
     mlflow,
@@ -56,12 +57,14 @@ EXTENSION_FORMATS: dict[str, set[str]] = {
     ".atom": {"arxiv_atom"},
     ".bib": {"bibtex"},
     ".bibtex": {"bibtex"},
-    ".md": {"hf_card"},
-    ".markdown": {"hf_card"},
+    ".md": {"hf_card", "article"},
+    ".markdown": {"hf_card", "article"},
+    ".html": {"article"},
+    ".htm": {"article"},
     ".yaml": {"manifest", "mlflow_run_meta", "mlflow_experiment"},
     ".yml": {"manifest", "mlflow_run_meta", "mlflow_experiment"},
     ".log": _TEXT_LOGS,
-    ".txt": _TEXT_LOGS | {"bibtex", "hf_card"},
+    ".txt": _TEXT_LOGS | {"bibtex", "hf_card", "article"},
     ".out": _TEXT_LOGS,
     ".zip": {"archive"},
     ".tar": {"archive"},
@@ -100,7 +103,7 @@ SUPPORTED_FORMATS = (
     " trainer_state.json and Trainer stdout, Megatron-LM/Megatron-DeepSpeed/NeMo stdout (any launcher"
     " prefix), GPT-NeoX, nanoGPT/modded-nanogpt/llm.c, Composer, fairseq and 'step: N key: value' logs,"
     " MLflow mlruns files, nvidia-smi --query-gpu CSV; manifests (YAML/JSON); papers (arXiv Atom, BibTeX,"
-    " PDF); model cards (Markdown)"
+    " PDF); model cards (Markdown); articles (Markdown, HTML, text)"
 )
 _SNIFF_LINES = 50_000
 
@@ -238,6 +241,8 @@ def _detect(filename: str, data: bytes) -> tuple[str, str]:
     if tensorboard.looks_like_tfrecord(data):
         return "tensorboard", ""
     text = decode_utf8(data, filename=filename)
+    if _is_html(filename, text):
+        return "article", text
     fmt = _detect_text(filename, text)
     # A markdown or YAML name wins over weak text heuristics (a card that quotes "step: 10 loss: 2.3").
     ext = _extension(filename)
@@ -246,7 +251,28 @@ def _detect(filename: str, data: bytes) -> tuple[str, str]:
             fmt = "hf_card"
         elif ext in (".yaml", ".yml"):
             fmt = "manifest"
+    if _is_article(filename, text, fmt):
+        fmt = "article"
     return fmt, text
+
+
+_ARTICLE_EXTENSIONS = (".md", ".markdown", ".txt")
+
+
+def _is_html(filename: str, text: str) -> bool:
+    head = text.lstrip()[:200].lower()
+    return _extension(filename) in article.HTML_EXTENSIONS or head.startswith(("<!doctype html", "<html"))
+
+
+def _is_article(filename: str, text: str, fmt: str) -> bool:
+    """Prose that is not a model card: a Markdown/text file the detector took for a card (or nothing)
+    without a card's front matter keys or template headings. ``README.md`` is the card convention."""
+    if fmt not in ("hf_card", "unknown"):
+        return False
+    base = filename.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if base == "readme.md" or (fmt == "unknown" and _extension(filename) not in (*_ARTICLE_EXTENSIONS, "")):
+        return False
+    return article.looks_like_article(filename, text)
 
 
 def detect_format(filename: str, data: bytes) -> str:
@@ -297,6 +323,8 @@ def parse_document(
     if fmt == "bibtex":
         records, errors = papers.parse_bibtex(data, filename=filename)
         return ParsedDocument(kind="papers", fmt=fmt, papers=records, row_errors=errors)
+    if fmt == "article":
+        return ParsedDocument(kind="article", fmt=fmt, article=article.parse_article(filename, data))
     if fmt == "hf_card":
         return ParsedDocument(
             kind="model_card", fmt=fmt, model_card=modelcard.parse_model_card(data, filename=filename)

@@ -141,13 +141,14 @@ class RunLogRecord:
 class ParsedDocument:
     """What `ingestion.parsers.dispatch.parse_document` returns for one file."""
 
-    kind: str  # "papers" | "model_card" | "run_log" | "manifest"
+    kind: str  # "papers" | "model_card" | "run_log" | "manifest" | "article"
     fmt: str  # e.g. "arxiv_atom", "bibtex", "pdf", "hf_card", "csv_wide", "tensorboard", "nvidia_smi", ...
     papers: list[PaperRecord] = field(default_factory=list)
     model_card: ModelCardRecord | None = None
     run_log: RunLogRecord | None = None
     manifest: RunManifestRecord | None = None
     row_errors: list[RowError] = field(default_factory=list)
+    article: ArticleRecord | None = None
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ingestion.parsers.records import (
+    ArticleRecord,
     FactRecord,
     MetricSeriesRecord,
     ModelCardRecord,
@@ -20,6 +21,8 @@ from ingestion.parsers.records import (
 )
 from ingestion.services.progress import COPY_GROUP_ROWS, output_record, rows_stored
 from tracker.catalog import services as catalog_services
+from tracker.claims import services as claims_services
+from tracker.claims.models import Article
 from tracker.models import MetricSeries, Model, SourceDocument, Team, TrainingRun
 from tracker.runs.metrics import FINAL_LOSS_TRAIN_K, SeriesTail, final_loss_choose
 from tracker.runs.series.copy import SeriesPoints, points_insert_new, points_upsert
@@ -45,6 +48,9 @@ def document_store(*, parsed: ParsedDocument, team: Team, user: Any, document: S
         return len(parsed.papers)
     if parsed.kind == "model_card" and parsed.model_card is not None:
         return model_card_store(record=parsed.model_card, source=document)
+    if parsed.kind == "article" and parsed.article is not None:
+        article = article_store(record=parsed.article, team=team, source=document)
+        return 1 + article.claims.count()
     if parsed.kind == "run_log" and parsed.run_log is not None:
         log = parsed.run_log
         labels = sorted({s.run for s in log.series})
@@ -91,9 +97,41 @@ _MODEL_FACT_FIELDS = ("parameters", "active_parameters", "training_tokens", "gpu
 _GPU_COUNT_PREFIX = re.compile(r"^\s*\d+\s*[x\u00d7]\s*", re.I)
 
 
+def article_store(*, record: ArticleRecord, team: Team, source: SourceDocument) -> Article:
+    """An article and its claims; each claim is checked against the primary facts as it is stored."""
+    claims = [
+        claims_services.ClaimInput(
+            subject=c.subject,
+            quantity=c.name,
+            value=c.value,
+            line=c.line,
+            text_value=c.text_value,
+            unit=c.unit,
+            lower=c.lower,
+            upper=c.upper,
+            confidence=c.confidence,
+            excerpt=c.excerpt,
+        )
+        for c in record.claims
+    ]
+    return claims_services.article_store(
+        document=source,
+        team=team,
+        title=record.title,
+        fmt=record.fmt,
+        text=record.text,
+        line_map=record.line_map,
+        claims=claims,
+        language=record.language,
+        metadata=record.metadata,
+    )
+
+
 def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
+    """A card's model and facts (primary evidence: claims about these models are rechecked after commit)."""
     model, _ = catalog_services.model_get_or_create(name=record.name[:200])
     output_record(model)
+    touched = {model.pk}
     changed = []
     if not model.license and record.license:
         model.license = record.license[:100]
@@ -117,6 +155,7 @@ def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
             # A card covering several sizes: the fact belongs to the named sibling, not the card's model.
             subject, _ = catalog_services.model_get_or_create(name=fact.subject[:200])
             output_record(subject)
+            touched.add(subject.pk)
             _fact_store(fact, subject, source)
             continue
         _fact_store(fact, model, source)
@@ -136,6 +175,7 @@ def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
                 changed.append("release_date")
     if changed:
         model.save(update_fields=sorted(set(changed)))
+    claims_services.claims_recheck_enqueue(model_ids=touched)
     return 1 + len(record.facts)
 
 
@@ -187,6 +227,9 @@ def _manifest_fields(manifest: RunManifestRecord) -> dict[str, Any]:
         fields["hardware"] = catalog_services.hardware_get_or_create(name=manifest.hardware[:100])
     if manifest.model:
         fields["model"], _ = catalog_services.model_get_or_create(name=manifest.model[:200])
+        if manifest.parameters is not None:
+            # The run states its model's size: claims about that model are rechecked after commit.
+            claims_services.claims_recheck_enqueue(model_ids=[fields["model"].pk])
     if manifest.name:
         fields["name"] = manifest.name[:300]
     return fields

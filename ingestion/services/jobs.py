@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.db import transaction
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.text import slugify
 
 from core.outbox import OutboxRow, publish_on_commit
 from ingestion.models import IngestFile, IngestJob
@@ -93,6 +94,18 @@ def ingest_job_create(
             enqueue_files(to_enqueue)
     job.refresh_from_db()
     return job
+
+
+def article_paste_job_create(*, team: Team, user: Any, title: str, text: str) -> IngestJob:
+    """An editor's pasted article as a one-file upload job ("<title>.md"), parsed by the same worker path."""
+    title = " ".join(title.split())[:300]
+    if not title or not text.strip():
+        raise ValueError("an article needs a title and its text")
+    body = f"# {title}\n\n{text.replace(chr(13) + chr(10), chr(10))}\n".encode()
+    name = (slugify(title)[:80] or "article") + ".md"
+    return ingest_job_create(
+        team=team, user=user, source=IngestJob.Source.UPLOAD, uploads=[SimpleUploadedFile(name, body)]
+    )
 
 
 def team_storage_bytes(*, team: Team) -> int:

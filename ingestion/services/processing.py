@@ -135,6 +135,8 @@ def _rows_total(parsed: ParsedDocument) -> int | None:
         return len(parsed.papers)
     if parsed.kind == "model_card" and parsed.model_card is not None:
         return 1 + len(parsed.model_card.facts)
+    if parsed.kind == "article" and parsed.article is not None:
+        return 1 + len(parsed.article.claims)
     return None
 
 

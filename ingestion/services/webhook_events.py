@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingestion.models import WebhookDelivery
+from ingestion.parsers.article import parse_article
 from ingestion.parsers.dispatch import parse_document
 from ingestion.parsers.manifest import manifest_from_mapping
 from ingestion.parsers.records import PaperRecord
 from ingestion.parsers.runlogs import parse_metric_points
 from ingestion.parsers.text import safe_http_url
-from ingestion.services.catalog import model_card_store, paper_store, run_upsert, series_store
+from ingestion.services.catalog import article_store, model_card_store, paper_store, run_upsert, series_store
 from tracker.catalog import services as catalog_services
 from tracker.models import SourceDocument, TrainingRun
 
@@ -152,6 +153,30 @@ def _model_card(d: Delivery) -> None:
     model_card_store(record=parsed.model_card, source=d.document)
 
 
+_ARTICLE_FORMATS = {"markdown": "article.md", "html": "article.html", "text": "article.txt"}
+
+
+def _article_added(d: Delivery) -> None:
+    """{"title": ..., "text": ..., "format": "markdown" | "html" | "text", "url": ...}: the sender says it
+    is an article, so it is read as one (no card-vs-article guess)."""
+    text = d.data.get("text") or d.data.get("markdown") or d.data.get("html")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("article.added needs the article's text in 'text' (or 'markdown' / 'html')")
+    fmt = d.data.get("format") or ("html" if "html" in d.data and "text" not in d.data else "markdown")
+    if fmt not in _ARTICLE_FORMATS:
+        raise ValueError(f"article.added format must be one of {sorted(_ARTICLE_FORMATS)}, got {fmt!r}")
+    record = parse_article(f"{d.label} {_ARTICLE_FORMATS[fmt]}", text.encode())
+    title = d.data.get("title")
+    if isinstance(title, str) and title.strip():
+        record.title = title.strip()[:300]
+    url = safe_http_url(str(d.data.get("url", "")))
+    if url:
+        d.document.url = url[:1000]
+        d.document.media_type = "text/html" if fmt == "html" else "text/markdown"
+        d.document.save(update_fields=["url", "media_type"])
+    article_store(record=record, team=d.team, source=d.document)
+
+
 @dataclass(frozen=True, slots=True)
 class EventHandler:
     handle: Callable[[Delivery], None]
@@ -179,4 +204,5 @@ HANDLERS: dict[str, EventHandler] = {
     "run.finished": EventHandler(_run_finished, lands_runs=True),
     "paper.added": EventHandler(_paper_added, lands_runs=False),
     "model.card": EventHandler(_model_card, lands_runs=False),
+    "article.added": EventHandler(_article_added, lands_runs=False),
 }

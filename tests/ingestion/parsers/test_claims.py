@@ -593,7 +593,7 @@ def test_extract_claims_never_crashes(text: str) -> None:
 
 
 if __name__ == "__main__":
-    for folder in (ARTICLES, *(ARTICLES / f"heldout{n}" for n in ("", "2", "3", "4"))):
+    for folder in (ARTICLES, *(ARTICLES / f"heldout{n}" for n in ("", "2", "3", "4")), ARTICLES / "status"):
         loose = score_set(folder, subject=False)
         result = score_set(folder)
         print(
