@@ -72,7 +72,8 @@ def base_layout(title: str = "", **extra: Any) -> dict[str, Any]:
         "paper_bgcolor": "#ffffff",
         "plot_bgcolor": "#ffffff",
         "margin": {"t": 50, "r": 20, "b": 50, "l": 60},
-        "legend": {"orientation": "h", "y": -0.2},
+        # Above the plot, right-aligned: below it, a horizontal legend collides with the x-axis title.
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1.0, "xanchor": "right"},
         "hoverlabel": {"namelength": -1},
     }
     if title:

@@ -75,8 +75,10 @@ def report_list(request: HttpRequest) -> HttpResponse:
     elif request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])
     reports = list(selectors.report_list(user=request.user))
+    words = selectors.report_scope_words(reports)
     context = {
         "reports": reports,
+        "rows": [(r, words[r.pk]) for r in reports],
         "has_pending": any(r.status in (Report.Status.QUEUED, Report.Status.RUNNING) for r in reports),
         "teams": [t for t in teams if has_role(request.user, t, Role.EDITOR)],
         "studies": study_selectors.study_list(user=request.user),

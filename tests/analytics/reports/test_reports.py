@@ -234,7 +234,7 @@ def test_catalog_report_counts_the_window(make_user: Any, team_a: Any, team_b: A
     report_services.report_build(report_id=report.pk)
     doc = json.loads(file_read(report.files.get().path))
     assert [r["name"] for r in doc["runs"]] == ["mine"]
-    assert "1 runs" in doc["summary"]
+    assert "1 new run;" in doc["summary"]
 
 
 @pytest.mark.worker
