@@ -148,7 +148,7 @@ def _run_rows(runs: QuerySet[TrainingRun]) -> list[dict[str, Any]]:
 def _summary_table(rows: list[dict[str, Any]]) -> Table:
     """Human numbers for reading (the CSV and JSON keep every digit)."""
     return (
-        "Summary",
+        "Run summary",
         [
             "run",
             "model",
