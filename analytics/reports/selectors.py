@@ -9,6 +9,7 @@ from django.http import Http404
 from django.urls import reverse
 
 from analytics.models import Report, ReportFile, Study
+from analytics.reports.scopes import ReportData, ReportScopeError, report_data
 from tracker.models import TrainingRun
 
 REPORT_LIST_LIMIT = 200
@@ -96,3 +97,28 @@ def report_progress(report: Report, *, download_route: str = "reports:download")
         "finished_at": report.finished_at.isoformat() if report.finished_at else None,
         "files": files,
     }
+
+
+DIGEST_LIST_LIMIT = 104  # two years of weeks per team
+
+
+def digest_list(*, user: Any) -> QuerySet[Report]:
+    """The weekly digests of the user's teams, newest week first."""
+    return (
+        Report.objects.visible_to(user)
+        .exclude(digest_key="")
+        .select_related("team")
+        .prefetch_related("files")
+        .order_by("-digest_key", "team__name")[:DIGEST_LIST_LIMIT]
+    )
+
+
+def digest_get(*, user: Any, report_id: int) -> tuple[Report, ReportData]:
+    """One digest and what it says (read from its window again: stored rows only, no curves)."""
+    report = report_get(user=user, report_id=report_id)
+    if not report.digest_key:
+        raise Http404(f"report {report_id} is not a weekly digest")
+    try:
+        return report, report_data(report, full=False)
+    except ReportScopeError as exc:
+        raise Http404(str(exc)) from exc

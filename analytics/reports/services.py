@@ -345,7 +345,9 @@ def iso_week_key(moment: datetime) -> str:
 
 
 def report_digest_weekly(*, now: datetime | None = None) -> list[int]:
-    """One catalog report per team per ISO week over the last 7 days; a second call that week adds none."""
+    """One digest (catalog scope) per team per ISO week over the last 7 days; a second call that week adds
+    none (the unique constraint report_one_digest_per_week decides races). Read in the app at
+    /reports/digests/ and as PDF/HTML/CSV/JSON files."""
     now = now or timezone.now()
     if timezone.is_naive(now):
         raise ValueError("now must be timezone-aware")
@@ -361,7 +363,8 @@ def report_digest_weekly(*, now: datetime | None = None) -> list[int]:
                     team=team,
                     scope=Report.Scope.CATALOG,
                     params=params,
-                    formats=["html", "csv", "json", "bib"],
+                    # BibTeX is dropped at build time when no paper is new this week (never an empty file).
+                    formats=["pdf", "html", "csv", "json", "bib"],
                     digest_key=key,
                     stage="weekly digest",
                 )

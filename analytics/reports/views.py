@@ -159,3 +159,17 @@ def api_report(request: HttpRequest, report_id: int) -> JsonResponse:
     if request.method not in ("GET", "HEAD"):
         return JsonResponse({"error": "read-only: GET this report"}, status=405)
     return JsonResponse(selectors.report_progress(report, download_route=API_DOWNLOAD))
+
+
+def digest_list(request: HttpRequest) -> HttpResponse:
+    if (refused := _read_only(request)) is not None:
+        return refused
+    return render(request, "reports/digest_list.html", {"digests": selectors.digest_list(user=request.user)})
+
+
+def digest_detail(request: HttpRequest, report_id: int) -> HttpResponse:
+    report, data = selectors.digest_get(user=request.user, report_id=report_id)
+    if (refused := _read_only(request)) is not None:
+        return refused
+    files = list(report.files.all()) if report.status == Report.Status.DONE else []
+    return render(request, "reports/digest_detail.html", {"report": report, "data": data, "files": files})
