@@ -85,6 +85,11 @@ def base_layout(title: str = "", **extra: Any) -> dict[str, Any]:
 def styled(figure: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of `figure` with the house style filled in where the builder left a key unset."""
     layout = dict(figure.get("layout") or {})
+    legend = layout.get("legend")
+    if isinstance(legend, Mapping) and legend.get("orientation") == "h" and (legend.get("y") or -1) < 0:
+        # A horizontal legend under the plot (plotly's default place for one) overprints the x-axis title:
+        # it goes above the plot instead.
+        layout["legend"] = {**legend, **base_layout()["legend"]}
     for key, value in base_layout().items():
         layout.setdefault(key, value)
     for key in list(layout):

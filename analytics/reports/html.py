@@ -76,11 +76,15 @@ def _script_json(obj: Any) -> str:
     )
 
 
-def _figure_dict(fig: Any) -> dict[str, Any]:
+def _figure_dict(fig: Any, heading: str = "") -> dict[str, Any]:
     raw = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
     # Round-trip through the Plotly encoder so numpy arrays and NaN are handled; NaN must become null.
     data = plotstyle.styled(json.loads(json.dumps(raw, cls=PlotlyJSONEncoder)))
     layout = dict(data.get("layout") or {})
+    title = layout.get("title")
+    if heading and isinstance(title, dict) and title.get("text") == heading:
+        layout.pop("title")  # the section heading already says it
+        layout["margin"] = {**(layout.get("margin") or {}), "t": 30}
     # Fixed size: "responsive" sizing measures the window, which differs between browser and print.
     layout.setdefault("width", 720)
     layout.setdefault("height", 420)
@@ -200,10 +204,11 @@ def build_html_report(
     parts.extend(_table(t) for t in lead_tables)
     for i, f in enumerate(figures):
         div_id = f"isoflop-fig-{i}"
+        fig_json = _script_json(_figure_dict(f.figure, f.title))
         parts.append(
             f'<section class="figure"><h2>{html.escape(f.title)}</h2><div id="{div_id}"></div>'
             + (f'<p class="notes">{html.escape(f.caption)}</p>' if f.caption else "")
-            + f'<script type="application/json" data-figure="{div_id}">{_script_json(_figure_dict(f.figure))}'
+            + f'<script type="application/json" data-figure="{div_id}">{fig_json}'
             + "</script></section>"
         )
     parts.extend(_table(t) for t in tables)

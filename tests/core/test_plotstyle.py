@@ -55,3 +55,11 @@ def test_the_old_dual_log_bar_chart_is_flagged() -> None:
         "layout": {"yaxis": {"type": "log"}, "yaxis2": {"type": "log", "overlaying": "y"}},
     }
     assert plotstyle.dual_log_bar_axes(old) == ["yaxis", "yaxis2"]
+
+
+def test_styled_moves_a_horizontal_legend_off_the_x_axis_title() -> None:
+    fig = plotstyle.styled({"data": [], "layout": {"legend": {"orientation": "h"}, "xaxis": {"title": "C"}}})
+    assert fig["layout"]["legend"]["y"] == 1.02 and fig["layout"]["legend"]["yanchor"] == "bottom"
+    kept = plotstyle.styled({"data": [], "layout": {"legend": {"orientation": "v", "x": 1.1}}})
+    assert kept["layout"]["legend"] == {"orientation": "v", "x": 1.1}
+    assert fig["layout"]["xaxis"]["gridcolor"] == plotstyle.GRID

@@ -21,6 +21,7 @@ from analytics.models import Fit, Report, Study
 from analytics.reports import services as report_services
 from analytics.reports.pdf import CHROMIUM
 from analytics.reports.scopes import ReportRequestError
+from analytics.studies import services as study_services
 from core import plotstyle
 from core.files import file_read
 from core.roles import Role
@@ -36,6 +37,13 @@ SHOTS = os.environ.get("ISOFLOP_REPORT_SHOTS", "")  # a folder: the rendered pag
 def media(settings: Any, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = tmp_path / "media"
     return Path(settings.MEDIA_ROOT)
+
+
+def _coloured(rows: list[bytes], spread: int = 80) -> int:
+    """Pixels whose channels differ by more than `spread`: plot colours, not text, grid or table lines."""
+    return sum(
+        1 for row in rows for x in range(0, len(row), 3) if max(row[x : x + 3]) - min(row[x : x + 3]) > spread
+    )
 
 
 def _rgb(hex_colour: str) -> tuple[int, int, int]:
@@ -182,31 +190,58 @@ def test_no_papers_means_no_bibtex(make_user: Any, team_a: Any) -> None:
     assert Report.objects.count() == 1
 
 
-def test_study_report_shows_fit_intervals_goodness_and_warnings(make_user: Any, team_a: Any) -> None:
-    study = Study.objects.create(team=team_a, name="Pythia power law", kind="power_law")
-    Fit.objects.create(
-        study=study,
-        version=1,
-        inputs_hash="a" * 64,
-        method="power_law",
-        params={"a": 0.0761, "b": 1.69},
-        ci={"level": 0.95, "params": {"a": [0.0712, 0.0815], "b": [1.61, 1.77]}},
-        goodness={"r2": 0.987, "n_points": 9, "warnings": ["only 9 points: intervals are wide"]},
+@pytest.fixture
+def fitted_study(team_a: Any) -> Study:
+    """A Chinchilla Approach 3 study fitted for real over a 4 x 3 grid of runs drawn from L = E + A/N^a + B/D^b,
+    with a warning recorded the way the fit-intervals work will record them."""
+    rng = np.random.default_rng(0)
+    study = Study.objects.create(
+        team=team_a, name="Pythia Chinchilla", kind="chinchilla", options={"n_bootstrap": 20}
     )
+    for n in (7e7, 1.6e8, 4.1e8, 1e9):
+        for d in (2e9, 8e9, 3e10):
+            loss = 1.69 + 406.4 / n**0.34 + 410.7 / d**0.28 + rng.normal(0, 0.005)
+            run = TrainingRun.objects.create(
+                team=team_a, name=f"grid-{n:.0e}-{d:.0e}", parameters=n, tokens=d, final_loss=loss
+            )
+            study.runs.add(run)
+    fit = study_services.study_refit(study_id=study.pk)
+    assert fit.status == Fit.Status.CURRENT and fit.ci["params"], fit.error_message
+    Fit.objects.filter(pk=fit.pk).update(
+        goodness={**fit.goodness, "warnings": ["12 runs on a 4 x 3 grid: the intervals of a and b are wide"]}
+    )
+    return study
+
+
+@pytest.mark.e2e
+@needs_chromium
+def test_study_report_shows_fit_intervals_goodness_warnings_and_plots(
+    make_user: Any, team_a: Any, fitted_study: Study, tmp_path: Path
+) -> None:
+    fit = fitted_study.fits.get()
     report = report_services.report_request(
         user=make_user(Role.EDITOR, team_a, username="sue"),
         team=team_a,
         scope="study",
-        params={"study_id": study.pk},
-        formats=["html", "json"],
+        params={"study_id": fitted_study.pk},
+        formats=["html", "pdf"],
     )
     built = report_services.report_build(report_id=report.pk)
     assert built.status == "done", built.error
     html = file_read(built.files.get(format="html").path).decode()
-    assert "Study \u201cPythia power law\u201d" in html  # the scope in words on the title page
-    assert "95% CI low" in html and '<td class="num">0.0712</td>' in html and "0.0815" in html
-    assert "only 9 points: intervals are wide" in html and "0.987" in html
+    assert "Study \u201cPythia Chinchilla\u201d" in html  # the scope in words on the title page
+    lo, hi = fit.ci["params"]["e"]
+    assert "95% CI low" in html and f'<td class="num">{lo:.6g}</td><td class="num">{hi:.6g}</td>' in html
+    assert "12 runs on a 4 x 3 grid: the intervals of a and b are wide" in html
     assert "study_id" not in html
+    pdf = file_read(built.files.get(format="pdf").path)
+    texts = [unicodedata.normalize("NFKC", p.extract_text()) for p in PdfReader(io.BytesIO(pdf)).pages]
+    assert all(f"page {i} of {len(texts)}" in t for i, t in enumerate(texts, start=1))
+    assert "Warnings" in "".join(texts) and "Goodness of fit" in "".join(texts)
+    # The fit's plots are drawn: saturated (non-grey) pixels on the pages after the title page only.
+    pages = _pdf_pages(pdf, tmp_path, "study")
+    drawn = sum(_coloured(p) for p in pages[1:])
+    assert _coloured(pages[0]) == 0 and drawn > 500, drawn  # measured 1,424 at 50 dpi
 
 
 def test_report_list_shows_scope_in_words(make_user: Any, team_a: Any, client: Any) -> None:
