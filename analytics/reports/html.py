@@ -120,7 +120,8 @@ def _table(t: ReportTable) -> str:
 
 
 STYLE = """
-body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:960px}
+body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:960px;
+font-variant-ligatures:none}
 h1{font-size:24px}h2{font-size:17px;margin-top:26px;border-bottom:1px solid #ddd;padding-bottom:3px}
 table{border-collapse:collapse;font-size:11px;margin:6px 0}
 th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
