@@ -96,6 +96,9 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, dt.datetime):  # to the minute, in UTC (the JSON export keeps every digit)
+        stamp = value.astimezone(dt.UTC) if value.tzinfo else value
+        return stamp.strftime("%Y-%m-%d %H:%M") + (" UTC" if value.tzinfo else "")
     return html.escape(str(value))
 
 
