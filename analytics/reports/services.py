@@ -113,12 +113,13 @@ def _run_figure(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
         "data": [
             {
                 "type": "scatter",
-                "mode": "markers",
+                "mode": "lines+markers",
                 "x": [r["parameters"] for r in usable],
                 "y": [r["final_loss"] for r in usable],
                 "text": [r["name"] for r in usable],
                 "name": "runs",
                 "marker": {"size": 10, "color": plotstyle.color(0)},
+                "line": {"color": plotstyle.color(0), "width": 2},
                 "hovertemplate": "%{text}<br>N %{x:.3s}<br>loss %{y:.4f}<extra></extra>",
             }
         ],
