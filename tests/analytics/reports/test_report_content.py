@@ -254,3 +254,31 @@ def test_report_list_shows_scope_in_words(make_user: Any, team_a: Any, client: A
     page = client.get("/reports/").content.decode()
     assert f"2 runs: r0 (#{runs[0].pk}), r1 (#{runs[1].pk})" in page
     assert "{&#x27;run_ids&#x27;" not in page  # the raw dict the list used to show
+
+
+def test_model_family_report_lists_facts_with_their_sources(make_user: Any, team_a: Any) -> None:
+    from tracker.models import Fact, SourceDocument
+
+    card = SourceDocument.objects.create(
+        kind="upload", name="pythia-160m/README.md", url="https://huggingface.co/EleutherAI/pythia-160m"
+    )
+    model = Model.objects.create(name="Pythia-160M", family="pythia", parameters=1.62e8)
+    Model.objects.create(name="Pythia-410M", family="pythia", parameters=4.05e8)
+    Fact.objects.create(
+        model=model, name="training_tokens", value=3e11, unit="tokens", source=card, line=42, confidence=0.9
+    )
+    report = report_services.report_request(
+        user=make_user(Role.EDITOR, team_a, username="fay"),
+        team=team_a,
+        scope="model_family",
+        params={"family": "pythia"},
+        formats=["html"],
+    )
+    built = report_services.report_build(report_id=report.pk)
+    html = file_read(built.files.get(format="html").path).decode()
+    assert "Model family \u201cpythia\u201d: 2 models (Pythia-160M, Pythia-410M)" in html
+    row = (
+        '<tr><td>Pythia-160M</td><td>training_tokens</td><td class="num">3e+11</td><td>tokens</td>'
+        '<td>https://huggingface.co/EleutherAI/pythia-160m</td><td>line 42</td><td class="num">0.9</td>'
+    )
+    assert row in html
