@@ -70,7 +70,12 @@ def report_list(request: HttpRequest) -> HttpResponse:
         except ReportRequestError as exc:
             error, status = str(exc), 400
         else:
-            messages.info(request, f"Report {report.pk} queued.")
+            dropped = (
+                " No papers are linked to this scope, so there is no BibTeX file."
+                if ("bib" in formats and "bib" not in report.formats)
+                else ""
+            )
+            messages.info(request, f"Report {report.pk} queued.{dropped}")
             return redirect("reports:list")
     elif request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])

@@ -251,8 +251,14 @@ def test_report_list_shows_scope_in_words(make_user: Any, team_a: Any, client: A
         user=editor, team=team_a, scope="run_set", params={"run_ids": [r.pk for r in runs]}, formats=["csv"]
     )
     client.force_login(editor)
+    posted = client.post(
+        "/reports/",
+        {"team": team_a.pk, "scope": "run_set", "run_ids": f"{runs[0].pk}", "formats": ["csv", "bib"]},
+        follow=True,
+    ).content.decode()
+    assert "queued. No papers are linked to this scope, so there is no BibTeX file." in posted
     page = client.get("/reports/").content.decode()
-    assert f"2 runs: r0 (#{runs[0].pk}), r1 (#{runs[1].pk})" in page
+    assert f"2 runs: r0 (#{runs[0].pk}), r1 (#{runs[1].pk})" in page and f"1 run: r0 (#{runs[0].pk})" in page
     assert "{&#x27;run_ids&#x27;" not in page  # the raw dict the list used to show
 
 
