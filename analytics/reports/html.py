@@ -15,6 +15,8 @@ from typing import Any
 import nh3
 from plotly.utils import PlotlyJSONEncoder
 
+from core import plotstyle
+
 # Nothing may be fetched: no network, no files. Inline scripts/styles are needed for the inlined plotly.js.
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 ALLOWED_TAGS = {"p", "em", "strong", "code", "pre", "ul", "ol", "li", "br", "h3", "h4", "blockquote"}
@@ -31,9 +33,19 @@ class Section:
 
 
 @dataclass(frozen=True)
+class TitlePage:
+    """The first page: what the report covers in words, who asked, when and with which app version."""
+
+    scope: str  # e.g. "2 runs of team Demo Lab: chinchilla-70m (#316), chinchilla-160m (#341)"
+    facts: Sequence[tuple[str, str]] = ()  # (label, value) lines under the scope: team, requested by, ...
+    app_version: str = ""
+
+
+@dataclass(frozen=True)
 class ReportFigure:
     title: str
     figure: Mapping[str, Any] | Any  # a Plotly figure dict or a plotly.graph_objects.Figure
+    caption: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,11 +76,15 @@ def _script_json(obj: Any) -> str:
     )
 
 
-def _figure_dict(fig: Any) -> dict[str, Any]:
+def _figure_dict(fig: Any, heading: str = "") -> dict[str, Any]:
     raw = fig.to_plotly_json() if hasattr(fig, "to_plotly_json") else dict(fig)
     # Round-trip through the Plotly encoder so numpy arrays and NaN are handled; NaN must become null.
-    data = json.loads(json.dumps(raw, cls=PlotlyJSONEncoder))
+    data = plotstyle.styled(json.loads(json.dumps(raw, cls=PlotlyJSONEncoder)))
     layout = dict(data.get("layout") or {})
+    title = layout.get("title")
+    if heading and isinstance(title, dict) and title.get("text") == heading:
+        layout.pop("title")  # the section heading already says it
+        layout["margin"] = {**(layout.get("margin") or {}), "t": 30}
     # Fixed size: "responsive" sizing measures the window, which differs between browser and print.
     layout.setdefault("width", 720)
     layout.setdefault("height", 420)
@@ -80,6 +96,9 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, dt.datetime):  # to the minute, in UTC (the JSON export keeps every digit)
+        stamp = value.astimezone(dt.UTC) if value.tzinfo else value
+        return stamp.strftime("%Y-%m-%d %H:%M") + (" UTC" if value.tzinfo else "")
     return html.escape(str(value))
 
 
@@ -88,9 +107,14 @@ def _paragraphs(text: str) -> str:
     return "".join(f"<p>{html.escape(p)}</p>" for p in parts)
 
 
+def _td(value: Any) -> str:
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    return f'<td class="num">{_cell(value)}</td>' if numeric else f"<td>{_cell(value)}</td>"
+
+
 def _table(t: ReportTable) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in t.rows)
+    body = "".join("<tr>" + "".join(_td(v) for v in row) + "</tr>" for row in t.rows)
     notes = f'<p class="notes">{html.escape(t.notes)}</p>' if t.notes else ""
     return (
         f'<section class="table"><h2>{html.escape(t.title)}</h2>'
@@ -99,10 +123,21 @@ def _table(t: ReportTable) -> str:
 
 
 STYLE = """
-body{font-family:sans-serif;margin:24px;color:#222;max-width:960px}
-h1{font-size:24px}h2{font-size:18px;margin-top:28px}
-table{border-collapse:collapse;font-size:12px}th,td{border:1px solid #ccc;padding:3px 6px;text-align:left}
+body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:960px;
+font-variant-ligatures:none}
+h1{font-size:24px}h2{font-size:17px;margin-top:26px;border-bottom:1px solid #ddd;padding-bottom:3px}
+table{border-collapse:collapse;font-size:11px;margin:6px 0}
+th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr{page-break-inside:avoid}
 .figure{page-break-inside:avoid;margin:12px 0}.meta,.notes{color:#666;font-size:12px}
+.title-page{page-break-after:always;padding-top:120px}
+.title-page h1{font-size:30px;margin-bottom:8px}.title-page .scope{font-size:16px;margin:0 0 28px}
+.title-page dl{display:grid;grid-template-columns:max-content auto;gap:6px 18px;font-size:13px}
+.title-page dt{color:#666}.title-page dd{margin:0}
+.title-page ol{font-size:13px;color:#444}
+.warning{background:#fff4e5;border-left:4px solid #e69f00;padding:6px 10px;font-size:12px}
+@media print{body{margin:0;max-width:none}}
 """
 
 # Renders every figure, then flags completion so the PDF renderer knows when the page is final.
@@ -123,6 +158,34 @@ window.__isoflopReady = false;
 """
 
 
+def _when(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _title_page(
+    title: str,
+    page: TitlePage,
+    generated_at: dt.datetime | None,
+    figures: Sequence[ReportFigure],
+    tables: Sequence[ReportTable],
+    lead_tables: Sequence[ReportTable],
+) -> str:
+    facts = list(page.facts)
+    if generated_at is not None:
+        facts.append(("Generated", _when(generated_at)))
+    if page.app_version:
+        facts.append(("Isoflop version", page.app_version))
+    rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts)
+    contents = [t.title for t in lead_tables] + [f.title for f in figures] + [t.title for t in tables]
+    toc = "".join(f"<li>{html.escape(c)}</li>" for c in contents)
+    return (
+        f'<section class="title-page"><h1>{html.escape(title)}</h1>'
+        f'<p class="scope">{html.escape(page.scope)}</p><dl>{rows}</dl>'
+        + (f"<h2>Contents</h2><ol>{toc}</ol>" if toc else "")
+        + "</section>"
+    )
+
+
 def build_html_report(
     title: str,
     sections: Sequence[Section],
@@ -130,29 +193,42 @@ def build_html_report(
     tables: Sequence[ReportTable],
     *,
     generated_at: dt.datetime | None = None,
+    title_page: TitlePage | None = None,
+    lead_tables: Sequence[ReportTable] = (),
 ) -> str:
+    """Title page (optional), sections, lead tables (e.g. a run summary), figures, then the other tables."""
     if generated_at is not None and generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware")
     parts: list[str] = []
+    if title_page is not None:
+        parts.append(_title_page(title, title_page, generated_at, figures, tables, lead_tables))
     for s in sections:
         rich = nh3.clean(s.html, tags=ALLOWED_TAGS, attributes={}, url_schemes=set()) if s.html else ""
         parts.append(f"<section><h2>{html.escape(s.heading)}</h2>{_paragraphs(s.text)}{rich}</section>")
+    parts.extend(_table(t) for t in lead_tables)
     for i, f in enumerate(figures):
         div_id = f"isoflop-fig-{i}"
+        fig_json = _script_json(_figure_dict(f.figure, f.title))
         parts.append(
             f'<section class="figure"><h2>{html.escape(f.title)}</h2><div id="{div_id}"></div>'
-            f'<script type="application/json" data-figure="{div_id}">{_script_json(_figure_dict(f.figure))}'
-            "</script></section>"
+            + (f'<p class="notes">{html.escape(f.caption)}</p>' if f.caption else "")
+            + f'<script type="application/json" data-figure="{div_id}">{fig_json}'
+            + "</script></section>"
         )
     parts.extend(_table(t) for t in tables)
-    meta = f'<p class="meta">Generated {html.escape(generated_at.isoformat())}</p>' if generated_at else ""
+    meta = (
+        f'<p class="meta">Generated {html.escape(_when(generated_at))}</p>'
+        if generated_at and title_page is None
+        else ""
+    )
+    heading = "" if title_page is not None else f"<h1>{html.escape(title)}</h1>"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="referrer" content="no-referrer">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style>"
         f'<script id="isoflop-plotly">{plotly_js()}</script></head>'
-        f"<body><h1>{html.escape(title)}</h1>{meta}{''.join(parts)}"
+        f"<body>{heading}{meta}{''.join(parts)}"
         f'<script type="application/json" id="isoflop-plot-config">{_script_json(PLOT_CONFIG)}</script>'
         f"<script>{BOOT}</script></body></html>\n"
     )

@@ -18,6 +18,16 @@ CHROMIUM_ARGS = [
 ALLOWED_PREFIXES = ("about:blank", "data:")
 
 
+# Chromium fills the spans; the footer sits in the bottom page margin (which must leave room for it).
+FOOTER_TEMPLATE = (
+    '<div style="font-size:8px;color:#666;width:100%;padding:0 12mm;display:flex;'
+    'justify-content:space-between;font-family:sans-serif">'
+    '<span class="title"></span><span>page <span class="pageNumber"></span> of '
+    '<span class="totalPages"></span></span></div>'
+)
+PAGE_MARGIN = ("14mm", "16mm", "12mm", "12mm")  # top, bottom, left, right
+
+
 class PdfRenderError(RuntimeError):
     pass
 
@@ -66,7 +76,19 @@ def render_pdf_audited(
                 state = page.evaluate("window.__isoflopReady")
                 if isinstance(state, str):
                     raise PdfRenderError(f"plot rendering failed: {state}")
-                result.pdf = page.pdf(format="A4", print_background=True)
+                result.pdf = page.pdf(
+                    format="A4",
+                    print_background=True,
+                    display_header_footer=True,
+                    header_template="<span></span>",
+                    footer_template=FOOTER_TEMPLATE,
+                    margin={
+                        "top": PAGE_MARGIN[0],
+                        "bottom": PAGE_MARGIN[1],
+                        "left": PAGE_MARGIN[2],
+                        "right": PAGE_MARGIN[3],
+                    },
+                )
             finally:
                 browser.close()
     except PlaywrightError as exc:

@@ -4,6 +4,7 @@ the weekly digest and the outbox sweep for lost publishes."""
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,10 +16,11 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from analytics.figures.run_curves import curve_figure
 from analytics.fitting.errors import FitError
 from analytics.models import Fit, Report, ReportFile
 from analytics.reports.exports import ExportError, export_bibtex, export_csv, export_json
-from analytics.reports.html import ReportFigure, ReportTable, Section, build_html_report
+from analytics.reports.html import ReportFigure, ReportTable, Section, TitlePage, build_html_report
 from analytics.reports.pdf import PdfRenderError, render_pdf
 from analytics.reports.scopes import (
     RUN_COLUMNS,
@@ -29,6 +31,7 @@ from analytics.reports.scopes import (
     report_data,
 )
 from analytics.studies.selectors import fit_figures
+from core import plotstyle
 from core.auth import has_role
 from core.files import StorageUnavailable, file_delete, file_save
 from core.leases import fresh_lease_ids, lease_held
@@ -70,11 +73,16 @@ def report_request(
             f"formats must be a non-empty subset of {list(REPORT_FORMATS)}, got {formats}"
         )
     report = Report(team=team, created_by=user, scope=scope, params=spec.clean_params(params))
-    report.formats = [f for f in REPORT_FORMATS if f in formats]
+    wanted = [f for f in REPORT_FORMATS if f in formats]
     try:
-        report_data(report)  # refuse now what the worker could only fail on later
+        data = report_data(report, full=False)  # refuse now what the worker could only fail on later
     except ReportScopeError as exc:
         raise ReportRequestError(str(exc)) from exc
+    report.formats = report_formats(wanted, data)
+    if not report.formats:
+        raise ReportRequestError(
+            "no papers are linked to this scope, so BibTeX is not offered; pick another format"
+        )
     report.save()
     _enqueue_build(report.pk)
     return report
@@ -86,6 +94,13 @@ def _enqueue_build(report_id: int) -> None:
 
 def _progress(report_id: int, progress: int, stage: str) -> None:
     Report.objects.filter(pk=report_id, status=Report.Status.RUNNING).update(progress=progress, stage=stage)
+
+
+def app_version() -> str:
+    try:
+        return importlib.metadata.version("isoflop")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _run_figure(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -103,64 +118,129 @@ def _run_figure(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
                 "y": [r["final_loss"] for r in usable],
                 "text": [r["name"] for r in usable],
                 "name": "runs",
-                "marker": {"size": 10},
+                "marker": {"size": 10, "color": plotstyle.color(0)},
+                "line": {"color": plotstyle.color(0), "width": 2},
+                "hovertemplate": "%{text}<br>N %{x:.3s}<br>loss %{y:.4f}<extra></extra>",
             }
         ],
-        "layout": {
-            "title": {"text": "Final loss vs parameters"},
-            "xaxis": {"title": {"text": "parameters N"}, "type": "log"},
-            "yaxis": {"title": {"text": "final loss"}},
-        },
+        "layout": plotstyle.base_layout(
+            "Final loss vs parameters",
+            xaxis=plotstyle.axis("parameters N", log=True),
+            yaxis=plotstyle.axis("final loss", "nats/token", ticks="plain"),
+            showlegend=False,
+        ),
     }
 
 
 def _report_figures(data: ReportData) -> list[ReportFigure]:
     figures: list[ReportFigure] = []
+    for panel in data.curve_panels:
+        figures.append(
+            ReportFigure(
+                panel["metric"],
+                curve_figure(panel["metric"], panel["traces"], x_title=panel["x_title"]),
+                caption=(
+                    f"{panel['count']} (M4-downsampled on the server, as on the run pages)"
+                    + (f"; not logged by {', '.join(panel['missing'])}" if panel.get("missing") else "")
+                ),
+            )
+        )
     fit = data.fit
     if data.study is not None and fit is not None and fit.status != Fit.Status.FAILED:
         for i, fig in enumerate(fit_figures(data.study, fit)):
             title = ((fig.get("layout") or {}).get("title") or {}).get("text") or f"Figure {i + 1}"
             figures.append(ReportFigure(title, fig))
-    if data.counts is not None:
-        names = list(data.counts)
-        figures.append(
-            ReportFigure(
-                "New this period",
-                {"data": [{"type": "bar", "x": names, "y": [data.counts[n] for n in names]}], "layout": {}},
-            )
-        )
-    run_fig = _run_figure(data.runs)
+    run_fig = _run_figure(data.runs) if data.digest is None and len(data.runs) >= 2 else None
     if run_fig is not None:
         figures.append(ReportFigure("Final loss vs parameters", run_fig))
     return figures
 
 
-def _report_outputs(report: Report, data: ReportData) -> dict[str, bytes]:
+# The runs table of a page: readable columns (the CSV has RUN_COLUMNS with every digit).
+RUN_TABLE_COLUMNS = (
+    ("name", "run"),
+    ("model", "model"),
+    ("parameters", "N"),
+    ("tokens", "D (tokens)"),
+    ("gpu_hours", "GPU hours"),
+    ("final_loss", "final loss"),
+    ("final_loss_source", "final loss from"),
+)
+
+
+def _run_cell(row: dict[str, Any], key: str) -> Any:
+    value = row.get(key)
+    if key in ("parameters", "tokens"):
+        return plotstyle.human(value)
+    if key == "name":
+        return f"{value} (#{row['id']})"
+    return value
+
+
+def report_formats(formats: list[str], data: ReportData) -> list[str]:
+    """The formats a report is built in: BibTeX only when the scope has papers (never an empty .bib)."""
+    return [f for f in formats if f != "bib" or data.papers]
+
+
+def report_html(report: Report, data: ReportData) -> str:
     tables = [ReportTable(t, cols, rows) for t, cols, rows in data.tables]
-    tables.append(ReportTable("Runs", RUN_COLUMNS, [[r[c] for c in RUN_COLUMNS] for r in data.runs]))
-    _progress(report.pk, 30, "building figures and HTML")
-    html = build_html_report(
+    if data.runs and data.digest is None and not any(t == "Run summary" for t, _, _ in data.lead_tables):
+        tables.append(
+            ReportTable(
+                "Runs",
+                [label for _, label in RUN_TABLE_COLUMNS],
+                [[_run_cell(r, key) for key, _ in RUN_TABLE_COLUMNS] for r in data.runs],
+                notes="Every column, with all digits, is in the CSV and JSON files.",
+            )
+        )
+    sections = [Section("Summary", data.summary)]
+    if data.warnings:
+        sections.append(Section("Warnings", "\n\n".join(data.warnings)))
+    if "bib" in report.formats and not data.papers:
+        sections.append(Section("Papers", "No papers are linked to this scope, so there is no BibTeX file."))
+    facts = [("Team", report.team.name), ("Report", f"#{report.pk}" if report.pk else "preview")]
+    if report.created_by is not None:
+        facts.append(("Requested by", report.created_by.get_username()))
+    if report.digest_key:
+        facts.append(("Digest week", report.digest_key))
+    return build_html_report(
         data.title,
-        [Section("Summary", data.summary)],
+        sections,
         _report_figures(data),
         tables,
         generated_at=timezone.now(),
+        title_page=TitlePage(scope=data.scope_text or data.summary, facts=facts, app_version=app_version()),
+        lead_tables=[ReportTable(t, cols, rows) for t, cols, rows in data.lead_tables],
     )
+
+
+def _report_outputs(report: Report, data: ReportData) -> dict[str, bytes]:
+    _progress(report.pk, 30, "building figures and HTML")
+    html = report_html(report, data)
+    formats = report_formats(report.formats, data)
     out: dict[str, bytes] = {}
-    if "html" in report.formats:
+    if "html" in formats:
         out["html"] = html.encode()
-    if "pdf" in report.formats:
+    if "pdf" in formats:
         _progress(report.pk, 50, "rendering PDF")
         out["pdf"] = render_pdf(html)
     _progress(report.pk, 80, "exporting data")
-    if "csv" in report.formats:
+    if "csv" in formats:
         out["csv"] = export_csv(data.runs, RUN_COLUMNS).encode()
-    if "json" in report.formats:
+    if "json" in formats:
         doc = {
-            "report": {"id": report.pk, "scope": report.scope, "params": report.params, "title": data.title},
+            "report": {
+                "id": report.pk,
+                "scope": report.scope,
+                "scope_text": data.scope_text,
+                "params": report.params,
+                "title": data.title,
+                "app_version": app_version(),
+            },
             "summary": data.summary,
+            "warnings": data.warnings,
             "runs": data.runs,
-            "tables": [{"title": t, "columns": c, "rows": r} for t, c, r in data.tables],
+            "tables": [{"title": t, "columns": c, "rows": r} for t, c, r in data.lead_tables + data.tables],
             "papers": data.papers,
             "fit": None
             if data.fit is None
@@ -174,7 +254,7 @@ def _report_outputs(report: Report, data: ReportData) -> dict[str, bytes]:
             },
         }
         out["json"] = export_json(doc).encode()
-    if "bib" in report.formats:
+    if "bib" in formats:
         out["bib"] = export_bibtex(data.papers).encode()
     return out
 
@@ -266,7 +346,9 @@ def iso_week_key(moment: datetime) -> str:
 
 
 def report_digest_weekly(*, now: datetime | None = None) -> list[int]:
-    """One catalog report per team per ISO week over the last 7 days; a second call that week adds none."""
+    """One digest (catalog scope) per team per ISO week over the last 7 days; a second call that week adds
+    none (the unique constraint report_one_digest_per_week decides races). Read in the app at
+    /reports/digests/ and as PDF/HTML/CSV/JSON files."""
     now = now or timezone.now()
     if timezone.is_naive(now):
         raise ValueError("now must be timezone-aware")
@@ -282,7 +364,8 @@ def report_digest_weekly(*, now: datetime | None = None) -> list[int]:
                     team=team,
                     scope=Report.Scope.CATALOG,
                     params=params,
-                    formats=["html", "csv", "json", "bib"],
+                    # BibTeX is dropped at build time when no paper is new this week (never an empty file).
+                    formats=["pdf", "html", "csv", "json", "bib"],
                     digest_key=key,
                     stage="weekly digest",
                 )

@@ -70,13 +70,20 @@ def report_list(request: HttpRequest) -> HttpResponse:
         except ReportRequestError as exc:
             error, status = str(exc), 400
         else:
-            messages.info(request, f"Report {report.pk} queued.")
+            dropped = (
+                " No papers are linked to this scope, so there is no BibTeX file."
+                if ("bib" in formats and "bib" not in report.formats)
+                else ""
+            )
+            messages.info(request, f"Report {report.pk} queued.{dropped}")
             return redirect("reports:list")
     elif request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])
     reports = list(selectors.report_list(user=request.user))
+    words = selectors.report_scope_words(reports)
     context = {
         "reports": reports,
+        "rows": [(r, words[r.pk]) for r in reports],
         "has_pending": any(r.status in (Report.Status.QUEUED, Report.Status.RUNNING) for r in reports),
         "teams": [t for t in teams if has_role(request.user, t, Role.EDITOR)],
         "studies": study_selectors.study_list(user=request.user),
@@ -157,3 +164,17 @@ def api_report(request: HttpRequest, report_id: int) -> JsonResponse:
     if request.method not in ("GET", "HEAD"):
         return JsonResponse({"error": "read-only: GET this report"}, status=405)
     return JsonResponse(selectors.report_progress(report, download_route=API_DOWNLOAD))
+
+
+def digest_list(request: HttpRequest) -> HttpResponse:
+    if (refused := _read_only(request)) is not None:
+        return refused
+    return render(request, "reports/digest_list.html", {"digests": selectors.digest_list(user=request.user)})
+
+
+def digest_detail(request: HttpRequest, report_id: int) -> HttpResponse:
+    report, data = selectors.digest_get(user=request.user, report_id=report_id)
+    if (refused := _read_only(request)) is not None:
+        return refused
+    files = list(report.files.all()) if report.status == Report.Status.DONE else []
+    return render(request, "reports/digest_detail.html", {"report": report, "data": data, "files": files})

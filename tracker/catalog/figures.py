@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from core import plotstyle
+
 COLOR_BY_CHOICES = ("organization", "family")
 
 
@@ -145,36 +147,51 @@ def compute_figure(
 
 
 def cost_figure(bars: Sequence[CostBar]) -> dict[str, Any]:
-    """Estimated cost (USD) and energy (kWh) per model; models without a number are left out of that trace."""
+    """Estimated cost (USD, top panel) and energy (kWh, bottom panel) per model, each on its own linear
+    axis with human ticks ($1.2M, 340k); models without a number are left out of that panel.
+
+    Two panels, not two overlaid log axes: a bar's length on a log axis means nothing, and the overlaid
+    right-hand axis printed unreadable ticks (core.plotstyle).
+    """
     priced = [b for b in bars if b.usd is not None]
     powered = [b for b in bars if b.energy_kwh is not None]
+    names = [b.name for b in bars]
+    cost_axis = plotstyle.axis("estimated cost", "USD", ticks="usd")
+    energy_axis = plotstyle.axis("energy", "kWh")
     return {
         "data": [
             {
                 "type": "bar",
                 "name": "cost (USD)",
-                # Separate offset groups keep bars on two y-axes side by side instead of overdrawn.
-                "offsetgroup": "cost",
                 "x": [b.name for b in priced],
                 "y": [b.usd for b in priced],
+                "marker": {"color": plotstyle.color(0)},
                 "hovertemplate": "%{x}: $%{y:,.0f}<extra></extra>",
             },
             {
                 "type": "bar",
                 "name": "energy (kWh)",
-                "offsetgroup": "energy",
                 "x": [b.name for b in powered],
                 "y": [b.energy_kwh for b in powered],
+                "xaxis": "x2",
                 "yaxis": "y2",
+                "marker": {"color": plotstyle.color(1)},
                 "hovertemplate": "%{x}: %{y:,.0f} kWh<extra></extra>",
             },
         ],
-        "layout": {
-            "title": {"text": "Estimated training cost and energy"},
-            "barmode": "group",
-            "yaxis": {"title": {"text": "USD"}, "type": "log"},
-            "yaxis2": {"title": {"text": "kWh"}, "type": "log", "overlaying": "y", "side": "right"},
-            "margin": {"t": 50},
-            "legend": {"orientation": "h"},
-        },
+        "layout": plotstyle.base_layout(
+            "Estimated training cost and energy",
+            height=560,
+            showlegend=False,
+            # Same model order in both panels; names only under the bottom one.
+            xaxis={
+                "anchor": "y",
+                "categoryorder": "array",
+                "categoryarray": names,
+                "showticklabels": False,
+            },
+            xaxis2={"anchor": "y2", "matches": "x", "categoryorder": "array", "categoryarray": names},
+            yaxis={**cost_axis, "domain": [0.55, 1.0], "rangemode": "tozero"},
+            yaxis2={**energy_axis, "domain": [0.0, 0.45], "rangemode": "tozero"},
+        ),
     }

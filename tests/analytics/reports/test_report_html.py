@@ -82,7 +82,7 @@ def test_figure_json_is_embedded(report: str) -> None:
     assert fig["layout"]["title"]["text"] == "loss vs synthetic share"
     assert (fig["layout"]["width"], fig["layout"]["height"]) == (720, 420)
     assert '<div id="isoflop-fig-0"></div>' in report
-    assert "Generated 2026-01-02T03:04:00+00:00" in report
+    assert "Generated 2026-01-02 03:04 UTC" in report
 
 
 def test_figure_json_cannot_close_its_script() -> None:

@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Chromium not installed at {CHROMIUM}"),
 ]
 
-TRACE_RGB = (31, 119, 180)  # plotly.js default colour of the first trace (#1f77b4)
+TRACE_RGB = (0, 114, 178)  # the house style's first trace colour (core.plotstyle.PALETTE[0], #0072B2)
 FIG = {
     "data": [
         {
@@ -87,6 +87,19 @@ def page_one_png(pdf: bytes, tmp_path: Path) -> tuple[int, int, list[bytes]]:
     )
     (png,) = tmp_path.glob("p*.png")
     return read_png(png.read_bytes())
+
+
+def pages_png(pdf: bytes, tmp_path: Path) -> list[list[bytes]]:
+    """Every page at 50 dpi, as rows of RGB bytes."""
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) not installed")
+    (tmp_path / "all.pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "50", str(tmp_path / "all.pdf"), str(tmp_path / "page")],
+        check=True,
+        timeout=120,
+    )
+    return [read_png(p.read_bytes())[2] for p in sorted(tmp_path.glob("page-*.png"))]
 
 
 def count_near(rows: list[bytes], rgb: tuple[int, int, int], tol: int = 40) -> int:
