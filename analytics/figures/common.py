@@ -21,7 +21,19 @@ def layout(title: str, x: str, y: str, *, log_x: bool = True, log_y: bool = Fals
     }
 
 
-def residual_figure(xs: list[float], residuals: list[float], labels: list[str], x_title: str) -> Figure:
+HOVER_RUN = "<b>%{text}</b><br>x %{x:.4g}<br>y %{y:.4g}<extra></extra>"
+
+
+def residual_figure(
+    xs: list[float],
+    residuals: list[float],
+    labels: list[str],
+    x_title: str,
+    *,
+    title: str = "Residuals (log predicted - log observed)",
+    log_x: bool = True,
+) -> Figure:
+    """Residual per run against `x_title`; hovering a point names its run."""
     return {
         "data": [
             {
@@ -31,17 +43,30 @@ def residual_figure(xs: list[float], residuals: list[float], labels: list[str], 
                 "y": residuals,
                 "text": labels,
                 "name": "residual",
+                "hovertemplate": "<b>%{text}</b><br>"
+                + x_title
+                + " %{x:.4g}<br>residual %{y:.4g}<extra></extra>",
             },
             {"type": "scatter", "mode": "lines", "x": [min(xs), max(xs)], "y": [0, 0], "name": "zero"},
         ]
         if xs
         else [],
-        "layout": layout("Residuals (log predicted - log observed)", x_title, "residual"),
+        "layout": layout(title, x_title, "residual", log_x=log_x),
     }
 
 
 def markers(x: list[float], y: list[float], labels: list[str], name: str) -> dict[str, Any]:
-    return {"type": "scatter", "mode": "markers", "x": x, "y": y, "text": labels, "name": name}
+    trace: dict[str, Any] = {
+        "type": "scatter",
+        "mode": "markers",
+        "x": x,
+        "y": y,
+        "text": labels,
+        "name": name,
+    }
+    if labels:
+        trace["hovertemplate"] = HOVER_RUN
+    return trace
 
 
 def line(x: np.ndarray, y: np.ndarray, name: str, *, dashed: bool = False) -> dict[str, Any]:
@@ -57,7 +82,30 @@ def line(x: np.ndarray, y: np.ndarray, name: str, *, dashed: bool = False) -> di
     return trace
 
 
-def band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> list[dict[str, Any]]:
+PREDICTION_FILL = "rgba(255,127,14,0.12)"
+
+
+def stored_bands(
+    x: list[float], stored: dict[str, Any], *, split_at: float | None = None, what: str = ""
+) -> list[dict[str, Any]]:
+    """Prediction band (one new run) under the confidence band (the curve), from `band_json` dicts stored
+    with the fit; `split_at`: x beyond it is extrapolation (the bands still show, the curve is dashed)."""
+    traces: list[dict[str, Any]] = []
+    xs = np.asarray(x, dtype=float)
+    for key, fill in (("prediction", PREDICTION_FILL), ("confidence", "rgba(31,119,180,0.2)")):
+        b = stored.get(key)
+        if not b:
+            continue
+        lo = np.asarray([np.nan if v is None else v for v in b["low"]], dtype=float)
+        hi = np.asarray([np.nan if v is None else v for v in b["high"]], dtype=float)
+        level = round(100 * float(b.get("level", 0.95)))
+        traces += band(xs, lo, hi, f"{level}% {key} band{what}", fill=fill)
+    return traces
+
+
+def band(
+    x: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str, *, fill: str = "rgba(31,119,180,0.2)"
+) -> list[dict[str, Any]]:
     return [
         {
             "type": "scatter",
@@ -66,6 +114,8 @@ def band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> list[dict[
             "y": hi.tolist(),
             "line": {"width": 0},
             "name": name,
+            "legendgroup": name,
+            "hoverinfo": "skip",
         },
         {
             "type": "scatter",
@@ -74,8 +124,10 @@ def band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> list[dict[
             "y": lo.tolist(),
             "line": {"width": 0},
             "fill": "tonexty",
-            "fillcolor": "rgba(31,119,180,0.2)",
+            "fillcolor": fill,
             "name": name,
+            "legendgroup": name,
+            "hoverinfo": "skip",
             "showlegend": False,
         },
     ]

@@ -187,3 +187,54 @@ def value_text(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(value_text(v) for v in value)
     return str(value)
+
+
+def interval_text(iv: Mapping[str, Any] | None) -> str:
+    """A stored interval's bounds: "0.31 – 0.37"; an open side (null) reads "unbounded"."""
+    if not iv:
+        return ""
+    low, high = iv.get("low"), iv.get("high")
+    if low is None and high is None:
+        return "not bounded by the data"
+    left = f"{low:.4g}" if isinstance(low, int | float) else "−∞ (unbounded)"
+    right = f"{high:.4g}" if isinstance(high, int | float) else "∞ (not identified above)"
+    return f"{left} – {right}"
+
+
+def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per parameter or interval of `fit_summary`: name, value (short and exact), interval text,
+    whether the interval is open (a side the data do not bound) or spans more than an order of magnitude."""
+    params: Mapping[str, Any] = summary.get("params", {})
+    intervals: Mapping[str, Any] = summary.get("intervals", {})
+    rows = []
+    for name in [*params, *(k for k in intervals if k not in params)]:
+        iv = intervals.get(name)
+        value = params.get(name, iv.get("estimate") if iv else None)
+        rows.append(
+            {
+                "name": name,
+                "value": value_text(value),
+                "exact": str(value),
+                "interval": interval_text(iv),
+                "open": bool(iv) and not iv.get("bounded", True),
+                "wide": bool(iv) and float(iv.get("orders") or 0.0) > 1.0,
+            }
+        )
+    return rows
+
+
+def derived_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Derived quantities at each budget (N_opt, D_opt, tokens per parameter...) with their intervals."""
+    out = []
+    for block in summary.get("derived", []):
+        values = block.get("values", {})
+        out.append(
+            {
+                "compute": block.get("compute"),
+                "label": block.get("label", ""),
+                "rows": [
+                    (name, value_text(iv.get("estimate")), interval_text(iv)) for name, iv in values.items()
+                ],
+            }
+        )
+    return out

@@ -24,7 +24,7 @@ from analytics.studies.authoring import (
     conditions_from_data,
     conditions_from_lookups,
 )
-from analytics.studies.base import FitOutcome, StudyKind
+from analytics.studies.base import FitOutcome, StudyKind, jsonable
 from analytics.studies.points import (
     StudyDraft,
     StudyPoint,
@@ -153,10 +153,13 @@ def _study_refit(study_id: int) -> Fit:
                 version=version,
                 inputs_hash=inputs_hash,
                 method=method,
-                params=outcome.params,
-                ci=outcome.ci,
-                residuals=outcome.residuals,
-                goodness=outcome.goodness,
+                params=jsonable(outcome.params),
+                ci=jsonable(outcome.ci),
+                residuals=jsonable(outcome.residuals),
+                goodness=jsonable(outcome.goodness),
+                intervals=jsonable(outcome.intervals),
+                derived=jsonable(outcome.derived),
+                warnings=jsonable(outcome.warnings),
                 status=Fit.Status.FAILED if error else Fit.Status.CURRENT,
                 error_message=error,
             )
