@@ -190,15 +190,15 @@ def value_text(value: Any) -> str:
 
 
 def interval_text(iv: Mapping[str, Any] | None) -> str:
-    """A stored interval's bounds: "0.31 – 0.37"; an open side (null) reads "unbounded"."""
+    """A stored interval's bounds: "0.31 to 0.37"; an open side (null) reads "unbounded"."""
     if not iv:
         return ""
     low, high = iv.get("low"), iv.get("high")
     if low is None and high is None:
         return "not bounded by the data"
-    left = f"{low:.4g}" if isinstance(low, int | float) else "−∞ (unbounded)"
-    right = f"{high:.4g}" if isinstance(high, int | float) else "∞ (not identified above)"
-    return f"{left} – {right}"
+    left = f"{low:.4g}" if isinstance(low, int | float) else "-inf (unbounded)"
+    right = f"{high:.4g}" if isinstance(high, int | float) else "inf (not identified above)"
+    return f"{left} to {right}"
 
 
 def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
