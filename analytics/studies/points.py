@@ -28,6 +28,7 @@ class StudyPoint:
     u: float | None
     budget: float | None  # nominal IsoFLOP budget (config "flops_budget"), else 6ND
     loss: float | None
+    budget_label: float | None = None  # config "flops_budget" only: an explicit IsoFLOP group label
 
 
 class StudySelectionError(ValueError):
@@ -170,6 +171,7 @@ def study_points(study: StudyLike) -> list[StudyPoint]:
         n, d = r["parameters"], r["tokens"]
         config = r["config"] if isinstance(r["config"], dict) else {}
         budget = config.get("flops_budget")
+        label = float(budget) if isinstance(budget, int | float) and not isinstance(budget, bool) else None
         if budget is None and n and d:
             budget = 6.0 * n * d
         points.append(
@@ -181,6 +183,7 @@ def study_points(study: StudyLike) -> list[StudyPoint]:
                 u=r["unique_tokens"],
                 budget=float(budget) if budget is not None else None,
                 loss=loss,
+                budget_label=label,
             )
         )
     return points
