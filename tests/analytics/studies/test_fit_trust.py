@@ -150,3 +150,34 @@ def test_isoflop_study_groups_raw_compute_and_draws_the_parabolas(team_a: Any) -
     assert r0["residual"] == pytest.approx(r0["observed"] - r0["predicted"]) and r0["run"] == "iso-0"
     assert all(math.isfinite(r["budget"]) for r in fit.residuals)
     assert residuals["data"][0]["text"][0].startswith("iso-")
+
+
+def test_data_constrained_study_stores_the_open_interval_and_says_not_identified(team_a: Any) -> None:
+    _datablations(team_a)
+    base = {"a": 6.255414, "b": 7.3049974, "e": 0.6254804, "alpha": 0.3526596, "beta": 0.3526596}
+    study = study_services.study_create(
+        team=team_a,
+        name="dc",
+        kind="data_constrained",
+        run_filter={"name__startswith": "db-"},
+        options={"base": base},
+    )
+    fit = study_services.study_refit(study_id=study.pk)
+    assert fit.status == Fit.Status.CURRENT, fit.error_message
+    # Muennighoff et al.: R_D* = 15.388, R_N* = 5.310 on these 182 runs.
+    assert fit.params["rd_star"] == pytest.approx(15.388, rel=0.01)
+    assert fit.params["rn_star"] == pytest.approx(5.310, rel=0.01)
+    rd = selectors.fit_summary(fit)["intervals"]["rd_star"]
+    assert rd["high"] is None and rd["bounded"] is False and 0 < rd["low"] < 15.388  # open above
+    assert fit.params["rd_identified"] is False
+    assert "not_identified" in {w["code"] for w in fit.warnings}
+    figures = kind_get("data_constrained").figures(fit.params, fit.ci, fit.residuals)
+    profile = next(
+        f for f in figures if f["layout"]["title"]["text"].startswith("Profile likelihood of R_D*")
+    )
+    deviance = [v for v in profile["data"][0]["y"] if v is not None]
+    assert deviance[-1] < fit.ci["threshold"]  # the profile never crosses the threshold above: open
+    curves = figures[0]["data"]
+    assert any(t.get("fill") == "tonexty" for t in curves) and any(
+        t.get("line", {}).get("dash") == "dash" for t in curves
+    )
