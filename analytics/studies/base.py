@@ -108,7 +108,7 @@ def study_point_row(p: StudyPoint) -> list[Any]:
     return [p.run_id, p.n, p.d, p.u, p.budget, p.loss]
 
 
-def check_values(points: Sequence[StudyPoint], fields: tuple[str, ...]) -> list[StudyPoint]:
+def check_values[P](points: Sequence[P], fields: tuple[str, ...]) -> list[P]:
     """Runs still lacking a needed value are left out; a present but impossible value stops the fit."""
     usable = []
     for p in points:
@@ -120,12 +120,13 @@ def check_values(points: Sequence[StudyPoint], fields: tuple[str, ...]) -> list[
                 reason = (
                     "is NaN" if math.isnan(value) else ("is infinite" if math.isinf(value) else "must be > 0")
                 )
-                raise FitError(f"run '{p.run_name}' (id {p.run_id}): {name} {reason} (value {value!r})")
+                where = f"run '{getattr(p, 'run_name', '')}' (id {getattr(p, 'run_id', '')})"
+                raise FitError(f"{where}: {name} {reason} (value {value!r})")
         usable.append(p)
     return usable
 
 
-def column(points: Sequence[StudyPoint], name: str) -> list[float]:
+def column(points: Sequence[Any], name: str) -> list[float]:
     """One field of points that `check_values` kept (so it is present and finite)."""
     values = [getattr(p, name) for p in points]
     if any(v is None for v in values):
