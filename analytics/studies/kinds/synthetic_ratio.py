@@ -227,20 +227,33 @@ def _fit_synthetic(study: Study, points: Sequence[SyntheticPoint], total: int) -
 
 
 def _surface(per_size: list[dict[str, Any]], by_size: dict[float, list[SyntheticPoint]]) -> dict[str, Any]:
-    """r x epochs surface at the fitted size with the most runs, when its epochs vary."""
+    """r x epochs surface at the fitted size with the most runs, when its epochs vary: the runs themselves
+    (drawn over it), and the surface masked (null) where no run supports it (outside the runs' hull or far
+    from every run); runs all on one line support none, and then only the runs are drawn."""
     sizes = [row["n"] for row in per_size if len({p.epochs for p in by_size[row["n"]]}) >= 2]
     if not sizes:
         return {}
     size = max(sizes, key=lambda n: (len(by_size[n]), n))
     group = by_size[size]
-    hm = syn.heatmap([_num(p.r) for p in group], [p.epochs for p in group], [_num(p.loss) for p in group])
-    return {
+    rs, es = [_num(p.r) for p in group], [float(p.epochs) for p in group]
+    hm = syn.heatmap(rs, es, [_num(p.loss) for p in group])
+    mask, outline = syn.support_mask(rs, es, hm.r_grid, hm.epochs_grid)
+    z = np.where(mask, hm.z, np.nan)
+    out: dict[str, Any] = {
         "n": size,
         "model": hm.model_name,
         "r": hm.r_grid.tolist(),
         "epochs": hm.epochs_grid.tolist(),
-        "z": hm.z.tolist(),
+        "z": z.tolist(),
+        "supported_fraction": float(mask.mean()),
+        "outline": outline.tolist(),
+        "points": [{"run": p.run_name, "r": p.r, "epochs": p.epochs, "y": p.loss} for p in group],
     }
+    if not mask.any():
+        out["note"] = (
+            "the runs lie on one line in (synthetic share, epochs): they support no surface, so none is drawn"
+        )
+    return out
 
 
 def _num(value: float | None) -> float:
