@@ -208,8 +208,8 @@ def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     intervals: Mapping[str, Any] = summary.get("intervals", {})
     rows = []
     for name in [*params, *(k for k in intervals if k not in params)]:
-        iv = intervals.get(name)
-        value = params.get(name, iv.get("estimate") if iv else None)
+        iv: Mapping[str, Any] = intervals.get(name) or {}
+        value = params.get(name, iv.get("estimate"))
         rows.append(
             {
                 "name": name,
@@ -217,7 +217,7 @@ def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "exact": str(value),
                 "interval": interval_text(iv),
                 "open": bool(iv) and not iv.get("bounded", True),
-                "wide": bool(iv) and float(iv.get("orders") or 0.0) > 1.0,
+                "wide": float(iv.get("orders") or 0.0) > 1.0,
             }
         )
     return rows
