@@ -68,7 +68,9 @@ def fit(study: Study, points: Sequence[StudyPoint]) -> FitOutcome:
     plan_compute = float(study.options.get("plan_compute", PLAN_COMPUTE))
     est = ChinchillaApproach3(n_bootstrap=n_boot, random_state=int(study.options.get("seed", 0)))
     # A run without U is taken to have seen only fresh tokens; runs with D > U are flagged (repeated data).
-    unique = [p.u if p.u is not None and p.u > 0 else p.d for p in pts]
+    unique = [
+        float(p.u) if p.u is not None and p.u > 0 else d for p, d in zip(pts, column(pts, "d"), strict=True)
+    ]
     est.fit(column(pts, "n"), column(pts, "d"), column(pts, "loss"), u=unique)
     res = est.result_
     intervals, missing = safe_intervals(lambda: res.intervals(LEVEL))

@@ -51,7 +51,7 @@ def fit(study: Study, points: Sequence[RunPoint]) -> FitOutcome:
                 f"got {p.objective!r}"
             )
     objective = [str(p.objective) for p in pts]
-    n, d, u, loss = (column(pts, k) for k in ("n", "d", "u", "loss"))  # type: ignore[arg-type]
+    n, d, u, loss = (column(pts, k) for k in ("n", "d", "u", "loss"))
     est = DiffusionVsARFit(
         base_ar=_base(study, "base_ar"), base_diffusion=_base(study, "base_diffusion"), level=LEVEL
     )
