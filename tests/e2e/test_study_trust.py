@@ -65,7 +65,8 @@ def test_study_pages_show_warnings_intervals_bands_and_run_names(page, make_user
     point = page.locator(".plot").first.locator(".scatterlayer .trace .points path").first
     point.hover(force=True)
     wait_js(page, "!!document.querySelector('.hoverlayer .hovertext')", timeout=5_000)
-    assert page.locator(".hoverlayer .hovertext").first.inner_text().startswith("db-")
+    hover = page.evaluate("document.querySelector('.hoverlayer .hovertext').textContent")
+    assert hover.startswith("db-")  # the run's name (an SVG text node)
     _shot(page, "study-chinchilla")
 
     page.goto(f"/studies/{studies['isoflop'].pk}/")
