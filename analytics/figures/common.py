@@ -17,7 +17,7 @@ def layout(title: str, x: str, y: str, *, log_x: bool = True, log_y: bool = Fals
         "xaxis": {"title": {"text": x}, "type": "log" if log_x else "linear"},
         "yaxis": {"title": {"text": y}, "type": "log" if log_y else "linear"},
         "margin": {"t": 40, "r": 10},
-        "legend": {"orientation": "h"},
+        "legend": {"orientation": "h", "y": -0.22},
     }
 
 
@@ -85,14 +85,25 @@ def line(x: np.ndarray, y: np.ndarray, name: str, *, dashed: bool = False) -> di
 PREDICTION_FILL = "rgba(255,127,14,0.12)"
 
 
+def rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
 def stored_bands(
-    x: list[float], stored: dict[str, Any], *, split_at: float | None = None, what: str = ""
+    x: list[float], stored: dict[str, Any], *, colour: str | None = None, what: str = ""
 ) -> list[dict[str, Any]]:
     """Prediction band (one new run) under the confidence band (the curve), from `band_json` dicts stored
-    with the fit; `split_at`: x beyond it is extrapolation (the bands still show, the curve is dashed)."""
+    with the fit. With `colour` (one curve among several) only the confidence band is drawn, in that colour,
+    so several curves' bands stay readable."""
     traces: list[dict[str, Any]] = []
     xs = np.asarray(x, dtype=float)
-    for key, fill in (("prediction", PREDICTION_FILL), ("confidence", "rgba(31,119,180,0.2)")):
+    kinds = (
+        (("confidence", rgba(colour, 0.18)),)
+        if colour
+        else (("prediction", PREDICTION_FILL), ("confidence", "rgba(31,119,180,0.2)"))
+    )
+    for key, fill in kinds:
         b = stored.get(key)
         if not b:
             continue

@@ -27,7 +27,7 @@ def data_constrained_figures(
             colour = PALETTE[i % len(PALETTE)]
             runs = [r for r in residuals if r["n"] == g["n"] and r["u"] == g["u"]]
             x = np.asarray(g["epochs"])
-            for trace in stored_bands(g["epochs"], g):
+            for trace in stored_bands(g["epochs"], g, colour=colour):
                 trace.update(legendgroup=name, showlegend=False)
                 data.append(trace)
             est = np.asarray(g["confidence"]["estimate"], dtype=float)

@@ -19,7 +19,7 @@ def diffusion_ar_figures(
         colour = PALETTE[i % len(PALETTE)]
         name = f"{g['objective']} (N={g['n']:.3g}, U={g['u']:.3g})"
         x = np.asarray(g["epochs"], dtype=float)
-        for trace in stored_bands(g["epochs"], g):
+        for trace in stored_bands(g["epochs"], g, colour=colour):
             trace.update(legendgroup=name, showlegend=False)
             data.append(trace)
         est = np.asarray(g["confidence"]["estimate"], dtype=float)

@@ -24,7 +24,7 @@ def loss_by_size_figures(
         colour = PALETTE[i % len(PALETTE)]
         name = f"N={g['n']:.3g}"
         x = np.asarray(g["d"], dtype=float)
-        for trace in stored_bands(g["d"], g):
+        for trace in stored_bands(g["d"], g, colour=colour):
             trace.update(legendgroup=name, showlegend=False)
             data.append(trace)
         est = np.asarray(g["confidence"]["estimate"], dtype=float)

@@ -19,7 +19,7 @@ def test_time_figures(
         colour = PALETTE[i % len(PALETTE)]
         name = g["strategy"]
         x = np.asarray(g["flops"], dtype=float)
-        for trace in stored_bands(g["flops"], g):
+        for trace in stored_bands(g["flops"], g, colour=colour):
             trace.update(legendgroup=name, showlegend=False)
             data.append(trace)
         est = np.asarray(g["confidence"]["estimate"], dtype=float)
