@@ -81,3 +81,65 @@ def test_study_pages_show_warnings_intervals_bands_and_run_names(page, make_user
     assert "not identified above" in row.inner_text()
     assert page.locator("#fit-warnings [data-code=not_identified]").count() >= 1
     _shot(page, "study-data-constrained")
+
+
+def test_new_kind_pages_draw_their_figures(page, make_user, team_a):
+    from tests.analytics.fitting import test_diffusion_ar as dar
+    from tests.analytics.fitting import test_kaplan as kp
+    from tests.analytics.fitting import test_test_time as tt
+
+    n, d, loss = kp._runs(0)
+    rows = [
+        TrainingRun(team=team_a, name=f"kap-{i}", parameters=a, tokens=b, final_loss=c)
+        for i, (a, b, c) in enumerate(zip(n, d, loss))
+    ]
+    names, flops, acc = tt._runs(0)
+    rows += [
+        TrainingRun(
+            team=team_a,
+            name=f"tt-{i}",
+            parameters=tt.N_SMALL,
+            config={"strategy": s, "inference_flops": f, "benchmarks": {"MATH": a}},
+        )
+        for i, (s, f, a) in enumerate(zip(names, flops, acc))
+    ]
+    objective, n, d, u, loss = dar._runs()
+    rows += [
+        TrainingRun(
+            team=team_a,
+            name=f"dar-{i}",
+            parameters=a,
+            tokens=b,
+            unique_tokens=c,
+            final_loss=e,
+            config={"objective": o},
+        )
+        for i, (o, a, b, c, e) in enumerate(zip(objective, n, d, u, loss))
+    ]
+    TrainingRun.objects.bulk_create(rows)
+    base_ar = {k: getattr(dar.MUENNIGHOFF_C4, k) for k in ("a", "b", "e", "alpha", "beta")}
+    base_di = {k: getattr(dar.DIFFUSION_BASE, k) for k in ("a", "b", "e", "alpha", "beta")}
+    ids = {}
+    for kind, prefix, target, options in (
+        ("kaplan", "kap-", "final_loss", {"n_bootstrap": 50}),
+        ("test_time", "tt-", "benchmark:MATH", {"n_bootstrap": 50}),
+        ("diffusion_ar", "dar-", "final_loss", {"base_ar": base_ar, "base_diffusion": base_di}),
+    ):
+        study = study_services.study_create(
+            team=team_a,
+            name=kind,
+            kind=kind,
+            run_filter={"name__startswith": prefix},
+            target_metric=target,
+            options=options,
+        )
+        fit = study_services.study_refit(study_id=study.pk)
+        assert fit.status == "current", fit.error_message
+        ids[kind] = study.pk
+    make_user("viewer", team=team_a, username="val")
+    login(page, "val")
+    for kind, pk in ids.items():
+        page.goto(f"/studies/{pk}/")
+        wait_js(page, "document.querySelectorAll('.plot .main-svg').length >= 2")
+        assert page.locator("#fit-params tbody tr").count() >= 3
+        _shot(page, f"study-{kind.replace('_', '-')}")
