@@ -10,6 +10,7 @@ from analytics.figures.common import (
     EXTRAPOLATE,
     Figure,
     band,
+    beyond_data,
     layout,
     line,
     markers,
@@ -43,6 +44,7 @@ def chinchilla_figures(
 
     n_opt, d_opt, loss = frontier(np.array([a, b, e, alpha, beta]))
     inside = c <= c_max * (1 + 1e-9)
+    beyond = beyond_data(inside)
     run_trace = markers(obs_c, [r["observed"] for r in residuals], labels, "runs")
     run_trace["customdata"] = [[r["n"], r["d"], r.get("predicted")] for r in residuals]
     run_trace["hovertemplate"] = (
@@ -52,7 +54,7 @@ def chinchilla_figures(
     data: list[dict[str, Any]] = [
         run_trace,
         line(c[inside], loss[inside], "compute-optimal loss"),
-        line(c[~inside], loss[~inside], "extrapolation (beyond the data)", dashed=True),
+        line(c[beyond], loss[beyond], "extrapolation (beyond the data)", dashed=True),
     ]
     boot = np.asarray(ci.get("bootstrap") or [], dtype=float)
     frontier_data: list[dict[str, Any]] = []
@@ -71,8 +73,8 @@ def chinchilla_figures(
             *frontier_data,
             line(c[inside], n_opt[inside], "N_opt(C)"),
             line(c[inside], d_opt[inside], "D_opt(C)"),
-            line(c[~inside], n_opt[~inside], "N_opt (extrapolated)", dashed=True),
-            line(c[~inside], d_opt[~inside], "D_opt (extrapolated)", dashed=True),
+            line(c[beyond], n_opt[beyond], "N_opt (extrapolated)", dashed=True),
+            line(c[beyond], d_opt[beyond], "D_opt (extrapolated)", dashed=True),
         ],
         "layout": layout("Compute-optimal frontier", "C (FLOPs)", "parameters / tokens", log_y=True),
     }

@@ -85,6 +85,16 @@ def line(x: np.ndarray, y: np.ndarray, name: str, *, dashed: bool = False) -> di
 PREDICTION_FILL = "rgba(255,127,14,0.12)"
 
 
+def beyond_data(inside: np.ndarray) -> np.ndarray:
+    """The extrapolated part of a curve: the points outside the data plus the last one inside, so the dashed
+    line starts where the solid one ends."""
+    out = ~inside
+    idx = np.flatnonzero(inside)
+    if idx.size and idx[-1] + 1 < inside.size:
+        out[idx[-1]] = True
+    return out
+
+
 def rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"

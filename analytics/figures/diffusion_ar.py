@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from analytics.figures.common import Figure, layout, line, markers, residual_figure, stored_bands
+from analytics.figures.common import Figure, beyond_data, layout, line, markers, residual_figure, stored_bands
 from analytics.figures.laws import PALETTE
 
 
@@ -24,9 +24,10 @@ def diffusion_ar_figures(
             data.append(trace)
         est = np.asarray(g["confidence"]["estimate"], dtype=float)
         inside = x <= g["data_max"] * (1 + 1e-9)
+        beyond = beyond_data(inside)
         fitted = line(x[inside], est[inside], f"{name} fit")
         fitted.update(legendgroup=name, line={"color": colour})
-        beyond = line(x[~inside], est[~inside], f"{g['objective']} extrapolation", dashed=True)
+        beyond = line(x[beyond], est[beyond], f"{g['objective']} extrapolation", dashed=True)
         beyond.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
         runs = [
             r for r in residuals if r["objective"] == g["objective"] and r["n"] == g["n"] and r["u"] == g["u"]

@@ -10,6 +10,7 @@ import numpy as np
 from analytics.figures.common import (
     EXTRAPOLATE,
     Figure,
+    beyond_data,
     layout,
     line,
     markers,
@@ -77,12 +78,13 @@ def isoflop_figures(
     )
     fitted = params["n_coef"] * grid ** params["n_exponent"]
     inside = grid <= cs.max() * (1 + 1e-9)
+    beyond = beyond_data(inside)
     labels = [f"C = {o['compute']:.3g}: {o['n_points']} runs, {o.get('n_sizes', 0)} sizes" for o in optima]
     data = [
         *stored_bands(grid.tolist(), stored),
         markers(cs.tolist(), [o["n_opt"] for o in optima], labels, "per-budget N_opt (parabola vertex)"),
         line(grid[inside], fitted[inside], f"N_opt ~ C^{params['n_exponent']:.3f}"),
-        line(grid[~inside], fitted[~inside], "extrapolation (beyond the data)", dashed=True),
+        line(grid[beyond], fitted[beyond], "extrapolation (beyond the data)", dashed=True),
     ]
     figures.append({"data": data, "layout": layout("IsoFLOP optima", "C (FLOPs)", "N_opt", log_y=True)})
     fitted_runs = [r for r in residuals if r.get("residual") is not None]

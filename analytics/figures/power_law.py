@@ -9,6 +9,7 @@ import numpy as np
 from analytics.figures.common import (
     EXTRAPOLATE,
     Figure,
+    beyond_data,
     layout,
     line,
     markers,
@@ -32,13 +33,14 @@ def power_law_figures(
     )
     curve = params["c"] + params["k"] * grid ** (-params["a"])
     inside = grid <= max(xs) * (1 + 1e-9)
+    beyond = beyond_data(inside)
     var = params.get("variable", "N")
     fit_fig = {
         "data": [
             *stored_bands(grid.tolist(), stored),
             markers(xs, [r["observed"] for r in residuals], labels, "runs"),
             line(grid[inside], curve[inside], "fit"),
-            line(grid[~inside], curve[~inside], "extrapolation (beyond the data)", dashed=True),
+            line(grid[beyond], curve[beyond], "extrapolation (beyond the data)", dashed=True),
         ],
         "layout": layout(f"Loss vs {var}", var, "loss"),
     }

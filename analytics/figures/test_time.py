@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from analytics.figures.common import Figure, layout, line, markers, residual_figure, stored_bands
+from analytics.figures.common import Figure, beyond_data, layout, line, markers, residual_figure, stored_bands
 from analytics.figures.laws import PALETTE
 
 
@@ -24,9 +24,10 @@ def test_time_figures(
             data.append(trace)
         est = np.asarray(g["confidence"]["estimate"], dtype=float)
         inside = x <= g["data_max"] * (1 + 1e-9)
+        beyond = beyond_data(inside)
         fitted = line(x[inside], est[inside], name)
         fitted.update(legendgroup=name, line={"color": colour})
-        beyond = line(x[~inside], est[~inside], f"{name} extrapolation", dashed=True)
+        beyond = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
         beyond.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
         runs = [r for r in residuals if r["strategy"] == name]
         obs = markers(

@@ -182,6 +182,9 @@ def value_text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, int) and abs(value) >= 10**7:
+        # jsonb prints large numbers without an exponent, so a stored 2.8e22 reads back as an int
+        return f"{float(value):.6g}"
     if isinstance(value, Mapping):
         return ", ".join(f"{k} {value_text(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
@@ -207,7 +210,8 @@ def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     params: Mapping[str, Any] = summary.get("params", {})
     intervals: Mapping[str, Any] = summary.get("intervals", {})
     rows = []
-    for name in [*params, *(k for k in intervals if k not in params)]:
+    # jsonb keeps keys by length, not as written: list them alphabetically (a kind's groups stay together)
+    for name in sorted([*params, *(k for k in intervals if k not in params)], key=str.lower):
         iv: Mapping[str, Any] = intervals.get(name) or {}
         value = params.get(name, iv.get("estimate"))
         rows.append(
