@@ -35,13 +35,13 @@ def data_constrained_figures(
             beyond = beyond_data(inside)
             fitted = line(x[inside], est[inside], f"{name} fit")
             fitted.update(legendgroup=name, showlegend=False, line={"color": colour})
-            beyond = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
-            beyond.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
+            dashed_part = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
+            dashed_part.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
             obs = markers(
                 [r["d"] / r["u"] for r in runs], [r["observed"] for r in runs], [r["run"] for r in runs], name
             )
             obs.update(legendgroup=name, marker={"color": colour})
-            data += [fitted, beyond, obs]
+            data += [fitted, dashed_part, obs]
         figures.append(
             {
                 "data": data,

@@ -27,8 +27,8 @@ def diffusion_ar_figures(
         beyond = beyond_data(inside)
         fitted = line(x[inside], est[inside], f"{name} fit")
         fitted.update(legendgroup=name, line={"color": colour})
-        beyond = line(x[beyond], est[beyond], f"{g['objective']} extrapolation", dashed=True)
-        beyond.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
+        dashed_part = line(x[beyond], est[beyond], f"{g['objective']} extrapolation", dashed=True)
+        dashed_part.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
         runs = [
             r for r in residuals if r["objective"] == g["objective"] and r["n"] == g["n"] and r["u"] == g["u"]
         ]
@@ -36,7 +36,7 @@ def diffusion_ar_figures(
             [r["d"] / r["u"] for r in runs], [r["observed"] for r in runs], [r["run"] for r in runs], name
         )
         obs.update(legendgroup=name, showlegend=False, marker={"color": colour})
-        data += [fitted, beyond, obs]
+        data += [fitted, dashed_part, obs]
     rd = {k: params.get(f"{k}_rd_star") for k in ("ar", "diffusion")}
     title = (
         f"Loss vs epochs: R_D* AR {rd['ar']:.3g}, diffusion {rd['diffusion']:.3g}"

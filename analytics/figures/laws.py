@@ -32,12 +32,12 @@ def loss_by_size_figures(
         beyond = beyond_data(inside)
         fitted = line(x[inside], est[inside], f"{name} fit")
         fitted.update(legendgroup=name, line={"color": colour})
-        beyond = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
-        beyond.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
+        dashed_part = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
+        dashed_part.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
         runs = [r for r in residuals if r["n"] == g["n"]]
         obs = markers([r["d"] for r in runs], [r["observed"] for r in runs], [r["run"] for r in runs], name)
         obs.update(legendgroup=name, showlegend=False, marker={"color": colour})
-        data += [fitted, beyond, obs]
+        data += [fitted, dashed_part, obs]
     others = [r for r in residuals if r["n"] not in {g["n"] for g in ci.get("bands") or []}]
     if others:
         data.append(

@@ -27,14 +27,14 @@ def test_time_figures(
         beyond = beyond_data(inside)
         fitted = line(x[inside], est[inside], name)
         fitted.update(legendgroup=name, line={"color": colour})
-        beyond = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
-        beyond.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
+        dashed_part = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
+        dashed_part.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
         runs = [r for r in residuals if r["strategy"] == name]
         obs = markers(
             [r["flops"] for r in runs], [r["observed"] for r in runs], [r["run"] for r in runs], name
         )
         obs.update(legendgroup=name, showlegend=False, marker={"color": colour})
-        data += [fitted, beyond, obs]
+        data += [fitted, dashed_part, obs]
     fitted_runs = [r for r in residuals if r.get("residual") is not None]
     return [
         {
