@@ -18,7 +18,7 @@ from analytics.studies import services as study_services
 from analytics.studies.registry import kind_get
 from tests.analytics.fitting.test_isoflop import EPOCH_LAW, HOFFMANN_A2_INTERVAL
 from tests.conftest import REFERENCE
-from tracker.models import TrainingRun
+from tracker.models import Hardware, TrainingRun
 
 pytestmark = pytest.mark.django_db
 
@@ -75,6 +75,11 @@ def test_demo_chinchilla_fit_warns_about_its_allocation_at_1e22(team_a: Any) -> 
     figures = selectors.fit_figures(study, fit)
     runs_trace = next(t for t in figures[0]["data"] if t.get("name") == "runs")
     assert runs_trace["text"][0].startswith("db-0-") and "%{text}" in runs_trace["hovertemplate"]
+    # "Plan a run" far beyond the data says so, and flags the allocation.
+    h100 = Hardware.objects.create(name="H100", tdp_watts=700, peak_bf16_tflops=989.0)
+    plan = selectors.run_plan(fit=fit, compute=1e24, hardware=h100)
+    assert any("is 108x the largest compute in the data" in w for w in plan.warnings)
+    assert any("tokens per parameter" in w for w in plan.warnings)
     resid_trace = figures[-1]["data"][0]
     assert (
         resid_trace["text"] == [r["run"] for r in fit.residuals] and "%{text}" in resid_trace["hovertemplate"]
