@@ -72,6 +72,19 @@ class Fit(models.Model):
     )
     residuals = models.JSONField(default=list, blank=True, help_text="[{run_id, x..., observed, residual}]")
     goodness = models.JSONField(default=dict, blank=True, help_text="r2, rmse_log, n_points")
+    # Stored with the fit so pages, reports and the API read them without refitting (non-finite bounds are
+    # stored as null: the data do not bound that side).
+    intervals = models.JSONField(
+        default=dict, blank=True, help_text="{name: {estimate, low, high, level, method, bounded}}"
+    )
+    derived = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[{compute, label, values: {n_opt: interval, d_opt: ..., tokens_per_parameter: ...}}]",
+    )
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="plausibility warnings [{code, message, severity}]"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CURRENT)
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

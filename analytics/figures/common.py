@@ -17,11 +17,23 @@ def layout(title: str, x: str, y: str, *, log_x: bool = True, log_y: bool = Fals
         "xaxis": {"title": {"text": x}, "type": "log" if log_x else "linear"},
         "yaxis": {"title": {"text": y}, "type": "log" if log_y else "linear"},
         "margin": {"t": 40, "r": 10},
-        "legend": {"orientation": "h"},
+        "legend": {"orientation": "h", "y": -0.22},
     }
 
 
-def residual_figure(xs: list[float], residuals: list[float], labels: list[str], x_title: str) -> Figure:
+HOVER_RUN = "<b>%{text}</b><br>x %{x:.4g}<br>y %{y:.4g}<extra></extra>"
+
+
+def residual_figure(
+    xs: list[float],
+    residuals: list[float],
+    labels: list[str],
+    x_title: str,
+    *,
+    title: str = "Residuals (log predicted - log observed)",
+    log_x: bool = True,
+) -> Figure:
+    """Residual per run against `x_title`; hovering a point names its run."""
     return {
         "data": [
             {
@@ -31,17 +43,30 @@ def residual_figure(xs: list[float], residuals: list[float], labels: list[str], 
                 "y": residuals,
                 "text": labels,
                 "name": "residual",
+                "hovertemplate": "<b>%{text}</b><br>"
+                + x_title
+                + " %{x:.4g}<br>residual %{y:.4g}<extra></extra>",
             },
             {"type": "scatter", "mode": "lines", "x": [min(xs), max(xs)], "y": [0, 0], "name": "zero"},
         ]
         if xs
         else [],
-        "layout": layout("Residuals (log predicted - log observed)", x_title, "residual"),
+        "layout": layout(title, x_title, "residual", log_x=log_x),
     }
 
 
 def markers(x: list[float], y: list[float], labels: list[str], name: str) -> dict[str, Any]:
-    return {"type": "scatter", "mode": "markers", "x": x, "y": y, "text": labels, "name": name}
+    trace: dict[str, Any] = {
+        "type": "scatter",
+        "mode": "markers",
+        "x": x,
+        "y": y,
+        "text": labels,
+        "name": name,
+    }
+    if labels:
+        trace["hovertemplate"] = HOVER_RUN
+    return trace
 
 
 def line(x: np.ndarray, y: np.ndarray, name: str, *, dashed: bool = False) -> dict[str, Any]:
@@ -57,7 +82,51 @@ def line(x: np.ndarray, y: np.ndarray, name: str, *, dashed: bool = False) -> di
     return trace
 
 
-def band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> list[dict[str, Any]]:
+PREDICTION_FILL = "rgba(255,127,14,0.12)"
+
+
+def beyond_data(inside: np.ndarray) -> np.ndarray:
+    """The extrapolated part of a curve: the points outside the data plus the last one inside, so the dashed
+    line starts where the solid one ends."""
+    out = ~inside
+    idx = np.flatnonzero(inside)
+    if idx.size and idx[-1] + 1 < inside.size:
+        out[idx[-1]] = True
+    return out
+
+
+def rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
+def stored_bands(
+    x: list[float], stored: dict[str, Any], *, colour: str | None = None, what: str = ""
+) -> list[dict[str, Any]]:
+    """Prediction band (one new run) under the confidence band (the curve), from `band_json` dicts stored
+    with the fit. With `colour` (one curve among several) only the confidence band is drawn, in that colour,
+    so several curves' bands stay readable."""
+    traces: list[dict[str, Any]] = []
+    xs = np.asarray(x, dtype=float)
+    kinds = (
+        (("confidence", rgba(colour, 0.18)),)
+        if colour
+        else (("prediction", PREDICTION_FILL), ("confidence", "rgba(31,119,180,0.2)"))
+    )
+    for key, fill in kinds:
+        b = stored.get(key)
+        if not b:
+            continue
+        lo = np.asarray([np.nan if v is None else v for v in b["low"]], dtype=float)
+        hi = np.asarray([np.nan if v is None else v for v in b["high"]], dtype=float)
+        level = round(100 * float(b.get("level", 0.95)))
+        traces += band(xs, lo, hi, f"{level}% {key} band{what}", fill=fill)
+    return traces
+
+
+def band(
+    x: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str, *, fill: str = "rgba(31,119,180,0.2)"
+) -> list[dict[str, Any]]:
     return [
         {
             "type": "scatter",
@@ -66,6 +135,8 @@ def band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> list[dict[
             "y": hi.tolist(),
             "line": {"width": 0},
             "name": name,
+            "legendgroup": name,
+            "hoverinfo": "skip",
         },
         {
             "type": "scatter",
@@ -74,8 +145,10 @@ def band(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, name: str) -> list[dict[
             "y": lo.tolist(),
             "line": {"width": 0},
             "fill": "tonexty",
-            "fillcolor": "rgba(31,119,180,0.2)",
+            "fillcolor": fill,
             "name": name,
+            "legendgroup": name,
+            "hoverinfo": "skip",
             "showlegend": False,
         },
     ]

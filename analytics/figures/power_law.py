@@ -6,7 +6,16 @@ from typing import Any
 
 import numpy as np
 
-from analytics.figures.common import EXTRAPOLATE, Figure, layout, line, markers, residual_figure
+from analytics.figures.common import (
+    EXTRAPOLATE,
+    Figure,
+    beyond_data,
+    layout,
+    line,
+    markers,
+    residual_figure,
+    stored_bands,
+)
 
 
 def power_law_figures(
@@ -16,15 +25,22 @@ def power_law_figures(
     labels = [r["run"] for r in residuals]
     if not xs:
         return []
-    grid = np.logspace(np.log10(min(xs)), np.log10(max(xs) * EXTRAPOLATE), 60)
+    stored = ci.get("bands") or {}
+    grid = (
+        np.asarray(stored["x"], dtype=float)
+        if stored.get("x")
+        else np.logspace(np.log10(min(xs)), np.log10(max(xs) * EXTRAPOLATE), 60)
+    )
     curve = params["c"] + params["k"] * grid ** (-params["a"])
-    inside = grid <= max(xs)
+    inside = grid <= max(xs) * (1 + 1e-9)
+    beyond = beyond_data(inside)
     var = params.get("variable", "N")
     fit_fig = {
         "data": [
+            *stored_bands(grid.tolist(), stored),
             markers(xs, [r["observed"] for r in residuals], labels, "runs"),
             line(grid[inside], curve[inside], "fit"),
-            line(grid[~inside], curve[~inside], "extrapolation", dashed=True),
+            line(grid[beyond], curve[beyond], "extrapolation (beyond the data)", dashed=True),
         ],
         "layout": layout(f"Loss vs {var}", var, "loss"),
     }

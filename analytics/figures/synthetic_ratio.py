@@ -159,16 +159,7 @@ def synthetic_figures(
     figures.append(by_size)
     surface = params.get("heatmap")
     if surface:
-        figures.append(
-            {
-                "data": [{"type": "heatmap", "x": surface["r"], "y": surface["epochs"], "z": surface["z"]}],
-                "layout": {
-                    **layout(f"Target over r x epochs (N={surface['n']:.3g})", "synthetic share r", "epochs"),
-                    "xaxis": {"title": {"text": "synthetic share r"}},
-                    "yaxis": {"title": {"text": "epochs on synthetic data"}},
-                },
-            }
-        )
+        figures.append(surface_figure(surface))
     return figures + _benchmark_figures(params)
 
 
@@ -181,3 +172,53 @@ def _benchmark_figures(params: dict[str, Any]) -> list[Figure]:
         f"(N={bench['n']:.3g}): knowledge vs reasoning"
     )
     return [category_delta_figure(bench["deltas"], title=title)]
+
+
+def surface_figure(surface: dict[str, Any]) -> Figure:
+    """The r x epochs surface where the runs support it (masked cells are gaps), the runs on top (names on
+    hover) and the edge of the supported region dashed: beyond it the surface would be extrapolation."""
+    data: list[dict[str, Any]] = []
+    title = f"Target over r x epochs (N={surface['n']:.3g})"
+    if surface.get("supported_fraction", 1.0) > 0:
+        data.append(
+            {
+                "type": "heatmap",
+                "x": surface["r"],
+                "y": surface["epochs"],
+                "z": surface["z"],
+                "hoverongaps": False,
+                "colorbar": {"title": {"text": "target"}},
+                "name": f"surface ({surface.get('model', '')})",
+            }
+        )
+    else:
+        title += ": no surface (the runs lie on one line)"
+    outline = surface.get("outline") or []
+    if outline:
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [p[0] for p in outline],
+                "y": [p[1] for p in outline],
+                "line": {"dash": "dash", "color": "#333"},
+                "name": "edge of the data (beyond: extrapolation, not drawn)",
+                "hoverinfo": "skip",
+            }
+        )
+    pts = surface.get("points") or []
+    if pts:
+        runs = markers([p["r"] for p in pts], [p["epochs"] for p in pts], [p["run"] for p in pts], "runs")
+        runs["customdata"] = [p["y"] for p in pts]
+        runs["hovertemplate"] = (
+            "<b>%{text}</b><br>r %{x:.3g}, epochs %{y:.3g}<br>target %{customdata:.4g}<extra></extra>"
+        )
+        runs["marker"] = {"color": "#fff", "size": 9, "line": {"color": "#000", "width": 1.5}}
+        data.append(runs)
+    return {
+        "data": data,
+        "layout": {
+            **layout(title, "synthetic share r", "epochs on synthetic data", log_x=False),
+            "legend": {"orientation": "h", "y": -0.25},
+        },
+    }

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
+from scipy.spatial import ConvexHull, QhullError
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -381,3 +382,44 @@ def split_by_category(records: Sequence[MixtureRecord]) -> dict[Category, list[M
     for rec in records:
         out[rec.category].append(rec)
     return dict(out)
+
+
+def support_mask(
+    r: ArrayLike,
+    epochs: ArrayLike,
+    r_grid: ArrayLike,
+    epochs_grid: ArrayLike,
+    *,
+    tolerance: float = 1e-9,
+    max_distance: float = 0.35,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64]]:
+    """Which cells of an (epochs, r) grid the runs support: those inside the convex hull of the runs' (r,
+    epochs), in coordinates scaled to the data's span. Runs all on one line (or one point) span no area, so
+    they support no surface: the mask is all False. A cell inside the hull but further than `max_distance`
+    (scaled units) from every run is not supported either (runs along two edges of the square leave its far
+    corner unmeasured). Returns (mask of shape (len(epochs_grid), len(r_grid)),
+    the hull's outline as (k, 2) rows of (r, epochs), closed; empty when degenerate)."""
+    pts = np.column_stack([np.asarray(r, dtype=float).ravel(), np.asarray(epochs, dtype=float).ravel()])
+    rg, eg = np.asarray(r_grid, dtype=float).ravel(), np.asarray(epochs_grid, dtype=float).ravel()
+    empty = np.zeros((eg.size, rg.size), dtype=bool), np.empty((0, 2))
+    pts = np.unique(pts[np.all(np.isfinite(pts), axis=1)], axis=0)
+    if pts.shape[0] < 3:
+        return empty
+    lo, span = pts.min(axis=0), np.ptp(pts, axis=0)
+    if np.any(span <= 0):
+        return empty
+    scaled = (pts - lo) / span
+    try:
+        hull = ConvexHull(scaled)
+    except QhullError:  # collinear runs: no area
+        return empty
+    if hull.volume <= 1e-12:
+        return empty
+    rr, ee = np.meshgrid(rg, eg)
+    cells = (np.column_stack([rr.ravel(), ee.ravel()]) - lo) / span
+    # inside every facet's half-plane: normal . x + offset <= tolerance
+    inside = np.all(cells @ hull.equations[:, :2].T + hull.equations[:, 2] <= tolerance, axis=1)
+    nearest = np.min(np.linalg.norm(cells[:, None, :] - scaled[None, :, :], axis=2), axis=1)
+    inside &= nearest <= max_distance
+    outline = pts[np.append(hull.vertices, hull.vertices[0])]
+    return inside.reshape(eg.size, rg.size), outline

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from analytics.fitting.errors import FitError
+from analytics.fitting.intervals import Band, Interval
+from analytics.fitting.plausibility import FitWarning, combine
 from analytics.models import Study
 from analytics.studies.authoring import OptionSpec
 from analytics.studies.points import StudyPoint
@@ -21,9 +23,62 @@ DEFAULT_BOOTSTRAP = 100
 @dataclass
 class FitOutcome:
     params: dict[str, Any] = field(default_factory=dict)
-    ci: dict[str, Any] = field(default_factory=dict)
+    ci: dict[str, Any] = field(default_factory=dict)  # level, bootstrap samples, bands for the figures
     residuals: list[dict[str, Any]] = field(default_factory=list)
     goodness: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, Any] = field(default_factory=dict)  # name -> `interval_json`
+    derived: list[dict[str, Any]] = field(default_factory=list)  # [{compute, label, values: {name: iv}}]
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # FitWarning.to_dict(), deduplicated
+
+
+def jsonable(value: Any) -> Any:
+    """`value` with every non-finite float as None and arrays/tuples as lists (jsonb refuses NaN/Infinity)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def interval_json(iv: Interval) -> dict[str, Any]:
+    """An interval as stored: open bounds (the data do not bound that side) become null, `bounded` says so."""
+    out: dict[str, Any] = jsonable(iv.to_dict())
+    # A positive quantity whose interval runs to 0 is open below too (Interval's convention).
+    out["bounded"] = bool(iv.bounded and not (iv.low == 0 and iv.estimate > 0))
+    if math.isfinite(iv.low) and math.isfinite(iv.high) and iv.low > 0 and iv.high > 0:
+        out["orders"] = iv.orders_of_magnitude()
+    return out
+
+
+def intervals_json(intervals: Mapping[str, Interval]) -> dict[str, Any]:
+    return {name: interval_json(iv) for name, iv in intervals.items()}
+
+
+def warnings_json(*groups: Iterable[FitWarning]) -> list[dict[str, Any]]:
+    return [w.to_dict() for w in combine(*groups)]
+
+
+def band_json(band: Band) -> dict[str, Any]:
+    """A band for a figure: x inputs, estimate, low, high, level and kind."""
+    out: dict[str, Any] = jsonable(band.to_dict())
+    return out
+
+
+def safe_intervals(get: Callable[[], Mapping[str, Interval]]) -> tuple[dict[str, Interval], list[FitWarning]]:
+    """Intervals when the fit has what they need (a bootstrap with usable replicates), else a warning."""
+    try:
+        return dict(get()), []
+    except FitError as exc:
+        return {}, [FitWarning("no_interval", f"no intervals: {exc}", "warning")]
 
 
 @dataclass(frozen=True)
@@ -53,7 +108,7 @@ def study_point_row(p: StudyPoint) -> list[Any]:
     return [p.run_id, p.n, p.d, p.u, p.budget, p.loss]
 
 
-def check_values(points: Sequence[StudyPoint], fields: tuple[str, ...]) -> list[StudyPoint]:
+def check_values[P](points: Sequence[P], fields: tuple[str, ...]) -> list[P]:
     """Runs still lacking a needed value are left out; a present but impossible value stops the fit."""
     usable = []
     for p in points:
@@ -65,12 +120,13 @@ def check_values(points: Sequence[StudyPoint], fields: tuple[str, ...]) -> list[
                 reason = (
                     "is NaN" if math.isnan(value) else ("is infinite" if math.isinf(value) else "must be > 0")
                 )
-                raise FitError(f"run '{p.run_name}' (id {p.run_id}): {name} {reason} (value {value!r})")
+                where = f"run '{getattr(p, 'run_name', '')}' (id {getattr(p, 'run_id', '')})"
+                raise FitError(f"{where}: {name} {reason} (value {value!r})")
         usable.append(p)
     return usable
 
 
-def column(points: Sequence[StudyPoint], name: str) -> list[float]:
+def column(points: Sequence[Any], name: str) -> list[float]:
     """One field of points that `check_values` kept (so it is present and finite)."""
     values = [getattr(p, name) for p in points]
     if any(v is None for v in values):

@@ -182,8 +182,63 @@ def value_text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.6g}"
+    if isinstance(value, int) and abs(value) >= 10**7:
+        # jsonb prints large numbers without an exponent, so a stored 2.8e22 reads back as an int
+        return f"{float(value):.6g}"
     if isinstance(value, Mapping):
         return ", ".join(f"{k} {value_text(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
         return ", ".join(value_text(v) for v in value)
     return str(value)
+
+
+def interval_text(iv: Mapping[str, Any] | None) -> str:
+    """A stored interval's bounds: "0.31 to 0.37"; an open side (null) reads "unbounded"."""
+    if not iv:
+        return ""
+    low, high = iv.get("low"), iv.get("high")
+    if low is None and high is None:
+        return "not bounded by the data"
+    left = f"{low:.4g}" if isinstance(low, int | float) else "-inf (unbounded)"
+    right = f"{high:.4g}" if isinstance(high, int | float) else "inf (not identified above)"
+    return f"{left} to {right}"
+
+
+def summary_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per parameter or interval of `fit_summary`: name, value (short and exact), interval text,
+    whether the interval is open (a side the data do not bound) or spans more than an order of magnitude."""
+    params: Mapping[str, Any] = summary.get("params", {})
+    intervals: Mapping[str, Any] = summary.get("intervals", {})
+    rows = []
+    # jsonb keeps keys by length, not as written: list them alphabetically (a kind's groups stay together)
+    for name in sorted([*params, *(k for k in intervals if k not in params)], key=str.lower):
+        iv: Mapping[str, Any] = intervals.get(name) or {}
+        value = params.get(name, iv.get("estimate"))
+        rows.append(
+            {
+                "name": name,
+                "value": value_text(value),
+                "exact": str(value),
+                "interval": interval_text(iv),
+                "open": bool(iv) and not iv.get("bounded", True),
+                "wide": float(iv.get("orders") or 0.0) > 1.0,
+            }
+        )
+    return rows
+
+
+def derived_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Derived quantities at each budget (N_opt, D_opt, tokens per parameter...) with their intervals."""
+    out = []
+    for block in summary.get("derived", []):
+        values = block.get("values", {})
+        out.append(
+            {
+                "compute": block.get("compute"),
+                "label": block.get("label", ""),
+                "rows": [
+                    (name, value_text(iv.get("estimate")), interval_text(iv)) for name, iv in values.items()
+                ],
+            }
+        )
+    return out

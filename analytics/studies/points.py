@@ -28,6 +28,7 @@ class StudyPoint:
     u: float | None
     budget: float | None  # nominal IsoFLOP budget (config "flops_budget"), else 6ND
     loss: float | None
+    budget_label: float | None = None  # config "flops_budget" only: an explicit IsoFLOP group label
 
 
 class StudySelectionError(ValueError):
@@ -170,6 +171,7 @@ def study_points(study: StudyLike) -> list[StudyPoint]:
         n, d = r["parameters"], r["tokens"]
         config = r["config"] if isinstance(r["config"], dict) else {}
         budget = config.get("flops_budget")
+        label = float(budget) if isinstance(budget, int | float) and not isinstance(budget, bool) else None
         if budget is None and n and d:
             budget = 6.0 * n * d
         points.append(
@@ -181,6 +183,7 @@ def study_points(study: StudyLike) -> list[StudyPoint]:
                 u=r["unique_tokens"],
                 budget=float(budget) if budget is not None else None,
                 loss=loss,
+                budget_label=label,
             )
         )
     return points
@@ -235,6 +238,84 @@ def synthetic_points(study: StudyLike) -> list[SyntheticPoint]:
                 sources=tuple(sorted(str(k) for k in sources)),
                 loss=metric_values.get(r["pk"]),
                 benchmarks=tuple(sorted(bench.items())) if isinstance(bench, dict) else (),
+            )
+        )
+    return points
+
+
+# Run config keys the newer kinds read (a run manifest or webhook payload puts them in `config`).
+PRECISION_BITS = {"fp32": 32.0, "tf32": 19.0, "bf16": 16.0, "fp16": 16.0, "fp8": 8.0, "int8": 8.0}
+PRECISION_BITS |= {"fp6": 6.0, "int6": 6.0, "fp4": 4.0, "int4": 4.0, "int3": 3.0, "int2": 2.0}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """A run with the config values the Kaplan, precision, downstream, test-time and diffusion-vs-AR kinds
+    fit: `strategy` and `inference_flops` (config, or 2 N x `inference_tokens`), `objective` ("ar" or
+    "diffusion"), bits of weights / activations / KV cache (`bits_weights`, `bits_activations`, `bits_kv`,
+    else the run's precision for all three), `accuracy` (config). None where a run does not say."""
+
+    run_id: int
+    run_name: str
+    n: float | None
+    d: float | None
+    u: float | None
+    loss: float | None
+    budget: float | None = None
+    strategy: str | None = None
+    objective: str | None = None
+    inference_flops: float | None = None
+    bits_w: float | None = None
+    bits_a: float | None = None
+    bits_kv: float | None = None
+    accuracy: float | None = None
+
+
+def run_point_row(p: RunPoint) -> list[Any]:
+    return [
+        p.run_id, p.n, p.d, p.u, p.loss, p.strategy, p.objective, p.inference_flops,
+        p.bits_w, p.bits_a, p.bits_kv, p.accuracy,
+    ]  # fmt: skip
+
+
+def run_points(study: StudyLike) -> list[RunPoint]:
+    """One point per selected run (ordered by id) with its config values (see RunPoint)."""
+    runs = list(
+        study_runs(study)
+        .order_by("pk")
+        .values("pk", "name", "parameters", "tokens", "unique_tokens", "final_loss", "precision", "config")
+    )
+    metric_values = _target_values(study, runs)
+    points = []
+    for r in runs:
+        config = r["config"] if isinstance(r["config"], dict) else {}
+        n, d = r["parameters"], r["tokens"]
+        flops = _number(config.get("inference_flops"))
+        tokens = _number(config.get("inference_tokens"))
+        if flops is None and tokens is not None and n:
+            flops = 2.0 * n * tokens  # Snell et al.: 2N FLOPs per generated token
+        run_bits = PRECISION_BITS.get(str(r["precision"] or "").lower())
+        strategy, objective = config.get("strategy"), config.get("objective")
+        points.append(
+            RunPoint(
+                run_id=r["pk"],
+                run_name=r["name"],
+                n=n,
+                d=d,
+                u=r["unique_tokens"],
+                loss=metric_values.get(r["pk"]),
+                budget=6.0 * n * d if n and d else None,
+                strategy=str(strategy) if isinstance(strategy, str) and strategy else None,
+                objective=str(objective).lower() if isinstance(objective, str) and objective else None,
+                inference_flops=flops,
+                bits_w=_number(config.get("bits_weights")) or run_bits,
+                bits_a=_number(config.get("bits_activations")) or run_bits,
+                bits_kv=_number(config.get("bits_kv")) or run_bits,
+                accuracy=_number(config.get("accuracy")),
             )
         )
     return points

@@ -8,11 +8,33 @@ from analytics.fitting.errors import FitError
 from analytics.studies import authoring
 from analytics.studies.authoring import OptionSpec, StudySpec
 from analytics.studies.base import StudyKind
-from analytics.studies.kinds import chinchilla, data_constrained, isoflop, power_law, synthetic_ratio
+from analytics.studies.kinds import (
+    chinchilla,
+    data_constrained,
+    diffusion_ar,
+    downstream,
+    isoflop,
+    kaplan,
+    power_law,
+    precision,
+    synthetic_ratio,
+    test_time,
+)
 
 KINDS: dict[str, StudyKind] = {
     spec.kind: spec
-    for spec in (chinchilla.SPEC, power_law.SPEC, isoflop.SPEC, data_constrained.SPEC, synthetic_ratio.SPEC)
+    for spec in (
+        chinchilla.SPEC,
+        power_law.SPEC,
+        isoflop.SPEC,
+        data_constrained.SPEC,
+        synthetic_ratio.SPEC,
+        kaplan.SPEC,
+        precision.SPEC,
+        downstream.SPEC,
+        test_time.SPEC,
+        diffusion_ar.SPEC,
+    )
 }
 
 

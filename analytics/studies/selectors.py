@@ -61,6 +61,47 @@ def fit_figures(study: Study, fit: Fit | None) -> list[Figure]:
     return kind_get(study.kind).figures(fit.params, fit.ci, fit.residuals)
 
 
+def _legacy_intervals(fit: Fit) -> dict[str, Any]:
+    """Fits stored before intervals were a column kept their bounds in `ci.params` ([low, high])."""
+    out: dict[str, Any] = {}
+    level = fit.ci.get("level", 0.95) if isinstance(fit.ci, dict) else 0.95
+    bounds = fit.ci.get("params", {}) if isinstance(fit.ci, dict) else {}
+    for name, pair in bounds.items() if isinstance(bounds, dict) else ():
+        if isinstance(pair, list) and len(pair) == 2:
+            estimate = fit.params.get(name)
+            out[name] = {
+                "estimate": estimate,
+                "low": pair[0],
+                "high": pair[1],
+                "level": level,
+                "method": "bootstrap percentile",
+                "bounded": pair[0] is not None and pair[1] is not None,
+            }
+    return out
+
+
+def fit_summary(fit: Fit) -> dict[str, Any]:
+    """What a fit says, for pages, reports and the API: scalar parameters, intervals (open bounds are null),
+    derived quantities at budgets (N_opt, D_opt, tokens per parameter, r*...), plausibility warnings,
+    goodness of fit and notes (e.g. Approach 2's bias). JSON-able; reads only the stored row."""
+    params = {k: v for k, v in fit.params.items() if not isinstance(v, dict | list)}
+    notes = [str(n) for n in fit.params.get("notes", []) if isinstance(n, str)]
+    return {
+        "id": fit.pk,
+        "study_id": fit.study_id,
+        "version": fit.version,
+        "status": fit.status,
+        "method": fit.method,
+        "error": fit.error_message,
+        "params": params,
+        "intervals": fit.intervals or _legacy_intervals(fit),
+        "derived": list(fit.derived or []),
+        "warnings": list(fit.warnings or []),
+        "goodness": dict(fit.goodness or {}),
+        "notes": notes,
+    }
+
+
 def fit_current(study: Study) -> Fit | None:
     return study.fits.filter(status=Fit.Status.CURRENT).first()
 
@@ -92,6 +133,7 @@ class RunPlan:
     pue: float
     energy_kwh: float | None
     power: PowerAssumptions | None = None  # Epoch's method, as on the costs page
+    warnings: tuple[str, ...] = ()
 
 
 def run_plan(
@@ -118,6 +160,7 @@ def run_plan(
         bootstrap=fit.ci.get("bootstrap"),
         rmse_log=float(fit.goodness.get("rmse_log", 0.0)),
         level=level,
+        data_compute=_data_compute(fit),
     )
     gpu_hours = compute / (hardware.peak_bf16_tflops * 1e12 * mfu) / 3600.0
     on = on or timezone.now().date()
@@ -155,7 +198,14 @@ def run_plan(
         pue=pue,
         energy_kwh=energy,
         power=power,
+        warnings=tuple(w.message for w in plan.warnings),
     )
+
+
+def _data_compute(fit: Fit) -> tuple[float, float] | None:
+    """The compute range of the fitted runs (6ND), for the extrapolation warning of a plan."""
+    cs = [6.0 * r["n"] * r["d"] for r in fit.residuals if r.get("n") and r.get("d")]
+    return (min(cs), max(cs)) if cs else None
 
 
 # --- authoring ------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from analytics.studies.authoring import (
     conditions_from_data,
     conditions_from_lookups,
 )
-from analytics.studies.base import FitOutcome, StudyKind
+from analytics.studies.base import FitOutcome, StudyKind, jsonable
 from analytics.studies.points import (
     StudyDraft,
     StudyPoint,
@@ -153,10 +153,13 @@ def _study_refit(study_id: int) -> Fit:
                 version=version,
                 inputs_hash=inputs_hash,
                 method=method,
-                params=outcome.params,
-                ci=outcome.ci,
-                residuals=outcome.residuals,
-                goodness=outcome.goodness,
+                params=jsonable(outcome.params),
+                ci=jsonable(outcome.ci),
+                residuals=jsonable(outcome.residuals),
+                goodness=jsonable(outcome.goodness),
+                intervals=jsonable(outcome.intervals),
+                derived=jsonable(outcome.derived),
+                warnings=jsonable(outcome.warnings),
                 status=Fit.Status.FAILED if error else Fit.Status.CURRENT,
                 error_message=error,
             )
@@ -333,6 +336,11 @@ POINT_LABELS = {
     "budget": "compute budget",
     "r": "synthetic share",
     "epochs": "synthetic epochs",
+    "inference_flops": "inference FLOPs",
+    "bits_w": "weight bits",
+    "bits_a": "activation bits",
+    "bits_kv": "KV-cache bits",
+    "accuracy": "accuracy (config)",
 }
 PREVIEW_ROWS = 500
 
@@ -403,7 +411,8 @@ def study_preview(*, user: Any, team: Team, spec: StudySpec) -> StudyPreview:
     )
     points = list(kind.points(draft))
     needs = kind.needs(spec.options) if kind.needs is not None else ()
-    attrs = [a for a in ("n", "d", "u", "budget", "r", "epochs") if points and hasattr(points[0], a)]
+    extra = ("inference_flops", "bits_w", "bits_a", "bits_kv", "accuracy")
+    attrs = [a for a in ("n", "d", "u", "budget", "r", "epochs", *extra) if points and hasattr(points[0], a)]
     columns = [a for a in attrs if a in needs or a in ("n", "d")] + ["loss"]
     labels = {**POINT_LABELS, "loss": _target_label(spec.target_metric)}
     rows: list[PreviewRow] = []

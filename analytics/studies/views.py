@@ -307,15 +307,15 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
             plan = selectors.run_plan(fit=shown, compute=compute, hardware=hardware, mfu=mfu)
     except FitError as exc:
         plan_error = str(exc)
-    params = shown.params if shown is not None else {}
+    summary = selectors.fit_summary(shown) if shown is not None else {}
     context = {
         "study": study,
         "kind": spec,
         "fit": shown,
+        "summary": summary,
         # Nested results (curves, per-size rows, optima) are drawn as figures, not listed as parameters.
-        "param_rows": [
-            (k, forms.value_text(v), str(v)) for k, v in params.items() if not isinstance(v, dict | list)
-        ],
+        "param_rows": forms.summary_rows(summary) if summary else [],
+        "derived_rows": forms.derived_rows(summary) if summary else [],
         "options_text": [(k, forms.value_text(v)) for k, v in study.options.items()],
         "fits": selectors.fits_for_study(study)[:50],
         "figures": [(f"fig-{i}", fig) for i, fig in enumerate(figures)],

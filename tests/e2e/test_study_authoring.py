@@ -148,7 +148,7 @@ def test_editor_hands_runs_to_a_new_study_previews_saves_and_sees_the_fit_land(
         and "N (parameters) \u2265 30M" in selection
     )
     study.refresh_from_db()
-    assert study.options == {"variable": "C"} and study.runs.count() == 0
+    assert study.options == {"variable": "C", "n_bootstrap": 100, "seed": 0} and study.runs.count() == 0
     assert Fit.objects.get(study=study, version=2).goodness["n_points"] == 5
 
     # An editor's final loss on a run of the study: the study refits by itself (v3).

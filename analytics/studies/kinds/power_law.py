@@ -5,13 +5,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from analytics.figures.power_law import power_law_figures
 from analytics.fitting.errors import FitError
 from analytics.fitting.power_law import PowerLawFit
 from analytics.models import Study
 from analytics.studies.authoring import OptionSpec
-from analytics.studies.base import FitOutcome, StudyKind, check_values, column, goodness, study_point_row
+from analytics.studies.base import (
+    DEFAULT_BOOTSTRAP,
+    FitOutcome,
+    StudyKind,
+    band_json,
+    check_values,
+    column,
+    goodness,
+    intervals_json,
+    safe_intervals,
+    study_point_row,
+    warnings_json,
+)
 from analytics.studies.points import StudyPoint, study_points
+
+LEVEL = 0.95
+EXTRAPOLATE = 100.0
 
 
 def fit(study: Study, points: Sequence[StudyPoint]) -> FitOutcome:
@@ -25,16 +42,38 @@ def fit(study: Study, points: Sequence[StudyPoint]) -> FitOutcome:
         if variable == "C"
         else column(pts, variable.lower())
     )
-    res = PowerLawFit(variable=variable).fit(xs, column(pts, "loss")).result_
+    n_boot = int(study.options.get("n_bootstrap", DEFAULT_BOOTSTRAP))
+    res = (
+        PowerLawFit(variable=variable, n_bootstrap=n_boot, random_state=int(study.options.get("seed", 0)))
+        .fit(xs, column(pts, "loss"))
+        .result_
+    )
+    intervals, missing = safe_intervals(lambda: res.intervals(LEVEL))
     residuals = [
-        {"run_id": p.run_id, "run": p.run_name, "x": x, "observed": p.loss, "residual": float(r)}
+        {
+            "run_id": p.run_id,
+            "run": p.run_name,
+            "x": x,
+            "observed": p.loss,
+            "predicted": float(res.predict(x)),
+            "residual": float(r),
+        }
         for p, x, r in zip(pts, xs, res.residuals, strict=True)
     ]
+    grid = np.logspace(np.log10(min(xs)), np.log10(max(xs) * EXTRAPOLATE), 60)
+    bands = {
+        "x": grid.tolist(),
+        "data_max": max(xs),
+        "confidence": band_json(res.band(grid, LEVEL, "confidence")),
+        "prediction": band_json(res.band(grid, LEVEL, "prediction")),
+    }
     return FitOutcome(
         {"variable": variable, "c": res.c, "k": res.k, "a": res.a},
-        {},
+        {"level": LEVEL, "bands": bands},
         residuals,
         goodness(res.residuals, res.r2, len(pts), total - len(pts)),
+        intervals=intervals_json(intervals),
+        warnings=warnings_json(res.warnings, missing),
     )
 
 
@@ -61,6 +100,16 @@ SPEC = StudyKind(
             choices=("N", "D", "C"),
             help="N parameters, D tokens, or C = 6ND FLOPs",
         ),
+        OptionSpec(
+            "n_bootstrap",
+            "int",
+            "bootstrap replicates",
+            DEFAULT_BOOTSTRAP,
+            lo=2,
+            hi=2000,
+            help="resamples of the runs for the 95% intervals and bands",
+        ),
+        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
     ),
     needs=_needs,
 )

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 
 from analytics.figures.synthetic_ratio import synthetic_figures
+from analytics.fitting import plausibility as pl
 from analytics.fitting import synthetic as syn
 from analytics.fitting.errors import FitError
 from analytics.models import Study
 from analytics.studies.authoring import OptionSpec
-from analytics.studies.base import DEFAULT_BOOTSTRAP, FitOutcome, StudyKind
+from analytics.studies.base import DEFAULT_BOOTSTRAP, FitOutcome, StudyKind, warnings_json
 from analytics.studies.points import SyntheticPoint, synthetic_points
 
 R_GRID = np.linspace(0.0, 1.0, 101)
@@ -223,24 +224,56 @@ def _fit_synthetic(study: Study, points: Sequence[SyntheticPoint], total: int) -
             [row["n"], row["r_star"], row["r_star_low"], row["r_star_high"]] for row in per_size
         ],
     }
-    return FitOutcome(params, ci, residuals, goodness)
+    intervals: dict[str, Any] = {}
+    warnings: list[pl.FitWarning] = []
+    for row in per_size:
+        shares = [_num(p.r) for p in by_size[row["n"]]]
+        key = "r_star" if row is primary else f"r_star at N={row['n']:.3g}"
+        intervals[key] = {
+            "estimate": row["r_star"],
+            "low": row["r_star_low"],
+            "high": row["r_star_high"],
+            "level": 0.95,
+            "method": "bootstrap percentile",
+            "bounded": True,
+        }
+        # an optimum on the edge of the shares sampled at this size is not located by the data
+        warnings += pl.check_at_bound(f"r* at N={row['n']:.3g}", row["r_star"], min(shares), max(shares))
+    if len(per_size) < 2:
+        warnings += pl.check_distinct("model sizes", [row["n"] for row in per_size], 2, what="r* against N")
+    if surface and not surface.get("supported_fraction"):
+        warnings.append(pl.FitWarning("too_few_distinct", surface["note"], "info"))
+    return FitOutcome(params, ci, residuals, goodness, intervals=intervals, warnings=warnings_json(warnings))
 
 
 def _surface(per_size: list[dict[str, Any]], by_size: dict[float, list[SyntheticPoint]]) -> dict[str, Any]:
-    """r x epochs surface at the fitted size with the most runs, when its epochs vary."""
+    """r x epochs surface at the fitted size with the most runs, when its epochs vary: the runs themselves
+    (drawn over it), and the surface masked (null) where no run supports it (outside the runs' hull or far
+    from every run); runs all on one line support none, and then only the runs are drawn."""
     sizes = [row["n"] for row in per_size if len({p.epochs for p in by_size[row["n"]]}) >= 2]
     if not sizes:
         return {}
     size = max(sizes, key=lambda n: (len(by_size[n]), n))
     group = by_size[size]
-    hm = syn.heatmap([_num(p.r) for p in group], [p.epochs for p in group], [_num(p.loss) for p in group])
-    return {
+    rs, es = [_num(p.r) for p in group], [float(p.epochs) for p in group]
+    hm = syn.heatmap(rs, es, [_num(p.loss) for p in group])
+    mask, outline = syn.support_mask(rs, es, hm.r_grid, hm.epochs_grid)
+    z = np.where(mask, hm.z, np.nan)
+    out: dict[str, Any] = {
         "n": size,
         "model": hm.model_name,
         "r": hm.r_grid.tolist(),
         "epochs": hm.epochs_grid.tolist(),
-        "z": hm.z.tolist(),
+        "z": z.tolist(),
+        "supported_fraction": float(mask.mean()),
+        "outline": outline.tolist(),
+        "points": [{"run": p.run_name, "r": p.r, "epochs": p.epochs, "y": p.loss} for p in group],
     }
+    if not mask.any():
+        out["note"] = (
+            "the runs lie on one line in (synthetic share, epochs): they support no surface, so none is drawn"
+        )
+    return out
 
 
 def _num(value: float | None) -> float:

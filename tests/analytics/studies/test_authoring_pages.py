@@ -69,7 +69,7 @@ def test_editor_creates_a_study_through_the_plain_form(
     assert saved.status_code == 302 and saved["Location"] == f"/studies/{study.pk}/"
     assert len(callbacks) == 1
     assert study.run_filter == [{"field": "name", "op": "startswith", "value": "pl-"}]
-    assert study.options == {"variable": "N"}
+    assert study.options == {"variable": "N", "n_bootstrap": 100, "seed": 0}
     detail = client.get(saved["Location"])
     assert detail.context["live"]["state"] == "queued"
     assert b'id="refit-progress"' in detail.content and b'data-status-url="/studies/' in detail.content
@@ -208,7 +208,7 @@ def test_edit_form_shows_the_spec_and_saving_refits(
         saved = client.post(f"/studies/{study.pk}/edit/", _form(name="sweep"))  # every pl- run, by N
     assert saved.status_code == 302 and len(callbacks) == 1
     study.refresh_from_db()
-    assert study.options == {"variable": "N"} and len(study.run_filter) == 1
+    assert study.options == {"variable": "N", "n_bootstrap": 100, "seed": 0} and len(study.run_filter) == 1
     v1.refresh_from_db()
     assert v1.status == Fit.Status.STALE
     v2 = study_services.study_refit(study_id=study.pk)

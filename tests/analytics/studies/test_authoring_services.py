@@ -203,7 +203,11 @@ def test_author_stores_the_spec_and_queues_its_first_fit(
     assert len(callbacks) == 1
     assert study.refit_requested_at is not None
     assert study.run_filter == [{"field": "name", "op": "startswith", "value": "pl-"}]
-    assert (study.kind, study.target_metric, study.options) == ("power_law", "final_loss", {"variable": "N"})
+    assert (study.kind, study.target_metric, study.options) == (
+        "power_law",
+        "final_loss",
+        {"variable": "N", "n_bootstrap": 100, "seed": 0},
+    )
     assert study_selectors.study_spec(study) == _spec()
     fit = study_services.study_refit(study_id=study.pk)
     assert fit.status == Fit.Status.CURRENT and fit.goodness["n_points"] == 6

@@ -57,7 +57,7 @@ def test_a_full_spec_round_trips() -> None:
         kind="power_law",
         conditions=(Condition("name", "startswith", "pl-"),),
         target_metric="final_loss",
-        options={"variable": "N"},
+        options={"variable": "N", "n_bootstrap": 100, "seed": 0},
     )
     assert spec.selection == "filter"
     assert spec_from_data(spec.as_data(), kinds=KINDS_SCHEMA) == spec
@@ -250,10 +250,15 @@ def test_every_kind_declares_options_with_defaults_filled_in() -> None:
         if kind != "data_constrained"
     }
     assert options == {
-        "chinchilla": {"n_bootstrap": 100, "seed": 0},
-        "power_law": {"variable": "N"},
-        "isoflop": {"window": 2},
+        "chinchilla": {"n_bootstrap": 100, "seed": 0, "plan_compute": 1e22},
+        "power_law": {"variable": "N", "n_bootstrap": 100, "seed": 0},
+        "isoflop": {"window": 2, "budget_tolerance": 0.05, "n_bootstrap": 1000, "seed": 0},
         "synthetic_ratio": {"n_bootstrap": 100, "seed": 0, "minimize": True},
+        "kaplan": {"n_bootstrap": 100, "seed": 0},
+        "precision": {"n_bootstrap": 100, "seed": 0},
+        "downstream": {"n_bootstrap": 100, "seed": 0},
+        "test_time": {"n_bootstrap": 100, "seed": 0},
+        "diffusion_ar": {},
     }
     base = {"a": 6.255414, "b": 7.3049974, "e": 0.6254804, "alpha": 0.3526596, "beta": "0.3526596"}
     spec = spec_from_data(_spec(kind="data_constrained", options={"base": base}), kinds=KINDS_SCHEMA)
@@ -319,7 +324,7 @@ def test_form_fields_become_spec_data() -> None:
         kind="isoflop",
         conditions=(Condition("name", "startswith", "iso-"), Condition("parameters", "gte", 1e8)),
         target_metric="val/loss",
-        options={"window": 3},
+        options={"window": 3, "budget_tolerance": 0.05, "n_bootstrap": 1000, "seed": 0},
     )
     form.update({"selection": ["runs"], "kind": ["data_constrained"]})
     for k, v in zip(("a", "b", "e", "alpha", "beta"), ("6.2", "7.3", "0.62", "0.35", "0.35"), strict=True):

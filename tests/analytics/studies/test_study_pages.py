@@ -113,7 +113,11 @@ def test_chinchilla_figures_have_band_frontier_and_extrapolation() -> None:
     figs = chinchilla_figures(params, {"bootstrap": boot}, residuals)
     assert len(figs) == 3
     names = [t["name"] for t in figs[0]["data"]]
-    assert "95% band (bootstrap)" in names and "extrapolation" in names
-    extrap = next(t for t in figs[0]["data"] if t["name"] == "extrapolation")
-    assert min(extrap["x"]) > 6 * 1e8 * 2e9 and max(extrap["x"]) == pytest.approx(100 * 6 * 1e8 * 2e9)
+    assert "95% band (bootstrap)" in names and "extrapolation (beyond the data)" in names
+    extrap = next(t for t in figs[0]["data"] if t["name"] == "extrapolation (beyond the data)")
+    # dashed from the largest compute in the data (where the solid curve ends) to 100x beyond it
+    assert extrap["line"]["dash"] == "dash"
+    assert min(extrap["x"]) == pytest.approx(6 * 1e8 * 2e9) and max(extrap["x"]) == pytest.approx(
+        100 * 6 * 1e8 * 2e9
+    )
     json.dumps(figs)  # must be JSON-serialisable for json_script

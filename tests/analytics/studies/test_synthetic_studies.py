@@ -68,6 +68,10 @@ def test_synthetic_study_fits_r_star_per_size(team_a: Any) -> None:
     assert fit.params["cv_scheme"] == "leave-one-out" and fit.params["model"] == "poly2_ridge"
     assert fit.ci["params"]["r_star"] == [per_size[1e9]["r_star_low"], per_size[1e9]["r_star_high"]]
     assert fit.goodness["n_points"] == 12 and fit.goodness["rmse"] < 1e-3
+    # r* intervals per size are stored with the fit; both optima are inside the sampled shares: no warning
+    assert fit.intervals["r_star"]["low"] == per_size[1e9]["r_star_low"]
+    assert fit.intervals["r_star at N=1e+08"]["high"] == per_size[1e8]["r_star_high"]
+    assert fit.warnings == []
     assert "heatmap" not in fit.params  # epochs do not vary
     assert len(per_size[1e9]["curve"]) == len(fit.params["r_grid"]) == 101
 
