@@ -101,7 +101,8 @@ def _loss_fallback(series: Sequence[MetricSeries]) -> tuple[float, str] | None:
 
 def _run_rows(runs: QuerySet[TrainingRun]) -> list[dict[str, Any]]:
     """One dict per run with its costs: FLOPs = 6ND, cost = GPU hours x the price in force when it started,
-    energy as reported else GPU hours x TDP x PUE; final loss as stored, else computed, else the last loss."""
+    energy as reported else by Epoch's method (costs.power_assumptions); final loss as stored, else computed,
+    else the last loss."""
     ordered = list(runs.select_related("model", "hardware").order_by("pk"))
     prices = prices_by_hardware() if any(r.hardware_id and r.gpu_hours for r in ordered) else {}
     need_series = [r.pk for r in ordered if r.final_loss is None and r.final_loss_computed is None]
@@ -117,7 +118,9 @@ def _run_rows(runs: QuerySet[TrainingRun]) -> list[dict[str, Any]]:
         )
         energy = run.energy_kwh
         if energy is None and run.gpu_hours and run.hardware and run.hardware.tdp_watts:
-            energy = costs.energy_kwh(gpu_hours=run.gpu_hours, power_watts=run.hardware.tdp_watts)
+            hw = run.hardware
+            power = costs.power_assumptions(chip_watts=hw.tdp_watts, hardware_name=hw.name)
+            energy = costs.energy_kwh(gpu_hours=run.gpu_hours, power=power)
         loss, loss_source = run.final_loss, run.final_loss_source or ("stored" if run.final_loss else "")
         if loss is None and run.final_loss_computed is not None:
             loss, loss_source = run.final_loss_computed, "computed"
