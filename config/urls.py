@@ -4,16 +4,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from analytics.reports import urls as report_urls
+from config import api
 from core.health import health, health_web
 from ingestion import urls as ingestion_urls
 from tracker import views as tracker_views
-
-api_patterns = [
-    path("me/", tracker_views.api_me, name="me"),
-    *ingestion_urls.api_patterns,
-    *report_urls.api_patterns,
-]
 
 urlpatterns = [
     path("", tracker_views.home, name="home"),
@@ -28,5 +22,6 @@ urlpatterns = [
     path("hooks/", include((ingestion_urls.hook_patterns, "hooks"))),
     path("studies/", include("analytics.studies.urls")),
     path("reports/", include("analytics.reports.urls")),
-    path("api/", include((api_patterns, "api"))),
+    # The typed API (django-ninja, namespace "api"): README "API".
+    path("api/", api.urls()),
 ]

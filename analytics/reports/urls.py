@@ -8,10 +8,3 @@ urlpatterns = [
     path("<int:report_id>/progress/", views.report_progress, name="progress"),
     path("<int:report_id>/download/<str:fmt>/", views.report_download, name="download"),
 ]
-
-# Mounted at /api/ (namespace "api") by config.urls.
-api_patterns = [
-    path("reports/", views.api_reports, name="reports"),
-    path("reports/<int:report_id>/", views.api_report, name="report"),
-    path("reports/<int:report_id>/download/<str:fmt>/", views.report_download, name="report-download"),
-]
