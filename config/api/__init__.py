@@ -90,5 +90,9 @@ def urls() -> tuple[list[Any], str, str]:
     """The API's URL patterns, each marked so ApiTokenMiddleware leaves scope checks to the operation."""
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
-        pattern.callback.api_checks_scopes = True
+        view: Any = pattern.callback
+        view.api_checks_scopes = True
+        if getattr(pattern, "name", "") == "openapi-json":
+            # The schema is public (clients generate code from it); every operation needs a login.
+            view.login_required = False
     return patterns, app_name, namespace

@@ -129,7 +129,7 @@ def model_out(m: Model) -> dict[str, Any]:
         "id": m.pk,
         "name": m.name,
         "family": m.family,
-        "organization": m.organization.name if m.organization_id else None,
+        "organization": m.organization.name if m.organization is not None else None,
         "release_date": iso(m.release_date),
         "parameters": _num(m.parameters),
         "active_parameters": _num(m.active_parameters),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from config.api import auth
 from config.api.common import iso
@@ -73,15 +73,16 @@ def token_out(t: ApiToken) -> dict[str, Any]:
 @router.get("/tokens/", response={200: list[TokenOut], **ERRORS}, auth=auth.READ, url_name="tokens")
 def tokens(request: HttpRequest) -> Any:
     """The user's API tokens (never their secrets)."""
-    return [token_out(t) for t in ApiToken.objects.filter(user=request.user).order_by("-created_at", "-pk")]
+    mine = ApiToken.objects.filter(user_id=request.user.pk).order_by("-created_at", "-pk")
+    return [token_out(t) for t in mine]
 
 
 @router.delete(
     "/tokens/{token_id}/", response={204: None, **ERRORS}, auth=auth.WRITE, url_name="token-revoke"
 )
 def token_revoke(request: HttpRequest, token_id: int) -> Any:
-    token = ApiToken.objects.filter(user=request.user, pk=token_id).first()
+    token = ApiToken.objects.filter(user_id=request.user.pk, pk=token_id).first()
     if token is None:
         raise ApiError(404, f"no token {token_id}")
     api_token_revoke(token=token)
-    return 204, None
+    return Status(204, None)

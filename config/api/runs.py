@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import date
+from typing import Any, Literal
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, QueryDict, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.text import slugify
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from config.api import auth
 from config.api.common import iso, paginate, team_visible
@@ -20,6 +21,7 @@ from tracker.runs import selectors, services
 from tracker.runs.curves import MAX_POINTS
 from tracker.runs.models import MetricSeries, TrainingRun
 from tracker.runs.series import reads
+from tracker.runs.tables import COLUMNS
 
 router = Router(tags=["runs"])
 
@@ -94,27 +96,32 @@ def run_out(run: TrainingRun, *, series: bool = False) -> dict[str, Any]:
     return out
 
 
+# A number with an optional K/M/B/T suffix (tracker.runs.numbers); a sortable column, "-" for descending.
+QUANTITY = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[kKmMbBgGtTpPeE]?\s*$"
+SORT = "^-?(" + "|".join(k for k, c in COLUMNS.items() if c.sort) + ")$"
+
+
 class RunQuery(Schema):
     """The runs page's filters (README "Runs pages"), plus cursor pagination."""
 
     q: str | None = None
     name: str | None = None
     tag: list[str] = Field(default_factory=list)
-    status: list[str] = Field(default_factory=list)
+    status: list[Literal["running", "finished", "failed", "imported"]] = Field(default_factory=list)
     model: list[str] = Field(default_factory=list)
     hardware: list[str] = Field(default_factory=list)
     team: list[str] = Field(default_factory=list)
-    n_min: str | None = None
-    n_max: str | None = None
-    d_min: str | None = None
-    d_max: str | None = None
-    c_min: str | None = None
-    c_max: str | None = None
-    loss_min: str | None = None
-    loss_max: str | None = None
-    after: str | None = None
-    before: str | None = None
-    sort: str | None = None
+    n_min: str | None = Field(None, pattern=QUANTITY)
+    n_max: str | None = Field(None, pattern=QUANTITY)
+    d_min: str | None = Field(None, pattern=QUANTITY)
+    d_max: str | None = Field(None, pattern=QUANTITY)
+    c_min: str | None = Field(None, pattern=QUANTITY)
+    c_max: str | None = Field(None, pattern=QUANTITY)
+    loss_min: str | None = Field(None, pattern=QUANTITY)
+    loss_max: str | None = Field(None, pattern=QUANTITY)
+    after: date | None = None
+    before: date | None = None
+    sort: str | None = Field(None, pattern=SORT)
     cursor: str | None = None
     limit: int = Field(50, ge=1, le=200)
 
@@ -126,7 +133,7 @@ def runs_list(request: HttpRequest, query: Query[RunQuery]) -> Any:
         if key in ("cursor", "limit") or value in (None, [], ""):
             continue
         for v in value if isinstance(value, list) else [value]:
-            params.appendlist(key, v)
+            params.appendlist(key, str(v))
     try:
         run_filter = selectors.RunFilter.from_query(params)
     except selectors.RunFilterError as exc:
@@ -183,7 +190,7 @@ def run_create(request: HttpRequest, body: RunIn) -> Any:
         run, created = api_runs.run_create(user=request.user, team=team, data=data)
     except api_runs.RunInputError as exc:
         raise ApiError(422, str(exc), detail={exc.field: str(exc)}) from None
-    return (201 if created else 200), run_out(run)
+    return Status((201 if created else 200), run_out(run))
 
 
 def _run(request: HttpRequest, run_id: int, role: str = Role.VIEWER) -> TrainingRun:
@@ -236,7 +243,7 @@ def run_update(request: HttpRequest, run_id: int, body: RunPatch) -> Any:
 @router.delete("/runs/{run_id}/", response={204: None, **ERRORS}, auth=auth.WRITE, url_name="run-delete")
 def run_delete(request: HttpRequest, run_id: int) -> Any:
     services.run_delete(actor=request.user, run=_run(request, run_id, Role.EDITOR))
-    return 204, None
+    return Status(204, None)
 
 
 class MetricsAccepted(Schema):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from analytics.fitting.errors import FitError
 from analytics.models import Fit, Study
@@ -131,7 +131,7 @@ def study_create(request: HttpRequest, body: StudyIn) -> Any:
         study = services.study_author(user=request.user, team=team, spec=spec)
     except (PermissionDenied, SpecError, FitError) as exc:
         raise _spec_errors(exc) from None
-    return 201, study_out(study)
+    return Status(201, study_out(study))
 
 
 @router.get("/studies/{study_id}/", response={200: StudyOut, **ERRORS}, auth=auth.READ, url_name="study")
@@ -160,7 +160,7 @@ def study_delete(request: HttpRequest, study_id: int) -> Any:
         services.study_delete(user=request.user, study=_study(request, study_id))
     except PermissionDenied as exc:
         raise ApiError(403, str(exc)) from None
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(
@@ -173,7 +173,7 @@ def study_refit(request: HttpRequest, study_id: int) -> Any:
         raise ApiError(403, "refitting needs the editor role in the study's team")
     services.study_refit_enqueue(study=found)
     found.refresh_from_db()
-    return 202, study_out(found)
+    return Status(202, study_out(found))
 
 
 class FitPage(Schema):

@@ -61,9 +61,13 @@ def test_run_logged_from_code_is_stored_once_and_read_back(make_user, team_a):
     assert again.status_code == 200 and again.json()["id"] == run_id
 
     batch = {"series": {"train/loss": {"steps": [2, 0, 1], "values": [1.5, 3.0, None]}}}
-    first = client.post(f"/api/runs/{run_id}/metrics/", batch, "application/json", headers={"Idempotency-Key": "k1"})
+    first = client.post(
+        f"/api/runs/{run_id}/metrics/", batch, "application/json", headers={"Idempotency-Key": "k1"}
+    )
     assert first.json() == {"accepted": 2, "duplicate": False}  # the null is a gap, not a point
-    dup = client.post(f"/api/runs/{run_id}/metrics/", batch, "application/json", headers={"Idempotency-Key": "k1"})
+    dup = client.post(
+        f"/api/runs/{run_id}/metrics/", batch, "application/json", headers={"Idempotency-Key": "k1"}
+    )
     assert dup.json() == {"accepted": 2, "duplicate": True}
     more = {"series": {"train/loss": {"steps": [3], "values": [1.0], "wall_times": [1.7e9]}}}
     client.post(f"/api/runs/{run_id}/metrics/", more, "application/json", headers={"Idempotency-Key": "k2"})
@@ -105,12 +109,16 @@ def test_other_teams_runs_are_404_and_viewers_cannot_log(make_user, team_a, team
     viewer = make_user(Role.VIEWER)
     client = bearer(viewer)
     assert_error(client.get(f"/api/runs/{other.pk}/"), 404)
-    assert_error(client.post("/api/runs/", {"team": "lab-a", "name": "n", "external_id": "e"}, "application/json"), 403)
+    assert_error(
+        client.post("/api/runs/", {"team": "lab-a", "name": "n", "external_id": "e"}, "application/json"), 403
+    )
 
 
 def test_too_many_points_is_413(make_user, team_a):
     client = bearer(make_user(Role.EDITOR))
-    run_id = client.post("/api/runs/", {"team": "lab-a", "name": "n", "external_id": "e"}, "application/json").json()["id"]
+    run_id = client.post(
+        "/api/runs/", {"team": "lab-a", "name": "n", "external_id": "e"}, "application/json"
+    ).json()["id"]
     steps = list(range(100_001))
     big = {"series": {"a": {"steps": steps, "values": [0.0] * len(steps)}}}
     assert_error(client.post(f"/api/runs/{run_id}/metrics/", big, "application/json"), 413)
@@ -119,8 +127,18 @@ def test_too_many_points_is_413(make_user, team_a):
 def test_study_create_refit_and_delete(make_user, team_a):
     editor = make_user(Role.EDITOR)
     client = bearer(editor)
-    runs = [TrainingRun.objects.create(team=team_a, name=f"s{i}", parameters=1e8 * (i + 1), tokens=2e9, final_loss=3.0 - i * 0.1) for i in range(4)]
-    spec = {"team": "lab-a", "name": "api study", "kind": "power_law", "selection": {"run_ids": [r.pk for r in runs]}}
+    runs = [
+        TrainingRun.objects.create(
+            team=team_a, name=f"s{i}", parameters=1e8 * (i + 1), tokens=2e9, final_loss=3.0 - i * 0.1
+        )
+        for i in range(4)
+    ]
+    spec = {
+        "team": "lab-a",
+        "name": "api study",
+        "kind": "power_law",
+        "selection": {"run_ids": [r.pk for r in runs]},
+    }
     created = client.post("/api/studies/", spec, "application/json")
     assert created.status_code == 201, created.content
     study_id = created.json()["id"]
