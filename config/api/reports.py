@@ -10,7 +10,7 @@ from ninja import Query, Router, Schema
 from analytics.reports import selectors, views
 from config.api import auth
 from config.api.common import paginate
-from config.api.errors import ERRORS, ApiError
+from config.api.errors import ERRORS, ApiError, ErrorOut
 
 router = Router(tags=["reports"])
 
@@ -98,6 +98,18 @@ def report_request(request: HttpRequest) -> Any:
 
 @router.get("/reports/{report_id}/", response={200: ReportOut, **ERRORS}, auth=auth.READ, url_name="report")
 def report(request: HttpRequest, report_id: int) -> Any:
+    return views.api_report(request, report_id)
+
+
+@router.api_operation(
+    ["POST", "PUT", "PATCH", "DELETE"],
+    "/reports/{report_id}/",
+    response={405: ErrorOut, **ERRORS},
+    auth=auth.READ,
+    url_name="report-read-only",
+)
+def report_read_only(request: HttpRequest, report_id: int) -> Any:
+    """Reports are read-only: 405 for a report you can see, 404 (never a hint) for one you cannot."""
     return views.api_report(request, report_id)
 
 

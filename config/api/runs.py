@@ -19,7 +19,7 @@ from core.roles import Role
 from ingestion.services import api_runs
 from tracker.runs import selectors, services
 from tracker.runs.curves import MAX_POINTS
-from tracker.runs.models import MetricSeries, TrainingRun
+from tracker.runs.models import MetricSeries, Precision, TrainingRun
 from tracker.runs.series import reads
 from tracker.runs.tables import COLUMNS
 
@@ -151,38 +151,40 @@ def runs_list(request: HttpRequest, query: Query[RunQuery]) -> Any:
 class RunIn(Schema):
     team: str = Field(..., max_length=100)
     name: str = Field(..., min_length=1, max_length=300)
-    external_id: str = Field("", max_length=200)
+    external_id: str | None = Field(None, max_length=200)
     parameters: float | None = Field(None, ge=0, allow_inf_nan=False)
     tokens: float | None = Field(None, ge=0, allow_inf_nan=False)
     unique_tokens: float | None = Field(None, ge=0, allow_inf_nan=False)
-    hardware: str = Field("", max_length=100)
+    hardware: str | None = Field(None, max_length=100)
     gpu_count: int | None = Field(None, ge=0, le=10_000_000)
-    precision: str = Field("", max_length=8)
-    model: str = Field("", max_length=200)
-    notes: str = Field("", max_length=20_000)
-    config: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    precision: str | None = Field(None, max_length=8)
+    model: str | None = Field(None, max_length=200)
+    notes: str | None = Field(None, max_length=20_000)
+    config: dict[str, Any] | None = None
+    tags: list[str] | None = Field(None, max_length=50)
 
 
 @router.post("/runs/", response={200: RunOut, 201: RunOut, **ERRORS}, auth=auth.INGEST, url_name="run-create")
 def run_create(request: HttpRequest, body: RunIn) -> Any:
     """Idempotent on (team, external_id): the same external id again returns the existing run (200)."""
     team = team_visible(request.user, body.team, Role.EDITOR)
-    if "\x00" in body.name + body.external_id:
+    if "\x00" in body.name + (body.external_id or ""):
         raise ApiError(422, "NUL characters are not allowed")
+    if body.precision and body.precision not in Precision.values:
+        raise ApiError(422, f"precision: one of {', '.join(p for p in Precision.values if p)}")
     data = api_runs.RunCreate(
         name=body.name,
         external_id=body.external_id or "",
         parameters=body.parameters,
         tokens=body.tokens,
         unique_tokens=body.unique_tokens,
-        hardware=body.hardware,
+        hardware=body.hardware or "",
         gpu_count=body.gpu_count,
-        precision=body.precision,
-        model=body.model,
-        notes=body.notes,
-        config=body.config,
-        tags=body.tags,
+        precision=body.precision or "",
+        model=body.model or "",
+        notes=body.notes or "",
+        config=body.config or {},
+        tags=body.tags or (),
     )
     if not data.external_id:
         raise ApiError(422, "external_id: give the run a stable id (the SDK makes one up)", code="invalid")
