@@ -211,6 +211,17 @@ def run_finish(
     if summary:
         fields["config"] = {"summary": dict(summary)}
     with transaction.atomic():
-        run = run_upsert(team=run.team, external_id=run.external_id, user=user, **fields)
+        if run.external_id:
+            run = run_upsert(team=run.team, external_id=run.external_id, user=user, **fields)
+        else:  # a run imported without a sender id: this row, never another one without an id
+            locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
+            if locked.status in (TrainingRun.Status.FINISHED, TrainingRun.Status.FAILED):
+                return locked
+            if "config" in fields and isinstance(locked.config, dict):
+                fields["config"] = {**locked.config, **fields["config"]}
+            for key, value in fields.items():
+                setattr(locked, key, value)
+            locked.save(update_fields=list(fields))
+            run = locked
     after_runs_landed(team_id=run.team_id, kind="run_log")
     return run

@@ -154,3 +154,14 @@ def test_me_lists_teams_with_roles_and_scopes(make_user, team_a):
     client = bearer(make_user(Role.EDITOR), scopes=("read",))
     me = client.get("/api/me/").json()
     assert me["teams"] == [{"slug": "lab-a", "name": "Lab A", "role": "editor"}] and me["scopes"] == ["read"]
+
+
+def test_finishing_a_run_without_sender_id_changes_only_that_run(make_user, team_a):
+    client = bearer(make_user(Role.EDITOR))
+    a = TrainingRun.objects.create(team=team_a, name="a", status="running", config={"lr": 1})
+    b = TrainingRun.objects.create(team=team_a, name="b", status="running")
+    body = {"status": "failed", "summary": {"best": 1.5}}
+    assert client.post(f"/api/runs/{a.pk}/finish/", body, "application/json").json()["status"] == "failed"
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert a.config == {"lr": 1, "summary": {"best": 1.5}} and b.status == "running"
