@@ -88,6 +88,9 @@ def main() -> None:
     parser.add_argument("--metrics", type=int, default=4, help="metrics per log() call")
     parser.add_argument("--runs", type=int, default=1, help="runs logged at once, one thread each")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument(
+        "--batch-points", type=int, default=10_000, help="SDK points per request (<= 100,000)"
+    )
     args = parser.parse_args()
     name = django.conf.settings.DATABASES["default"]["NAME"]
     if "bench" not in name:
@@ -104,7 +107,13 @@ def main() -> None:
     names = [f"metric_{k}" for k in range(args.metrics)]
     run_ids: list[int] = []
     try:
-        options = isoflop.Options(offline_after=600.0, block_timeout=None)
+        options = isoflop.Options(
+            offline_after=600.0,
+            block_timeout=None,
+            batch_points=args.batch_points,
+            batch_bytes=64 * args.batch_points + 1_000_000,
+            max_buffer_points=max(250_000, 4 * args.batch_points),
+        )
 
         def one(i: int) -> None:
             run = isoflop.init(
@@ -132,6 +141,7 @@ def main() -> None:
     rate = stored / seconds
     print(
         f"RESULT sdk_ingest_points={stored} runs={args.runs} metrics={args.metrics} workers={args.workers} "
+        f"batch_points={args.batch_points} "
         f"seconds={seconds:.2f} points_per_s={rate:,.0f} target={TARGET:,} met={rate >= TARGET}"
     )
 
