@@ -180,3 +180,14 @@ def test_network_drop_spools_then_sync_stores_exactly_once(
         assert main(["sync", str(run.spool_dir)]) == 0
     assert "already synced" in out.getvalue()
     assert_complete_once(int(run.id), steps)
+
+    # The CLI reads it back through the same API: the run, the list, the full series as CSV.
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["runs", "show", str(run.id), "--json"]) == 0
+        assert main(["runs", "ls", "--status", "finished", "--json"]) == 0
+    assert '"drop"' in out.getvalue() and "train/loss" in out.getvalue()
+    csv_path = tmp_path / "loss.csv"
+    assert main(["series", "export", str(run.id), "train/loss", "-o", str(csv_path)]) == 0
+    rows = csv_path.read_text().splitlines()
+    assert rows[0] == "step,value,wall_time" and len(rows) == steps + 1
