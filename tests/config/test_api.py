@@ -165,3 +165,31 @@ def test_finishing_a_run_without_sender_id_changes_only_that_run(make_user, team
     a.refresh_from_db()
     b.refresh_from_db()
     assert a.config == {"lr": 1, "summary": {"best": 1.5}} and b.status == "running"
+
+
+def test_run_edits_catalog_reads_and_token_revocation(make_user, team_a):
+    from tracker.catalog.models import Fact, Model, SourceDocument
+
+    editor = make_user(Role.EDITOR)
+    client = bearer(editor)
+    run = TrainingRun.objects.create(team=team_a, name="edit-me")
+    body = {"add_tags": ["Baseline"], "notes": "looks fine", "final_loss": 2.5, "final_loss_note": "eval"}
+    edited = client.patch(f"/api/runs/{run.pk}/", body, "application/json").json()
+    assert edited["tags"] == ["baseline"] and edited["notes"] == "looks fine"
+    assert edited["final_loss"] == 2.5 and edited["final_loss_provenance"] == "entered"
+    assert_error(client.patch(f"/api/runs/{run.pk}/", {"final_loss": -1}, "application/json"), 422)
+
+    model = Model.objects.create(name="m-7b", parameters=7e9)
+    source = SourceDocument.objects.create(kind=SourceDocument.Kind.UPLOAD, name="card.md")
+    Fact.objects.create(model=model, name="parameters", value=7e9, source=source, line=3)
+    listed = client.get("/api/models/").json()["items"]
+    assert [m["name"] for m in listed] == ["m-7b"] and listed[0]["aliases"] == []
+    detail = client.get(f"/api/models/{model.pk}/").json()
+    assert detail["facts"][0]["source"] == "card.md" and detail["facts"][0]["line"] == 3
+    assert client.get("/api/facts/", {"name": "parameters"}).json()["items"][0]["model"] == model.pk
+    assert client.get("/api/papers/", {"q": "scaling"}).json() == {"items": [], "next_cursor": None}
+
+    tokens = client.get("/api/tokens/").json()
+    assert len(tokens) == 1 and "key" not in tokens[0]
+    assert client.delete(f"/api/tokens/{tokens[0]['id']}/").status_code == 204
+    assert_error(client.get("/api/me/"), 401)  # the token revoked itself
