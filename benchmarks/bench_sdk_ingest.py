@@ -5,6 +5,13 @@ Clock: from the first log() to the end of finish() (every point acknowledged as 
 counted in PostgreSQL (MetricSeries.n_points) and must equal what was logged. `--runs K` logs K runs from K
 threads at once (one sender per run, as K training jobs would).
 
+Measured 2026-12-01 on the 2-core development machine shared with other jobs (load average 9-12), 1M points:
+9,531 points/s (1 run, 10k-point batches, 3 workers), 16,729 (1 run, 50k-point batches), 17,698 (4 runs,
+50k-point batches, 4 workers): the target is NOT met there. In-process profile of one 10k-point append to a
+long series: ~0.47 s, of which ~0.34 s is `tracker.runs.series.copy.points_upsert` (re-reading the last
+partial chunk, rewriting it, recomputing the series summary over all its chunks); request parsing is now
+negligible. Rerun on an idle machine before drawing conclusions.
+
     createdb -h 127.0.0.1 -U postgres isoflop_bench_sdk
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/isoflop_bench_sdk \\
         .venv/bin/python benchmarks/bench_sdk_ingest.py [--points 1000000] [--metrics 4] [--runs 1] [--workers 4]
@@ -109,6 +116,7 @@ def main() -> None:
     try:
         options = isoflop.Options(
             offline_after=600.0,
+            init_timeout=300.0,  # gunicorn workers still importing the app hold the first requests
             block_timeout=None,
             batch_points=args.batch_points,
             batch_bytes=64 * args.batch_points + 1_000_000,
