@@ -193,3 +193,16 @@ def test_run_edits_catalog_reads_and_token_revocation(make_user, team_a):
     assert len(tokens) == 1 and "key" not in tokens[0]
     assert client.delete(f"/api/tokens/{tokens[0]['id']}/").status_code == 204
     assert_error(client.get("/api/me/"), 401)  # the token revoked itself
+
+
+def test_session_writes_need_the_csrf_token(make_user, team_a):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_user(Role.EDITOR))
+    assert client.get("/api/me/").status_code == 200  # reads need no token
+    body = {"team": "lab-a", "name": "n", "external_id": "csrf-1"}
+    assert assert_error(client.post("/api/runs/", body, "application/json"), 403)["code"] == "csrf"
+    client.get("/runs/")  # any page sets the csrftoken cookie
+    token = client.cookies["csrftoken"].value
+    assert (
+        client.post("/api/runs/", body, "application/json", headers={"X-CSRFToken": token}).status_code == 201
+    )
