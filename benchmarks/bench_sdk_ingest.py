@@ -23,6 +23,7 @@ import argparse
 import os
 import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -113,6 +114,7 @@ def main() -> None:
     calls = args.points // args.metrics
     names = [f"metric_{k}" for k in range(args.metrics)]
     run_ids: list[int] = []
+    spool = tempfile.mkdtemp(prefix="bench-sdk-spool-")  # used only if the server fails (then the run fails)
     try:
         options = isoflop.Options(
             offline_after=600.0,
@@ -125,7 +127,13 @@ def main() -> None:
 
         def one(i: int) -> None:
             run = isoflop.init(
-                team=team.slug, name=f"bench-{i}", base_url=url, token=key, mode="online", options=options
+                team=team.slug,
+                name=f"bench-{i}",
+                base_url=url,
+                token=key,
+                mode="online",
+                options=options,
+                spool_dir=spool,
             )
             for step in range(calls):
                 run.log({n: step * 0.001 + k for k, n in enumerate(names)}, step=step)
