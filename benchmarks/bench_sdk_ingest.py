@@ -23,8 +23,8 @@ import argparse
 import os
 import socket
 import subprocess
-import tempfile
 import sys
+import tempfile
 import threading
 import time
 import uuid
