@@ -4,18 +4,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from analytics.reports import urls as report_urls
 from analytics.trends import views as trend_views
+from config import api
 from core.health import health, health_web
 from ingestion import urls as ingestion_urls
 from tracker import views as tracker_views
 from tracker.catalog import urls as catalog_urls
-
-api_patterns = [
-    path("me/", tracker_views.api_me, name="me"),
-    *ingestion_urls.api_patterns,
-    *report_urls.api_patterns,
-]
 
 # The catalog namespace: tracker's pages plus the timeline, whose compute trend is fitted in analytics.
 catalog_patterns = [
@@ -37,5 +31,6 @@ urlpatterns = [
     path("hooks/", include((ingestion_urls.hook_patterns, "hooks"))),
     path("studies/", include("analytics.studies.urls")),
     path("reports/", include("analytics.reports.urls")),
-    path("api/", include((api_patterns, "api"))),
+    # The typed API (django-ninja, namespace "api"): README "API".
+    path("api/", api.urls()),
 ]

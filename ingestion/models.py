@@ -180,3 +180,20 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.delivery_id}"
+
+
+class ApiMetricBatch(models.Model):
+    """One metrics batch posted to `POST /api/runs/<id>/metrics/` under its Idempotency-Key: the key is
+    stored in the same transaction as the points, so a retried batch (lost answer, SDK spool sync) is
+    recognised and stored exactly once."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    n_points = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "key"], name="apimetricbatch_unique_run_key")]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}:{self.key}"

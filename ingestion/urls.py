@@ -10,9 +10,5 @@ urlpatterns = [
     path("jobs/<int:job_id>/", views.job_detail, name="job-detail"),
 ]
 
-# Mounted at /hooks/ (namespace "hooks") and /api/ (namespace "api") by config.urls.
+# Mounted at /hooks/ (namespace "hooks") by config.urls; the API's ingest operations are in config.api.ingest.
 hook_patterns = [path("<slug:integration_slug>/", views.webhook, name="receive")]
-api_patterns = [
-    path("ingest/", views.api_upload, name="ingest"),
-    path("ingest/jobs/<int:job_id>/", views.api_job, name="ingest-job"),
-]

@@ -18,7 +18,6 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.auth import token_scope
 from core.roles import Role
 from ingestion import selectors
 from ingestion.models import IngestJob
@@ -115,12 +114,9 @@ def paste(request: HttpRequest) -> HttpResponse:
     return redirect("ingestion:job-detail", job_id=job.pk)
 
 
-@token_scope("ingest")
-@csrf_exempt
-@require_POST
-def api_upload(request: HttpRequest) -> JsonResponse:
-    handler = _install_size_limit(request)
-    return _api_upload(request, handler)
+def api_upload_handle(request: HttpRequest) -> JsonResponse:
+    """`POST /api/ingest/` (config.api checks auth, scope and CSRF first; the body is not read yet)."""
+    return _api_upload(request, _install_size_limit(request))
 
 
 @csrf_protect

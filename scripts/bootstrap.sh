@@ -23,10 +23,12 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
 fi
-stamp=".venv/.installed-$( (cat pyproject.toml; echo "dev=$want_dev") | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$( (cat pyproject.toml clients/python/pyproject.toml; echo "dev=$want_dev") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   if [ "$want_dev" = 1 ]; then
     .venv/bin/python -m pip install -q -e ".[dev]"
+    # The SDK and CLI (clients/python): its tests are in the suite, and the e2e tests log through it.
+    .venv/bin/python -m pip install -q -e clients/python
   else
     .venv/bin/python -m pip install -q -e .
   fi

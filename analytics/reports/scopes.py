@@ -117,9 +117,9 @@ def _run_rows(runs: QuerySet[TrainingRun]) -> list[dict[str, Any]]:
             else None
         )
         energy = run.energy_kwh
-        if energy is None and run.gpu_hours and run.hardware and run.hardware.tdp_watts:
-            hw = run.hardware
-            power = costs.power_assumptions(chip_watts=hw.tdp_watts, hardware_name=hw.name)
+        watts = run.hardware.tdp_watts if run.hardware else None
+        if energy is None and run.gpu_hours and run.hardware and watts:
+            power = costs.power_assumptions(chip_watts=watts, hardware_name=run.hardware.name)
             energy = costs.energy_kwh(gpu_hours=run.gpu_hours, power=power)
         loss, loss_source = run.final_loss, run.final_loss_source or ("stored" if run.final_loss else "")
         if loss is None and run.final_loss_computed is not None:

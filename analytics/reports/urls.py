@@ -10,10 +10,3 @@ urlpatterns = [
     path("digests/<int:report_id>/", views.digest_detail, name="digest-detail"),
     path("<int:report_id>/download/<str:fmt>/", views.report_download, name="download"),
 ]
-
-# Mounted at /api/ (namespace "api") by config.urls.
-api_patterns = [
-    path("reports/", views.api_reports, name="reports"),
-    path("reports/<int:report_id>/", views.api_report, name="report"),
-    path("reports/<int:report_id>/download/<str:fmt>/", views.report_download, name="report-download"),
-]

@@ -34,7 +34,12 @@ class ApiTokenMiddleware:
         if header.startswith("Bearer "):
             if not request.path.startswith(API_PREFIX):
                 return JsonResponse(
-                    {"error": "API tokens work on /api/ only; log in to use pages and the admin"}, status=403
+                    {
+                        "error": "API tokens work on /api/ only; log in to use pages and the admin",
+                        "code": "forbidden",
+                        "detail": None,
+                    },
+                    status=403,
                 )
             key = header.removeprefix("Bearer ").strip()
             now = timezone.now()
@@ -45,7 +50,14 @@ class ApiTokenMiddleware:
                 .first()
             )
             if token is None or not token.user.is_active:
-                return JsonResponse({"error": "invalid, expired or revoked API token"}, status=401)
+                return JsonResponse(
+                    {
+                        "error": "invalid, expired or revoked API token",
+                        "code": "unauthenticated",
+                        "detail": None,
+                    },
+                    status=401,
+                )
             api_token_touch(token=token)
             request.user = token.user
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
@@ -56,7 +68,8 @@ class ApiTokenMiddleware:
         self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
     ) -> HttpResponse | None:
         token: ApiToken | None = getattr(request, "api_token", None)
-        if token is None:
+        if token is None or getattr(view_func, "api_checks_scopes", False):
+            # The typed API (config.api) checks each operation's scope itself.
             return None
         scope = required_token_scope(view_func, request.method or "GET")
         if scope is None:
@@ -75,5 +88,12 @@ class IsoflopLoginRequiredMiddleware(LoginRequiredMiddleware):
         self, request: HttpRequest, view_func: Callable[..., HttpResponseBase]
     ) -> HttpResponseBase:
         if request.path.startswith(API_PREFIX):
-            return JsonResponse({"error": "authentication required (session or Bearer token)"}, status=401)
+            return JsonResponse(
+                {
+                    "error": "authentication required (session or Bearer token)",
+                    "code": "unauthenticated",
+                    "detail": None,
+                },
+                status=401,
+            )
         return super().handle_no_permission(request, view_func)

@@ -40,6 +40,7 @@ class TokenScope(models.TextChoices):
     READ = "read", "Read (GET anything the user may see)"
     INGEST = "ingest", "Ingest (upload files, log runs and metrics)"
     REPORTS = "reports", "Reports (request reports)"
+    WRITE = "write", "Write (edit runs and studies through the API)"
 
 
 def default_token_scopes() -> list[str]:

@@ -446,3 +446,35 @@ def timeline_points(filters: TimelineFilters | None = None) -> list[ModelPoint]:
         flops = 6.0 * n_eff * d if n_eff and d else None
         points.append(ModelPoint(name, released, org or "", family, n, n_active, d, flops))
     return points
+
+
+def model_list(*, sort: str = "release") -> QuerySet[Model]:
+    """Every model in a total order (the API pages through it with a cursor)."""
+    if sort not in MODEL_SORTS:
+        raise BadQuery(f"sort: {sort!r} is not one of {', '.join(MODEL_SORTS)}")
+    return (
+        _model_queryset()
+        .select_related(None)
+        .select_related("organization")
+        .order_by(*MODEL_SORTS[sort], "pk")
+    )
+
+
+def fact_list(*, name: str = "", model_id: int | None = None, paper_id: int | None = None) -> QuerySet[Fact]:
+    """Facts with their sources, optionally of one name, model or paper, in a total order."""
+    facts = Fact.objects.select_related("source", "model", "paper")
+    if name:
+        facts = facts.filter(name=name)
+    if model_id is not None:
+        facts = facts.filter(model_id=model_id)
+    if paper_id is not None:
+        facts = facts.filter(paper_id=paper_id)
+    return facts.order_by("name", "-confidence", "pk")
+
+
+def model_aliases(model: Model) -> list[str]:
+    """The model's other names, where the catalog records them (none when it has no alias table)."""
+    related = getattr(model, "aliases", None)
+    if related is None or not hasattr(related, "values_list"):
+        return []
+    return [str(a) for a in related.values_list("name", flat=True)]

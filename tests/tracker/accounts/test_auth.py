@@ -54,7 +54,13 @@ def test_token_authenticates_and_revocation_stops_it(make_user):
     assert token.key_hash != key and key.startswith("isf_")
     response = Client().get(reverse("api:me"), HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 200
-    assert response.json() == {"username": user.username, "role": "editor", "teams": ["lab-a"]}
+    # The SDK's shape: teams with their roles, and what the token may do.
+    assert response.json() == {
+        "username": user.username,
+        "role": "editor",
+        "teams": [{"slug": "lab-a", "name": "Lab A", "role": "editor"}],
+        "scopes": ["read", "ingest", "reports", "write"],
+    }
     assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
 
     account_services.api_token_revoke(token=token)

@@ -17,7 +17,7 @@ from ._progress import ProgressBar, human_bytes
 from .client import Client
 from .errors import APIError, IsoflopError
 from .spool import find_spools, sync_one
-from .types import IngestJob
+from .types import IngestJob, report_files
 from .upload import collect_files, upload
 
 
@@ -311,7 +311,7 @@ def cmd_reports_request(args: argparse.Namespace) -> int:
         if args.wait:
             report = client.wait_report(int(report["id"]), timeout=args.timeout)
             print(f"Report {report.get('id')}: {report.get('status')}")
-            for f in report.get("files", []):
+            for f in report_files(report):
                 print(f"  {f['format']:>5}  {human_bytes(f['size']):>10}  {client.absolute(f['url'])}")
     return 0 if report.get("status") != "failed" else 1
 

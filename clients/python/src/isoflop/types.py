@@ -82,7 +82,20 @@ class Report(TypedDict, total=False):
     status: str
     progress: float
     stage: str
-    files: list[ReportFile]
+    # The server answers {format: {url, size, sha256}}; `report_files` gives a list either way.
+    files: list[ReportFile] | dict[str, Any]
+
+
+def report_files(report: Report) -> list[ReportFile]:
+    """A report's files as a list of {format, size, url}, whichever shape the server sent."""
+    files = report.get("files") or []
+    if isinstance(files, dict):
+        return [
+            ReportFile(format=str(fmt), size=int(f.get("size", 0)), url=str(f.get("url", "")))
+            for fmt, f in files.items()
+            if isinstance(f, dict)
+        ]
+    return list(files)
 
 
 INGEST_FINAL = frozenset({"done", "failed", "partial"})
