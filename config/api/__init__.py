@@ -14,7 +14,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.throttling import AuthRateThrottle
 
-from config.api import catalog, ingest, me, reports, runs, studies
+from config.api import catalog, claims, ingest, me, reports, runs, studies
 from config.api.auth import WRITE
 from config.api.errors import ApiError, error_body
 
@@ -28,7 +28,7 @@ api = NinjaAPI(
     auth=WRITE,
     throttle=[AuthRateThrottle(settings.ISOFLOP_API_RATE)],
 )
-for module in (me, runs, catalog, studies, ingest, reports):
+for module in (me, runs, catalog, claims, studies, ingest, reports):
     api.add_router("", module.router)
 
 

@@ -31,6 +31,10 @@ class FitOut(Schema):
     params: dict[str, Any]
     ci: dict[str, Any]
     goodness: dict[str, Any]
+    intervals: dict[str, Any] = Field(description="per name: estimate, low, high (null = open side)")
+    derived: list[dict[str, Any]] = Field(description="quantities at budgets: N_opt, D_opt, tokens/param, r*")
+    warnings: list[dict[str, Any]] = Field(description="plausibility warnings: code, message, severity")
+    notes: list[str]
     error: str
     created_at: str
 
@@ -53,6 +57,7 @@ class StudyPage(Schema):
 
 
 def fit_out(fit: Fit) -> dict[str, Any]:
+    summary = selectors.fit_summary(fit)
     return {
         "id": fit.pk,
         "study": fit.study_id,
@@ -62,6 +67,10 @@ def fit_out(fit: Fit) -> dict[str, Any]:
         "params": fit.params if isinstance(fit.params, dict) else {},
         "ci": fit.ci if isinstance(fit.ci, dict) else {},
         "goodness": fit.goodness if isinstance(fit.goodness, dict) else {},
+        "intervals": summary["intervals"] if isinstance(summary["intervals"], dict) else {},
+        "derived": [d for d in summary["derived"] if isinstance(d, dict)],
+        "warnings": [w for w in summary["warnings"] if isinstance(w, dict)],
+        "notes": summary["notes"],
         "error": fit.error_message,
         "created_at": iso(fit.created_at),
     }

@@ -206,3 +206,34 @@ def test_session_writes_need_the_csrf_token(make_user, team_a):
     assert (
         client.post("/api/runs/", body, "application/json", headers={"X-CSRFToken": token}).status_code == 201
     )
+
+
+def test_fit_carries_intervals_derived_values_and_warnings(make_user, team_a):
+    from analytics.models import Fit, Study
+
+    client = bearer(make_user(Role.VIEWER))
+    study = Study.objects.create(team=team_a, name="warned", kind="chinchilla")
+    warning = {"code": "tokens_per_param", "message": "0.8 tokens/param at 1e22 FLOPs", "severity": "warn"}
+    interval = {
+        "estimate": 0.34,
+        "low": 0.3,
+        "high": None,
+        "level": 0.95,
+        "method": "bootstrap",
+        "bounded": False,
+    }
+    fit = Fit.objects.create(
+        study=study,
+        version=1,
+        inputs_hash="h",
+        method="approach3",
+        params={"alpha": 0.34},
+        intervals={"alpha": interval},
+        derived=[{"compute": 1e22, "n_opt": 1e10, "tokens_per_parameter": 0.8}],
+        warnings=[warning],
+    )
+    body = client.get(f"/api/fits/{fit.pk}/").json()
+    assert body["warnings"] == [warning]
+    assert body["intervals"]["alpha"]["high"] is None and body["intervals"]["alpha"]["low"] == 0.3
+    assert body["derived"][0]["tokens_per_parameter"] == 0.8
+    assert client.get(f"/api/studies/{study.pk}/").json()["fit"]["warnings"] == [warning]

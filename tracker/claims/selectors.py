@@ -26,6 +26,11 @@ def _claims(user: Any) -> QuerySet[Claim]:
     )
 
 
+def claims_visible(*, user: Any) -> QuerySet[Claim]:
+    """Every claim in articles the user may read, newest article first."""
+    return _claims(user).order_by("-article__created_at", "article", "line", "pk")
+
+
 def claims_for_model(*, user: Any, model: Model | int) -> QuerySet[Claim]:
     """Claims about one catalog model in articles the user may read, newest article first."""
     model_id = model if isinstance(model, int) else model.pk

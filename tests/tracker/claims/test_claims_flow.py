@@ -336,3 +336,33 @@ def test_relink_all_follows_a_renamed_model(team_a, editor):
     assert claims_services.claims_relink_all() == 1
     claim.refresh_from_db()
     assert (claim.model.name, claim.status) == ("Llama-3.1-8B", X)
+
+
+def test_claims_and_their_status_through_the_api(team_a, team_b, editor, make_user):
+    from django.test import Client
+
+    from tracker.accounts import services as account_services
+
+    ingest(team_a, editor, {"README.md": LLAMA_CARD})
+    ingest(team_a, editor, {"x.html": (FIXTURES / "articles" / "en_llama_misstated.html").read_bytes()})
+    article = Article.objects.get(title="Meta's Llama 3.1 405B, explained")
+    model = Model.objects.get(name="Llama 3.1 405B")
+    _t, key = account_services.api_token_create(user=editor, name="t", scopes=("read",))
+    api = Client(headers={"Authorization": f"Bearer {key}"})
+    listed = api.get(f"/api/claims/?model={model.pk}&status=conflicting&limit=200").json()["items"]
+    assert len(listed) == 6
+    wrong = next(c for c in listed if c["quantity"] == "parameters")
+    assert (wrong["value"], wrong["status"], wrong["article"]) == (450e9, X, article.pk)
+    assert Fact.objects.get(pk=wrong["checked_against_fact"]).value == 405e9
+    detail = api.get(f"/api/articles/{article.pk}/").json()
+    assert detail["status_counts"] == claims_selectors.claim_status_counts(article=article)
+    assert [c["id"] for c in detail["claims"]] == [
+        c.pk for c in claims_selectors.claims_for_article(article=article)
+    ]
+    assert api.get("/api/claims/?status=nope").status_code == 422
+    # Another team's reader sees neither the article nor its claims.
+    outsider = make_user(role="viewer", team=team_b, username="claims-outsider")
+    _t, other_key = account_services.api_token_create(user=outsider, name="t", scopes=("read",))
+    other = Client(headers={"Authorization": f"Bearer {other_key}"})
+    assert other.get(f"/api/articles/{article.pk}/").status_code == 404
+    assert other.get("/api/claims/?limit=200").json()["items"] == []
