@@ -21,6 +21,7 @@ from analytics.studies.selectors import fit_current, fit_latest
 from core.plotstyle import human
 from tracker.catalog import costs
 from tracker.catalog.selectors import prices_by_hardware
+from tracker.claims.models import Claim
 from tracker.models import Fact, Paper, TrainingRun
 from tracker.models import Model as CatalogModel
 from tracker.runs.curves import CurveParams
@@ -479,18 +480,14 @@ def _fit_moves(fits: Sequence[Fit]) -> list[list[Any]]:
         )
         if prev is None:
             continue
-        bounds = (prev.ci or {}).get("params") if isinstance(prev.ci, dict) else None
+        bounds = study_selectors.fit_summary(prev)["intervals"]
         if not isinstance(bounds, dict):
             continue
         for name, value in (fit.params or {}).items():
             interval = bounds.get(name)
-            if (
-                not isinstance(value, int | float)
-                or not isinstance(interval, list | tuple)
-                or len(interval) != 2
-            ):
+            if not isinstance(value, int | float) or not isinstance(interval, dict):
                 continue
-            lo, hi = interval
+            lo, hi = interval.get("low"), interval.get("high")
             if lo is None or hi is None or lo <= value <= hi:
                 continue
             moves.append(
@@ -512,7 +509,7 @@ def _count(n: int, noun: str) -> str:
 
 def _catalog_load(report: Report, full: bool = True) -> ReportData:
     """What changed for a team in a time window (the weekly digest): new runs and their final losses, fits
-    whose parameters left the previous fit's interval, new papers and models."""
+    whose parameters left the previous fit's interval, new papers and models, claims that changed status."""
     since, until = _window(report.params)
     window = {"created_at__gte": since, "created_at__lt": until}
     papers = Paper.objects.filter(**window)
@@ -549,6 +546,24 @@ def _catalog_load(report: Report, full: bool = True) -> ReportData:
         [p.title, p.arxiv_id or p.doi or "", p.published] for p in papers.order_by("-published", "pk")
     ]
     fit_table = [[f.study.name, f.version, f.get_status_display(), f.method, f.created_at] for f in fits]
+    claims = (
+        Claim.objects.filter(
+            article__team_id=report.team_id, status_changed_at__gte=since, status_changed_at__lt=until
+        )
+        .select_related("article", "model")
+        .order_by("article_id", "line", "pk")
+    )
+    claim_table = [
+        [
+            c.article.title,
+            c.model.name if c.model else (c.subject or "\u2013"),
+            c.quantity.replace("_", " "),
+            c.text_value or human(c.value),
+            f"{c.previous_status.replace('_', ' ')} \u2192 {c.status.replace('_', ' ')}",
+        ]
+        for c in claims
+    ]
+    counts["claims changed"] = len(claim_table)
     period = f"{since.astimezone(UTC):%Y-%m-%d %H:%M} to {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     parts = [
         _count(counts["runs"], "new run"),
@@ -556,6 +571,7 @@ def _catalog_load(report: Report, full: bool = True) -> ReportData:
         + f" ({_count(counts['fit moves'], 'parameter')} moved beyond the previous interval)",
         _count(counts["papers"], "new paper"),
         _count(counts["models"], "new model"),
+        _count(counts["claims changed"], "claim") + " changed status",
     ]
     return ReportData(
         title=f"Weekly digest {since.date().isoformat()} to {until.date().isoformat()}",
@@ -576,6 +592,7 @@ def _catalog_load(report: Report, full: bool = True) -> ReportData:
         tables=[
             ("New papers", ["title", "id", "published"], paper_table),
             ("New models", ["name", "family", "organization", "parameters", "released"], model_table),
+            ("Claims that changed status", ["article", "model", "quantity", "value", "status"], claim_table),
             ("New fits", ["study", "version", "status", "method", "created"], fit_table),
         ],
         papers=_paper_rows(papers),
@@ -588,6 +605,7 @@ def _catalog_load(report: Report, full: bool = True) -> ReportData:
             "papers": paper_table,
             "models": model_table,
             "fits": fit_table,
+            "claims": claim_table,
             "counts": counts,
         },
     )

@@ -71,6 +71,14 @@ class Claim(models.Model):
         TrainingRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="checked_claims"
     )
     checked_at = models.DateTimeField(null=True, blank=True)
+    previous_status = models.CharField(
+        max_length=20, choices=Status.choices, blank=True, help_text="the status before the last change"
+    )
+    status_changed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="when a recheck last changed the status (the weekly digest lists these)",
+    )
 
     objects = ClaimQuerySet.as_manager()
 

@@ -157,10 +157,22 @@ def claims_check(*, claims: QuerySet[Claim]) -> int:
             claim.checked_against_id,
             claim.checked_against_run_id,
         ) or (claim.checked_at is None):
+            if claim.checked_at is not None and status != claim.status:
+                claim.previous_status, claim.status_changed_at = claim.status, now
             claim.status, claim.checked_at = status, now
             claim.checked_against_id, claim.checked_against_run_id = fact_id, run_id
             changed.append(claim)
-    Claim.objects.bulk_update(changed, ["status", "checked_against", "checked_against_run", "checked_at"])
+    Claim.objects.bulk_update(
+        changed,
+        [
+            "status",
+            "checked_against",
+            "checked_against_run",
+            "checked_at",
+            "previous_status",
+            "status_changed_at",
+        ],
+    )
     return len(changed)
 
 

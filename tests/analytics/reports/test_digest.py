@@ -16,7 +16,7 @@ from analytics.models import Fit, Report, Study
 from analytics.reports import services as report_services
 from core.files import file_read
 from core.roles import Role
-from tracker.models import Model, Paper, TrainingRun
+from tracker.models import Article, Claim, Model, Paper, SourceDocument, TrainingRun
 
 pytestmark = pytest.mark.django_db
 MONDAY = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # ISO week 2026-W49
@@ -83,6 +83,25 @@ def week(team_a: Any, team_b: Any) -> dict[str, Any]:
     _at(model, IN_WEEK)
     _at(old_paper, BEFORE)
     _at(old_model, BEFORE)
+    # Claims: one of team A's changed status this week (a card landed), one last week, one never; team B's
+    # change is its own.
+    for team, changes in ((team_a, [IN_WEEK, BEFORE, None]), (team_b, [IN_WEEK])):
+        doc = SourceDocument.objects.create(kind="upload", name=f"{team.slug}.md", team=team)
+        article = Article.objects.create(
+            document=doc, team=team, title=f"Review by {team.slug}", fmt="markdown"
+        )
+        for i, when in enumerate(changes):
+            Claim.objects.create(
+                article=article,
+                subject="OLMo-2-7B",
+                model=model,
+                quantity="parameters",
+                value=7e9 + i,
+                line=i + 1,
+                status="corroborated",
+                previous_status="uncorroborated" if when else "",
+                status_changed_at=when,
+            )
     return {"runs": new_runs, "paper": paper, "model": model}
 
 
@@ -108,7 +127,13 @@ def test_digest_says_what_changed_for_each_team(
     assert doc["summary"].startswith(
         "For team Lab A, 2026-11-23 06:00 to 2026-11-30 06:00 UTC: 2 new runs; 2 fits"
     )
-    assert "(1 parameter moved beyond the previous interval); 1 new paper; 1 new model." in doc["summary"]
+    assert (
+        "(1 parameter moved beyond the previous interval); 1 new paper; 1 new model; 1 claim changed status."
+        in (doc["summary"])
+    )
+    assert tables["Claims that changed status"] == [
+        ["Review by lab-a", "OLMo-2-7B", "parameters", "7B", "uncorroborated \u2192 corroborated"]
+    ]
     bib = bibtexparser.parse_string(file_read(built.files.get(format="bib").path).decode())
     assert [e.key for e in bib.entries] == ["2305.16264"]
     # Team B's digest has its own run only, and nothing of team A's.

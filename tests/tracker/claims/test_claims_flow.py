@@ -170,6 +170,12 @@ def test_new_card_rechecks_earlier_claims_by_task(team_a, editor, django_capture
     assert {c[4] for c in rows(article)} == {U, K}  # nothing changes until the task runs
     tasks.claims_recheck.apply(args=[model_ids]).get()
     assert rows(article) == EXPECTED["ko_open_models.md"]
+    # Each change is recorded for the weekly digest: from what, and when; unchanged claims keep no history.
+    for claim in claims_selectors.claims_for_article(article=article):
+        if claim.status in (C, X):
+            assert claim.previous_status == U and claim.status_changed_at is not None
+        else:
+            assert claim.previous_status == "" and claim.status_changed_at is None
     # Running it again changes nothing.
     assert claims_services.claims_recheck(model_ids=model_ids) == 0
 
