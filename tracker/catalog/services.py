@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
 from django.utils.text import slugify
 
 from tracker.accounts.models import Team
@@ -20,11 +20,14 @@ from tracker.catalog.models import (
     Hardware,
     HardwarePrice,
     Model,
+    ModelAlias,
+    ModelMerge,
     Organization,
     Paper,
     SourceDocument,
     Tag,
 )
+from tracker.catalog.names import is_row_label, model_key
 
 logger = logging.getLogger(__name__)
 
@@ -196,5 +199,213 @@ def fact_record(
     return fact
 
 
-def model_get_or_create(*, name: str, **defaults: Any) -> tuple[Model, bool]:
-    return Model.objects.get_or_create(name=name, defaults=defaults)
+# ---- model identity: aliases, resolution, merges ---------------------------------------------------------
+
+
+class NotAModelName(ValueError):
+    """A name that cannot name a model: empty, a table-row label ("Total") or only the upload's file name."""
+
+
+def model_resolve(*, name: str, team: Team | None = None) -> Model | None:
+    """The model this spelling names: the team's private reference first (when a team is given), then the
+    shared catalog; None when no alias has its key."""
+    key = model_key(name)
+    if not key:
+        return None
+    aliases = ModelAlias.objects.filter(key=key).select_related("model")
+    if team is not None:
+        private = aliases.filter(team=team).first()
+        if private is not None:
+            return private.model
+    shared = aliases.filter(team__isnull=True).first()
+    return shared.model if shared is not None else None
+
+
+def model_alias_add(
+    *,
+    model: Model,
+    alias: str,
+    source: str,
+    document: SourceDocument | None = None,
+    note: str = "",
+) -> ModelAlias | None:
+    """Record another name of `model`. The alias already naming this model is returned as is; a spelling
+    that names another model is not taken (logged; an editor merges the two) and None is returned."""
+    alias = alias.strip()[:300]
+    key = model_key(alias)
+    if not key:
+        return None
+    existing = ModelAlias.objects.filter(key=key, team=model.team).first()
+    if existing is not None:
+        if existing.model_id != model.pk:
+            logger.info("alias %r names model %s, not %s: not added", alias, existing.model_id, model.pk)
+            return None
+        return existing
+    try:
+        with transaction.atomic():
+            return ModelAlias.objects.create(
+                model=model,
+                team=model.team,
+                alias=alias,
+                key=key,
+                source=source,
+                document=document,
+                note=note,
+            )
+    except IntegrityError:  # another worker recorded the same spelling meanwhile
+        return ModelAlias.objects.filter(key=key, team=model.team, model=model).first()
+
+
+def model_get_or_create(
+    *,
+    name: str,
+    team: Team | None = None,
+    aliases: dict[str, str] | None = None,
+    document: SourceDocument | None = None,
+    alias_source: str = ModelAlias.Source.NAME,
+    **defaults: Any,
+) -> tuple[Model, bool]:
+    """The model `name` (or any of `aliases`: spelling -> alias source) resolves to, else a new one named
+    `name`. `team` given: the team's private reference when neither the team nor the shared catalog knows the
+    name. Every spelling given becomes an alias of the model (provenance: source and document)."""
+    name = " ".join(name.split())[:200]
+    if not model_key(name):
+        raise NotAModelName(f"{name!r} has no letters or digits: not a model name")
+    if is_row_label(name):
+        raise NotAModelName(f"{name!r} is a table-row label, not a model")
+    spellings = {name: alias_source, **(aliases or {})}
+    found = next(
+        (m for m in (model_resolve(name=s, team=team) for s in spellings) if m is not None),
+        None,
+    )
+    created = False
+    if found is None:
+        found = Model.objects.filter(name=name, team=team).first()
+    if found is None:
+        try:
+            with transaction.atomic():
+                found = Model.objects.create(name=name, team=team, **defaults)
+                created = True
+        except IntegrityError:  # created by another worker meanwhile
+            found = Model.objects.get(name=name, team=team)
+    for spelling, source in spellings.items():
+        model_alias_add(model=found, alias=spelling, source=source, document=document)
+    return found, created
+
+
+# Model fields a merge fills on the survivor when the survivor has none.
+_MERGE_FILL = (
+    "family",
+    "organization",
+    "release_date",
+    "parameters",
+    "active_parameters",
+    "training_tokens",
+    "gpu_hours",
+    "hardware",
+    "license",
+    "card",
+)
+
+
+def _facts_move(survivor: Model, loser: Model) -> int:
+    """Facts move; a fact the survivor already holds (same name, source and location) is the same fact."""
+    same = Fact.objects.filter(
+        model=survivor,
+        name=models.OuterRef("name"),
+        source=models.OuterRef("source"),
+        location=models.OuterRef("location"),
+    )
+    Fact.objects.filter(model=loser).filter(models.Exists(same)).delete()
+    moved = Fact.objects.filter(model=loser).update(model=survivor)
+    # Disagreements across the two sets are flagged as they would have been had they arrived on one model.
+    by_name: dict[str, list[Fact]] = {}
+    for fact in Fact.objects.filter(model=survivor, value__isnull=False).only("pk", "name", "value"):
+        by_name.setdefault(fact.name, []).append(fact)
+    flagged = [
+        f.pk
+        for facts in by_name.values()
+        for f in facts
+        if f.value is not None
+        and any(o.value is not None and o.pk != f.pk and _values_disagree(o.value, f.value) for o in facts)
+    ]
+    if flagged:
+        Fact.objects.filter(pk__in=flagged).update(conflicting=True)
+    return moved
+
+
+def _references_move(survivor: Model, loser: Model) -> dict[str, int]:
+    """Every other row pointing at the loser (runs, ingest files, anything added later) points at the
+    survivor, found through the model's relations so no app is imported here."""
+    moved: dict[str, int] = {}
+    handled = {Fact, ModelAlias}
+    for rel in Model._meta.get_fields(include_hidden=True):
+        if not rel.auto_created or rel.concrete or rel.related_model in handled:
+            continue
+        related = rel.related_model
+        if rel.many_to_many:
+            through = rel.through  # type: ignore[union-attr]
+            own = next(f for f in through._meta.fields if f.related_model is Model)
+            other = next(f for f in through._meta.fields if f.is_relation and f is not own)
+            rows = through._default_manager.filter(**{own.name: loser})
+            existing = set(
+                through._default_manager.filter(**{own.name: survivor}).values_list(other.attname, flat=True)
+            )
+            rows.filter(**{f"{other.attname}__in": existing}).delete()
+            n = rows.update(**{own.name: survivor})
+        elif rel.one_to_many and isinstance(related, type):
+            field_name = rel.field.name  # type: ignore[union-attr]
+            n = related._default_manager.filter(**{field_name: loser}).update(**{field_name: survivor})
+        else:
+            continue
+        if n:
+            moved[related._meta.label_lower if isinstance(related, type) else str(related)] = n
+    return moved
+
+
+@transaction.atomic
+def model_merge(*, survivor: Model, duplicate: Model, user: Any = None) -> ModelMerge:
+    """Merge `duplicate` into `survivor`: facts, papers, runs and every other reference move; the survivor's
+    empty fields take the duplicate's values; the duplicate's names become the survivor's aliases; a
+    `ModelMerge` row keeps the provenance; the duplicate is deleted."""
+    if survivor.pk == duplicate.pk:
+        raise ValueError("a model cannot be merged into itself")
+    if survivor.team_id != duplicate.team_id:
+        raise ValueError(
+            f"{duplicate.name!r} and {survivor.name!r} are not in the same catalog "
+            "(a team's private model is merged only with another of the same team)"
+        )
+    locked = {m.pk: m for m in Model.objects.select_for_update().filter(pk__in=[survivor.pk, duplicate.pk])}
+    if len(locked) != 2:
+        raise ValueError("one of the models no longer exists (merged or deleted meanwhile)")
+    survivor, duplicate = locked[survivor.pk], locked[duplicate.pk]
+    moved: dict[str, int] = {"facts": _facts_move(survivor, duplicate)}
+    papers = list(duplicate.papers.all())
+    survivor.papers.add(*papers)
+    moved["papers"] = len(papers)
+    changed = []
+    for field in _MERGE_FILL:
+        attname = Model._meta.get_field(field).attname
+        if not getattr(survivor, attname) and getattr(duplicate, attname):
+            setattr(survivor, attname, getattr(duplicate, attname))
+            changed.append(field)
+    metadata = {**duplicate.metadata, **survivor.metadata}
+    if metadata != survivor.metadata:
+        survivor.metadata = metadata
+        changed.append("metadata")
+    if changed:
+        survivor.save(update_fields=changed)
+    note = f"merged from #{duplicate.pk} {duplicate.name}"[:300]
+    moved["aliases"] = ModelAlias.objects.filter(model=duplicate).update(model=survivor)
+    ModelAlias.objects.filter(model=survivor, key=model_key(duplicate.name)).update(
+        source=ModelAlias.Source.MERGE, note=note
+    )
+    moved |= _references_move(survivor, duplicate)
+    merge = ModelMerge.objects.create(
+        survivor=survivor, merged_name=duplicate.name, merged_id=duplicate.pk, moved=moved, merged_by=user
+    )
+    duplicate.papers.clear()
+    duplicate.delete()
+    model_alias_add(model=survivor, alias=duplicate.name, source=ModelAlias.Source.MERGE, note=note)
+    logger.info("merged model %s into %s: %s", merge.merged_id, survivor.pk, moved)
+    return merge
