@@ -260,8 +260,9 @@ class Fact(models.Model):
 
 
 class ModelAlias(models.Model):
-    """Another name of a model, with where it came from. `key` (`tracker.catalog.names.model_key`) resolves
-    any spelling to the one model: unique in the shared catalog, and within each team's private references.
+    """A name of a model, with where it came from. `key` (`tracker.catalog.names.model_key`) resolves any
+    spelling to the one model: the services give a key to one model only, in the shared catalog and within
+    each team's private references (several spellings of one key are kept, each with its provenance).
     """
 
     class Source(models.TextChoices):
@@ -293,10 +294,12 @@ class ModelAlias(models.Model):
         verbose_name_plural = "model aliases"
         constraints = [
             models.UniqueConstraint(
-                fields=["key"], condition=Q(team__isnull=True), name="modelalias_unique_shared_key"
+                fields=["key", "alias"], condition=Q(team__isnull=True), name="modelalias_unique_shared"
             ),
             models.UniqueConstraint(
-                fields=["team", "key"], condition=Q(team__isnull=False), name="modelalias_unique_team_key"
+                fields=["team", "key", "alias"],
+                condition=Q(team__isnull=False),
+                name="modelalias_unique_team",
             ),
         ]
 

@@ -13,13 +13,15 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from tracker.accounts.models import Membership
 from tracker.catalog import costs
 from tracker.catalog.figures import ModelPoint, si
-from tracker.catalog.models import Fact, Hardware, HardwarePrice, Model, Paper, Tag
+from tracker.catalog.models import Fact, Hardware, HardwarePrice, Model, ModelAlias, ModelMerge, Paper, Tag
+from tracker.catalog.names import model_key
 
 PAPERS_PER_PAGE = 25
 MODELS_PER_PAGE = 100
@@ -63,6 +65,8 @@ class ModelRow:
     model: Model
     cost: costs.CostEstimate
     reported_emissions: list[ReportedEmission] = field(default_factory=list)
+    # Other catalog entries that are the same training (counted once, on this row): names.
+    same_training: list[str] = field(default_factory=list)
 
     @property
     def tokens_per_parameter(self) -> float | None:
@@ -238,24 +242,40 @@ def _model_rows(
     return rows
 
 
-def _model_queryset() -> QuerySet[Model]:
+def models_visible(user: Any = None) -> QuerySet[Model]:
+    """The shared catalog plus the private model references of the user's teams (all of them for a
+    superuser; the shared catalog only without a user)."""
+    models = Model.objects.all()
+    if user is not None and getattr(user, "is_superuser", False):
+        return models
+    if user is None or not getattr(user, "is_authenticated", False):
+        return models.filter(team__isnull=True)
+    teams = Membership.objects.filter(user=user).values("team_id")
+    return models.filter(Q(team__isnull=True) | Q(team__in=teams))
+
+
+def _model_queryset(user: Any = None) -> QuerySet[Model]:
     return (
-        Model.objects.defer(*MODEL_HEAVY)
+        models_visible(user)
+        .defer(*MODEL_HEAVY)
         .select_related("organization", "hardware")
         .annotate(compute=6.0 * Coalesce("active_parameters", "parameters") * F("training_tokens"))
     )
 
 
-def model_table(*, sort: str = "release", page: str | None = None) -> tuple[Page, list[ModelRow]]:
+def model_table(
+    *, sort: str = "release", page: str | None = None, user: Any = None
+) -> tuple[Page, list[ModelRow]]:
     if sort not in MODEL_SORTS:
         raise BadQuery(f"sort: {sort!r} is not one of {', '.join(MODEL_SORTS)}")
-    models = _model_queryset().order_by(*MODEL_SORTS[sort])
+    models = _model_queryset(user).order_by(*MODEL_SORTS[sort])
     current = page_number(page, Paginator(models, MODELS_PER_PAGE))
     return current, _model_rows(list(current.object_list))
 
 
-def model_detail(model_id: int) -> tuple[ModelRow, list[Fact], list[Paper]]:
-    model = _model_queryset().defer(None).filter(pk=model_id).first()  # the detail page shows the card
+def model_detail(model_id: int, user: Any = None) -> tuple[ModelRow, list[Fact], list[Paper]]:
+    # The detail page shows the card; another team's private model is a 404, never a hint.
+    model = _model_queryset(user).defer(None).filter(pk=model_id).first()
     if model is None:
         raise Http404("No such model")
     facts = list(model.facts.select_related("source").order_by("name", "-confidence", "pk"))
@@ -270,10 +290,29 @@ def cost_table(
     grid: float,
     page: str | None = None,
 ) -> tuple[Page, list[ModelRow]]:
-    """Models with known GPU hours, most expensive (by hours) first."""
-    models = _model_queryset().filter(gpu_hours__isnull=False).order_by(F("gpu_hours").desc(), "name")
-    current = page_number(page, Paginator(models, COST_ROWS_PER_PAGE))
-    return current, _model_rows(list(current.object_list), overrides=overrides, pue=pue, grid=grid)
+    """Shared models with known GPU hours, most expensive (by hours) first; one row per training.
+
+    Two entries of one training (one model under two spellings, or the same GPU-hours fact stored on two
+    entries: `costs.same_training`) are one row, on the first entry, naming the others.
+    """
+    models = (
+        Model.objects.filter(team__isnull=True, gpu_hours__isnull=False)
+        .order_by(F("gpu_hours").desc(), "name", "pk")
+        .values_list("pk", "name", "gpu_hours", "parameters", "hardware_id")
+    )
+    names: dict[int, str] = {}
+    identities = []
+    for pk, name, hours, params, hw_id in models:
+        names[pk] = name
+        identities.append(costs.TrainingIdentity(pk, model_key(name), hours, params, hw_id))
+    trainings = costs.one_per_training(identities)
+    current = page_number(page, Paginator(list(trainings), COST_ROWS_PER_PAGE))
+    ids = list(current.object_list)
+    by_pk = {m.pk: m for m in _model_queryset().filter(pk__in=ids)}
+    rows = _model_rows([by_pk[pk] for pk in ids if pk in by_pk], overrides=overrides, pue=pue, grid=grid)
+    for row in rows:
+        row.same_training = [names[pk] for pk in trainings[row.model.pk]]
+    return current, rows
 
 
 def hardware_with_prices() -> list[Hardware]:
@@ -289,7 +328,7 @@ def hardware_with_prices() -> list[Hardware]:
 
 def timeline_points() -> list[ModelPoint]:
     rows = (
-        Model.objects.filter(release_date__isnull=False)
+        Model.objects.filter(release_date__isnull=False, team__isnull=True)
         .order_by("release_date", "name")
         .values_list(
             "name",
@@ -309,3 +348,71 @@ def timeline_points() -> list[ModelPoint]:
         flops = 6.0 * n_eff * d if n_eff and d else None
         points.append(ModelPoint(name, released, org or "", family, n, n_active, d, flops))
     return points
+
+
+# ---- identity: aliases, merges, duplicates --------------------------------------------------------------
+
+
+@dataclass
+class MergePreview:
+    survivor: Model
+    duplicate: Model
+    facts: int
+    runs: int
+    papers: int
+    aliases: list[str]
+
+
+def model_aliases(model: Model) -> list[ModelAlias]:
+    return list(model.aliases.select_related("document").order_by("alias"))
+
+
+def model_merges(model: Model) -> list[ModelMerge]:
+    return list(model.merges.select_related("merged_by").order_by("-merged_at"))
+
+
+def merge_candidates(model: Model, *, limit: int = 30) -> list[Model]:
+    """Likely duplicates of `model` in its catalog: entries whose name key starts with the same word (the
+    family: "llama ..."), nearest keys first."""
+    key = model_key(model.name)
+    first = key.split(" ", 1)[0] if key else ""
+    if not first:
+        return []
+    ids = (
+        ModelAlias.objects.filter(team=model.team, key__startswith=first)
+        .exclude(model=model)
+        .values("model_id")
+    )
+    candidates = list(Model.objects.defer(*MODEL_HEAVY).filter(pk__in=ids).order_by("name")[:200])
+    own = set(key.split())
+    candidates.sort(key=lambda m: (-len(own & set(model_key(m.name).split())), m.name))
+    return candidates[:limit]
+
+
+def merge_preview(*, survivor_id: int, duplicate_ref: str, user: Any) -> MergePreview:
+    """What merging `duplicate_ref` (an id or any name of the model) into the survivor would move."""
+    from_ = models_visible(user)
+    survivor = from_.filter(pk=survivor_id).first()
+    if survivor is None:
+        raise Http404("No such model")
+    ref = duplicate_ref.strip()
+    duplicate = from_.filter(pk=int(ref)).first() if ref.isdigit() and len(ref) < 18 else None
+    if duplicate is None and ref:
+        alias = (
+            ModelAlias.objects.filter(key=model_key(ref), team=survivor.team).select_related("model").first()
+        )
+        duplicate = alias.model if alias is not None else None
+    if duplicate is None:
+        raise BadQuery(f"duplicate: no model in this catalog is called or numbered {ref!r}")
+    if duplicate.pk == survivor.pk:
+        raise BadQuery(f"duplicate: {duplicate.name!r} is this model; choose another one")
+    if duplicate.team_id != survivor.team_id:
+        raise BadQuery(f"duplicate: {duplicate.name!r} is not in the same catalog as {survivor.name!r}")
+    return MergePreview(
+        survivor=survivor,
+        duplicate=duplicate,
+        facts=duplicate.facts.count(),
+        runs=duplicate.runs.count(),
+        papers=duplicate.papers.count(),
+        aliases=[a.alias for a in duplicate.aliases.order_by("alias")],
+    )

@@ -231,15 +231,18 @@ def model_alias_add(
 ) -> ModelAlias | None:
     """Record another name of `model`. The alias already naming this model is returned as is; a spelling
     that names another model is not taken (logged; an editor merges the two) and None is returned."""
-    alias = alias.strip()[:300]
+    alias = " ".join(alias.split())[:300]
     key = model_key(alias)
     if not key:
         return None
-    existing = ModelAlias.objects.filter(key=key, team=model.team).first()
+    owner = (
+        ModelAlias.objects.filter(key=key, team=model.team).exclude(model=model).values("model_id").first()
+    )
+    if owner is not None:
+        logger.info("alias %r names model %s, not %s: not added", alias, owner["model_id"], model.pk)
+        return None
+    existing = ModelAlias.objects.filter(key=key, team=model.team, alias=alias).first()
     if existing is not None:
-        if existing.model_id != model.pk:
-            logger.info("alias %r names model %s, not %s: not added", alias, existing.model_id, model.pk)
-            return None
         return existing
     try:
         with transaction.atomic():
@@ -253,7 +256,7 @@ def model_alias_add(
                 note=note,
             )
     except IntegrityError:  # another worker recorded the same spelling meanwhile
-        return ModelAlias.objects.filter(key=key, team=model.team, model=model).first()
+        return ModelAlias.objects.filter(key=key, team=model.team, alias=alias, model=model).first()
 
 
 def model_get_or_create(
@@ -288,8 +291,10 @@ def model_get_or_create(
                 created = True
         except IntegrityError:  # created by another worker meanwhile
             found = Model.objects.get(name=name, team=team)
-    for spelling, source in spellings.items():
-        model_alias_add(model=found, alias=spelling, source=source, document=document)
+    if found.team_id == (team.pk if team is not None else None):
+        # A team's spellings of a shared model stay the team's: they never become shared-catalog names.
+        for spelling, source in spellings.items():
+            model_alias_add(model=found, alias=spelling, source=source, document=document)
     return found, created
 
 
@@ -397,9 +402,7 @@ def model_merge(*, survivor: Model, duplicate: Model, user: Any = None) -> Model
         survivor.save(update_fields=changed)
     note = f"merged from #{duplicate.pk} {duplicate.name}"[:300]
     moved["aliases"] = ModelAlias.objects.filter(model=duplicate).update(model=survivor)
-    ModelAlias.objects.filter(model=survivor, key=model_key(duplicate.name)).update(
-        source=ModelAlias.Source.MERGE, note=note
-    )
+    ModelAlias.objects.filter(model=survivor, alias=duplicate.name).update(note=note)
     moved |= _references_move(survivor, duplicate)
     merge = ModelMerge.objects.create(
         survivor=survivor, merged_name=duplicate.name, merged_id=duplicate.pk, moved=moved, merged_by=user

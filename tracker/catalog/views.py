@@ -10,11 +10,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.auth import can_edit_catalog, catalog_editor_required
 from tracker.catalog import costs, services
@@ -51,7 +51,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"sort": sort, "sorts": list(selectors_catalog.MODEL_SORTS)}
     try:
         context["page"], context["rows"] = selectors_catalog.model_table(
-            sort=sort, page=request.GET.get("page")
+            sort=sort, page=request.GET.get("page"), user=request.user
         )
     except BadQuery as exc:
         return _bad(request, "tracker/model_list.html", str(exc), context)
@@ -60,7 +60,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
-    row, facts, papers = selectors_catalog.model_detail(model_id)
+    row, facts, papers = selectors_catalog.model_detail(model_id, user=request.user)
     return render(
         request,
         "tracker/model_detail.html",
@@ -69,9 +69,42 @@ def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
             "model": row.model,
             "facts": facts,
             "papers": papers,
+            "aliases": selectors_catalog.model_aliases(row.model),
+            "merges": selectors_catalog.model_merges(row.model),
+            "can_edit": can_edit_catalog(request.user),
             "card_html": render_card_html(row.model.card) if row.model.card else "",
         },
     )
+
+
+@require_http_methods(["GET", "POST"])
+@catalog_editor_required
+def model_merge(request: HttpRequest, model_id: int) -> HttpResponse:
+    """GET: choose the duplicate (?duplicate=<id or any name>) and see what would move; POST: merge it."""
+    survivor = selectors_catalog.models_visible(request.user).filter(pk=model_id).first()
+    if survivor is None:
+        raise Http404("No such model")
+    context: dict[str, Any] = {"model": survivor, "candidates": selectors_catalog.merge_candidates(survivor)}
+    ref = (request.POST if request.method == "POST" else request.GET).get("duplicate", "")
+    if not ref.strip():
+        if request.method == "POST":
+            return _bad(request, "tracker/model_merge.html", "duplicate: choose the model to merge", context)
+        return render(request, "tracker/model_merge.html", context)
+    try:
+        preview = selectors_catalog.merge_preview(survivor_id=model_id, duplicate_ref=ref, user=request.user)
+    except BadQuery as exc:
+        return _bad(request, "tracker/model_merge.html", str(exc), {**context, "duplicate_ref": ref})
+    if request.method == "GET":
+        return render(request, "tracker/model_merge.html", {**context, "preview": preview})
+    try:
+        merge = services.model_merge(
+            survivor=preview.survivor, duplicate=preview.duplicate, user=request.user
+        )
+    except ValueError as exc:
+        return _bad(request, "tracker/model_merge.html", str(exc), {**context, "preview": preview})
+    moved = ", ".join(f"{n} {what}" for what, n in merge.moved.items() if n) or "nothing else"
+    messages.success(request, f"Merged {merge.merged_name} into {survivor.name} (moved: {moved}).")
+    return redirect(reverse("catalog:model-detail", args=[survivor.pk]))
 
 
 @require_GET
