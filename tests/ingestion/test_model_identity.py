@@ -66,7 +66,9 @@ def test_corpus_card_folder_gives_the_repo_id_as_alias_and_the_model_its_last_pa
     from ingestion.parsers.modelcard import parse_model_card
 
     model_card_store(record=parse_model_card(corpus, filename="index.md"), source=doc2)
-    assert list(Model.objects.filter(name__icontains="falcon").values_list("name", flat=True)) == ["falcon-7b"]
+    assert list(Model.objects.filter(name__icontains="falcon").values_list("name", flat=True)) == [
+        "falcon-7b"
+    ]
 
 
 def test_card_named_only_by_its_file_is_refused_with_the_reason_and_nothing_stored(editor_client, team_a):

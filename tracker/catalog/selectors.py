@@ -378,12 +378,14 @@ def merge_candidates(model: Model, *, limit: int = 30) -> list[Model]:
     first = key.split(" ", 1)[0] if key else ""
     if not first:
         return []
-    ids = (
-        ModelAlias.objects.filter(team=model.team, key__startswith=first)
-        .exclude(model=model)
-        .values("model_id")
+    ids = ModelAlias.objects.filter(team=model.team, key__startswith=first).values("model_id")
+    candidates = list(
+        Model.objects.defer(*MODEL_HEAVY)
+        .filter(team=model.team)
+        .filter(Q(pk__in=ids) | Q(name__icontains=first))
+        .exclude(pk=model.pk)
+        .order_by("name")[:200]
     )
-    candidates = list(Model.objects.defer(*MODEL_HEAVY).filter(pk__in=ids).order_by("name")[:200])
     own = set(key.split())
     candidates.sort(key=lambda m: (-len(own & set(model_key(m.name).split())), m.name))
     return candidates[:limit]

@@ -358,7 +358,8 @@ def _references_move(survivor: Model, loser: Model) -> dict[str, int]:
             )
             rows.filter(**{f"{other.attname}__in": existing}).delete()
             n = rows.update(**{own.name: survivor})
-        elif rel.one_to_many and isinstance(related, type):
+        elif rel.one_to_many and isinstance(related, type) and not related._meta.auto_created:
+            # (an auto-created many-to-many table moves in the branch above, or as Model's own `papers`)
             field_name = rel.field.name  # type: ignore[union-attr]
             n = related._default_manager.filter(**{field_name: loser}).update(**{field_name: survivor})
         else:
@@ -390,7 +391,7 @@ def model_merge(*, survivor: Model, duplicate: Model, user: Any = None) -> Model
     moved["papers"] = len(papers)
     changed = []
     for field in _MERGE_FILL:
-        attname = Model._meta.get_field(field).attname
+        attname = f"{field}_id" if field in ("organization", "hardware") else field
         if not getattr(survivor, attname) and getattr(duplicate, attname):
             setattr(survivor, attname, getattr(duplicate, attname))
             changed.append(field)
