@@ -362,6 +362,23 @@ class MergePreview:
     papers: int
     aliases: list[str]
 
+    # Display strings (UNKNOWN, never 0, for a number nobody gave).
+    @property
+    def survivor_parameters(self) -> str:
+        return si(self.survivor.parameters) if self.survivor.parameters is not None else UNKNOWN
+
+    @property
+    def duplicate_parameters(self) -> str:
+        return si(self.duplicate.parameters) if self.duplicate.parameters is not None else UNKNOWN
+
+    @property
+    def survivor_gpu_hours(self) -> str:
+        return si(self.survivor.gpu_hours) if self.survivor.gpu_hours is not None else UNKNOWN
+
+    @property
+    def duplicate_gpu_hours(self) -> str:
+        return si(self.duplicate.gpu_hours) if self.duplicate.gpu_hours is not None else UNKNOWN
+
 
 def model_aliases(model: Model) -> list[ModelAlias]:
     return list(model.aliases.select_related("document").order_by("alias"))

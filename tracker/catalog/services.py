@@ -365,7 +365,7 @@ def _references_move(survivor: Model, loser: Model) -> dict[str, int]:
         else:
             continue
         if n:
-            moved[related._meta.label_lower if isinstance(related, type) else str(related)] = n
+            moved[str(related._meta.verbose_name_plural) if isinstance(related, type) else str(related)] = n
     return moved
 
 

@@ -102,7 +102,7 @@ def model_merge(request: HttpRequest, model_id: int) -> HttpResponse:
         )
     except ValueError as exc:
         return _bad(request, "tracker/model_merge.html", str(exc), {**context, "preview": preview})
-    moved = ", ".join(f"{n} {what}" for what, n in merge.moved.items() if n) or "nothing else"
+    moved = ", ".join(f"{what} {n}" for what, n in merge.moved.items() if n) or "nothing"
     messages.success(request, f"Merged {merge.merged_name} into {survivor.name} (moved: {moved}).")
     return redirect(reverse("catalog:model-detail", args=[survivor.pk]))
 

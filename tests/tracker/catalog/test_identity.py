@@ -68,6 +68,7 @@ def test_merge_moves_facts_papers_runs_and_keeps_names_as_aliases(pair, make_use
     names = dict(ModelAlias.objects.filter(model=survivor).values_list("alias", "note"))
     assert "Meta-Llama-3.1-405B" in names and f"#{duplicate.pk}" in names["Meta-Llama-3.1-405B"]
     assert "meta-llama/Meta-Llama-3.1-405B" in names
+    assert merge.moved["training runs"] == 1
     assert (merge.merged_name, merge.merged_by, merge.moved["facts"], merge.moved["papers"]) == (
         "Meta-Llama-3.1-405B",
         editor,
