@@ -84,6 +84,7 @@ def paper_store(*, record: PaperRecord, source: SourceDocument) -> Any:
     )
     for tag in record.tags:
         paper.tags.add(catalog_services.tag_get_or_create(name=tag))
+    catalog_services.paper_models_suggest(paper=paper)
     return paper
 
 
@@ -131,6 +132,7 @@ def model_card_store(*, record: ModelCardRecord, source: SourceDocument, repo_id
         name=name, aliases=spellings, document=source, alias_source=ModelAlias.Source.CARD_NAME
     )
     output_record(model)
+    catalog_services.card_papers_link(model=model, text=record.body, source=source)
     changed = []
     if not model.license and record.license:
         model.license = record.license[:100]

@@ -324,3 +324,50 @@ class ModelMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merged_name} (#{self.merged_id}) -> {self.survivor_id}"
+
+
+class ModelPaperLink(models.Model):
+    """A model <-> paper link with its provenance and confidence.
+
+    Found in a model card (arXiv ids, DOIs, arxiv.org / huggingface.co/papers links) or in a paper's title or
+    abstract (a model's name or alias); an editor confirms or rejects suggestions. A confirmed link is also in
+    `Model.papers`; a rejected one is kept so the same finding is never suggested again.
+    """
+
+    class Found(models.TextChoices):
+        CARD = "card", "cited by the model card"
+        PAPER = "paper", "model named in the paper"
+        EDITOR = "editor", "linked by an editor"
+
+    class Status(models.TextChoices):
+        SUGGESTED = "suggested", "suggested"
+        CONFIRMED = "confirmed", "confirmed"
+        REJECTED = "rejected", "rejected"
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="paper_links")
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="model_links")
+    found_in = models.CharField(max_length=8, choices=Found.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUGGESTED)
+    confidence = models.FloatField(default=0.5)
+    source = models.ForeignKey(
+        SourceDocument, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_paper_links"
+    )
+    line = models.PositiveIntegerField(null=True, blank=True)
+    evidence = models.CharField(max_length=300, blank=True, help_text="the text the link was found in")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-confidence", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "paper"], name="modelpaperlink_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="modelpaperlink_confidence_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} <-> {self.paper_id} ({self.status})"

@@ -20,7 +20,17 @@ from django.http import Http404
 from tracker.accounts.models import Membership
 from tracker.catalog import costs
 from tracker.catalog.figures import ModelPoint, si
-from tracker.catalog.models import Fact, Hardware, HardwarePrice, Model, ModelAlias, ModelMerge, Paper, Tag
+from tracker.catalog.models import (
+    Fact,
+    Hardware,
+    HardwarePrice,
+    Model,
+    ModelAlias,
+    ModelMerge,
+    ModelPaperLink,
+    Paper,
+    Tag,
+)
 from tracker.catalog.names import model_key
 
 PAPERS_PER_PAGE = 25
@@ -435,3 +445,33 @@ def merge_preview(*, survivor_id: int, duplicate_ref: str, user: Any) -> MergePr
         papers=duplicate.papers.count(),
         aliases=[a.alias for a in duplicate.aliases.order_by("alias")],
     )
+
+
+# ---- links -----------------------------------------------------------------------------------------------
+
+
+def model_paper_links(model: Model) -> list[ModelPaperLink]:
+    """The model's links to papers, confirmed first, then suggestions; rejected ones are not shown."""
+    return list(
+        model.paper_links.exclude(status=ModelPaperLink.Status.REJECTED)
+        .select_related("paper", "source")
+        .defer(*(f"paper__{f}" for f in PAPER_HEAVY))
+        .order_by("status", "-confidence", "pk")
+    )
+
+
+def paper_model_links(paper: Paper, user: Any = None) -> list[ModelPaperLink]:
+    visible = models_visible(user).values("pk")
+    return list(
+        paper.model_links.exclude(status=ModelPaperLink.Status.REJECTED)
+        .filter(model__in=visible)
+        .select_related("model", "source")
+        .defer(*(f"model__{f}" for f in MODEL_HEAVY))
+        .order_by("status", "-confidence", "pk")
+    )
+
+
+def model_runs(model: Model, user: Any) -> list[Any]:
+    """The runs of the user's teams that trained this model (through their manifests' names and aliases)."""
+    runs: Any = model.runs
+    return list(runs.visible_to(user).select_related("team").order_by("-created_at")[:50])

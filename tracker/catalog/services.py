@@ -11,9 +11,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from tracker.accounts.models import Team
+from tracker.catalog.linking import is_specific_key, paper_refs, text_ngrams
 from tracker.catalog.models import (
     HTTP_URL,
     Fact,
@@ -22,6 +24,7 @@ from tracker.catalog.models import (
     Model,
     ModelAlias,
     ModelMerge,
+    ModelPaperLink,
     Organization,
     Paper,
     SourceDocument,
@@ -125,6 +128,10 @@ def paper_upsert(
         existing = Paper.objects.filter(normalized_title=normalized).first()
     if existing is not None:
         changed = []
+        if existing.title in _stub_titles(existing) and title not in _stub_titles(existing):
+            # A paper first known only by the id a model card cited gets its real title.
+            existing.title, existing.normalized_title = title, normalized
+            changed += ["title", "normalized_title"]
         # Fill gaps only: a later source never erases what an earlier one said.
         for key, value in {"arxiv_id": arxiv_id, "doi": doi, **fields}.items():
             if value and not getattr(existing, key):
@@ -137,6 +144,10 @@ def paper_upsert(
         title=title, normalized_title=normalized, arxiv_id=arxiv_id, doi=doi, source=source, **fields
     )
     return paper, True
+
+
+def _stub_titles(paper: Paper) -> set[str]:
+    return {f"arXiv:{paper.arxiv_id}", f"doi:{paper.doi}"}
 
 
 def _values_disagree(a: float, b: float) -> bool:
@@ -343,7 +354,7 @@ def _references_move(survivor: Model, loser: Model) -> dict[str, int]:
     """Every other row pointing at the loser (runs, ingest files, anything added later) points at the
     survivor, found through the model's relations so no app is imported here."""
     moved: dict[str, int] = {}
-    handled = {Fact, ModelAlias}
+    handled = {Fact, ModelAlias, ModelPaperLink}
     for rel in Model._meta.get_fields(include_hidden=True):
         if not rel.auto_created or rel.concrete or rel.related_model in handled:
             continue
@@ -389,6 +400,10 @@ def model_merge(*, survivor: Model, duplicate: Model, user: Any = None) -> Model
     papers = list(duplicate.papers.all())
     survivor.papers.add(*papers)
     moved["papers"] = len(papers)
+    ModelPaperLink.objects.filter(
+        model=duplicate, paper__in=ModelPaperLink.objects.filter(model=survivor).values("paper")
+    ).delete()
+    ModelPaperLink.objects.filter(model=duplicate).update(model=survivor)
     changed = []
     for field in _MERGE_FILL:
         attname = f"{field}_id" if field in ("organization", "hardware") else field
@@ -413,3 +428,113 @@ def model_merge(*, survivor: Model, duplicate: Model, user: Any = None) -> Model
     model_alias_add(model=survivor, alias=duplicate.name, source=ModelAlias.Source.MERGE, note=note)
     logger.info("merged model %s into %s: %s", merge.merged_id, survivor.pk, moved)
     return merge
+
+
+# ---- links between models and papers --------------------------------------------------------------------
+
+# A link found with at least this confidence (a citation block, "our paper") stands without an editor.
+CONFIRM_WITHOUT_EDITOR = 0.9
+
+
+def paper_link_record(
+    *,
+    model: Model,
+    paper: Paper,
+    found_in: str,
+    confidence: float,
+    source: SourceDocument | None = None,
+    line: int | None = None,
+    evidence: str = "",
+    confirmed: bool = False,
+) -> ModelPaperLink:
+    """Record a model <-> paper link (once per pair). A rejected link stays rejected; a later, surer finding
+    raises the confidence and may confirm a suggestion. A confirmed link is also in `Model.papers`."""
+    link, created = ModelPaperLink.objects.get_or_create(
+        model=model,
+        paper=paper,
+        defaults={
+            "found_in": found_in,
+            "confidence": confidence,
+            "source": source,
+            "line": line,
+            "evidence": evidence[:300],
+            "status": ModelPaperLink.Status.CONFIRMED if confirmed else ModelPaperLink.Status.SUGGESTED,
+        },
+    )
+    if not created and link.status != ModelPaperLink.Status.REJECTED and confidence > link.confidence:
+        link.confidence, link.found_in, link.source, link.line = confidence, found_in, source, line
+        link.evidence = evidence[:300]
+        if confirmed:
+            link.status = ModelPaperLink.Status.CONFIRMED
+        link.save()
+    if link.status == ModelPaperLink.Status.CONFIRMED:
+        model.papers.add(paper)
+    return link
+
+
+def paper_link_decide(*, link: ModelPaperLink, confirm: bool, user: Any) -> ModelPaperLink:
+    """An editor confirms (the paper joins the model's papers) or rejects (it leaves them) a link."""
+    link.status = ModelPaperLink.Status.CONFIRMED if confirm else ModelPaperLink.Status.REJECTED
+    link.decided_by, link.decided_at = user, timezone.now()
+    link.save(update_fields=["status", "decided_by", "decided_at"])
+    if confirm:
+        link.model.papers.add(link.paper)
+    else:
+        link.model.papers.remove(link.paper)
+    return link
+
+
+def card_papers_link(*, model: Model, text: str, source: SourceDocument | None) -> list[ModelPaperLink]:
+    """Links from a model card's text to the papers it cites (a paper known only by its id is added with
+    the id as its title, filled in when the paper itself arrives)."""
+    links = []
+    for ref in paper_refs(text):
+        if ref.kind == "arxiv":
+            paper, _ = paper_upsert(
+                title=f"arXiv:{ref.id}", arxiv_id=ref.id, url=f"https://arxiv.org/abs/{ref.id}", source=source
+            )
+        else:
+            paper = (
+                Paper.objects.filter(doi__iexact=ref.id).first()
+                or paper_upsert(
+                    title=f"doi:{ref.id}", doi=ref.id, url=f"https://doi.org/{ref.id}", source=source
+                )[0]
+            )
+        links.append(
+            paper_link_record(
+                model=model,
+                paper=paper,
+                found_in=ModelPaperLink.Found.CARD,
+                confidence=ref.confidence,
+                source=source,
+                line=ref.line,
+                evidence=ref.excerpt,
+                confirmed=ref.confidence >= CONFIRM_WITHOUT_EDITOR,
+            )
+        )
+    return links
+
+
+def paper_models_suggest(*, paper: Paper) -> list[ModelPaperLink]:
+    """Suggestions (for an editor to confirm or reject) of the shared catalog's models a paper's title or
+    abstract names by any alias specific enough ("Llama 3.1 405B", not "Llama")."""
+    title_grams = text_ngrams(paper.title)
+    grams = {g for g in title_grams | text_ngrams(paper.abstract) if is_specific_key(g)}
+    if not grams:
+        return []
+    found: dict[int, ModelAlias] = {}
+    for alias in ModelAlias.objects.filter(team__isnull=True, key__in=grams).select_related("model"):
+        kept = found.get(alias.model_id)
+        if kept is None or len(alias.key) > len(kept.key):
+            found[alias.model_id] = alias
+    return [
+        paper_link_record(
+            model=alias.model,
+            paper=paper,
+            found_in=ModelPaperLink.Found.PAPER,
+            confidence=0.7 if alias.key in title_grams else 0.5,
+            source=paper.source,
+            evidence=f"{'title' if alias.key in title_grams else 'abstract'} names {alias.alias!r}",
+        )
+        for alias in found.values()
+    ]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("models/", views.model_list, name="model-list"),
     path("models/<int:model_id>/", views.model_detail, name="model-detail"),
     path("models/<int:model_id>/merge/", views.model_merge, name="model-merge"),
+    path("links/<int:link_id>/decide/", views.link_decide, name="link-decide"),
     path("timeline/", views.timeline, name="timeline"),
     path("costs/", views.cost_comparison, name="costs"),
     path("costs/prices/", views.price_create, name="price-create"),

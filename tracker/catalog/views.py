@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -21,7 +21,7 @@ from tracker.catalog import costs, services
 from tracker.catalog import figures as figures_catalog
 from tracker.catalog import selectors as selectors_catalog
 from tracker.catalog.card_render import render_card_html
-from tracker.catalog.models import Hardware
+from tracker.catalog.models import Hardware, ModelPaperLink
 from tracker.catalog.selectors import BadQuery
 
 
@@ -42,7 +42,19 @@ def paper_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def paper_detail(request: HttpRequest, paper_id: int) -> HttpResponse:
-    return render(request, "tracker/paper_detail.html", {"paper": selectors_catalog.paper_detail(paper_id)})
+    paper = selectors_catalog.paper_detail(paper_id)
+    links = selectors_catalog.paper_model_links(paper, request.user)
+    linked = {link.model_id for link in links}
+    return render(
+        request,
+        "tracker/paper_detail.html",
+        {
+            "paper": paper,
+            "links": links,
+            "other_models": [m for m in paper.models.all() if m.pk not in linked and m.team_id is None],
+            "can_edit": can_edit_catalog(request.user),
+        },
+    )
 
 
 @require_GET
@@ -61,6 +73,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
     row, facts, papers = selectors_catalog.model_detail(model_id, user=request.user)
+    links = selectors_catalog.model_paper_links(row.model)
+    linked = {link.paper_id for link in links}
     return render(
         request,
         "tracker/model_detail.html",
@@ -68,9 +82,11 @@ def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
             "row": row,
             "model": row.model,
             "facts": facts,
-            "papers": papers,
+            "papers": [p for p in papers if p.pk not in linked],
             "aliases": selectors_catalog.model_aliases(row.model),
             "merges": selectors_catalog.model_merges(row.model),
+            "links": links,
+            "runs": selectors_catalog.model_runs(row.model, request.user),
             "can_edit": can_edit_catalog(request.user),
             "card_html": render_card_html(row.model.card) if row.model.card else "",
         },
@@ -204,3 +220,20 @@ def price_create(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, f"Saved {price}.")
     return redirect(reverse("catalog:costs"))
+
+
+@require_POST
+@catalog_editor_required
+def link_decide(request: HttpRequest, link_id: int) -> HttpResponse:
+    """Confirm or reject a suggested model <-> paper link; back to the page it was decided on."""
+    link = get_object_or_404(ModelPaperLink.objects.select_related("model", "paper"), pk=link_id)
+    decision = request.POST.get("decision", "")
+    if decision not in ("confirm", "reject"):
+        return HttpResponse(f"decision: {decision!r} is not confirm or reject", status=400)
+    services.paper_link_decide(link=link, confirm=decision == "confirm", user=request.user)
+    verb = "Confirmed" if decision == "confirm" else "Rejected"
+    messages.success(request, f"{verb}: {link.model.name} \u2194 {link.paper.title}")
+    back = request.POST.get("next", "")
+    if back == "paper":
+        return redirect(reverse("catalog:paper-detail", args=[link.paper_id]))
+    return redirect(reverse("catalog:model-detail", args=[link.model_id]))
