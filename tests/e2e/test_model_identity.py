@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from analytics.models import Study
 from tests.e2e.conftest import ARTIFACTS, login, screenshot
 from tracker.catalog import services as catalog_services
 from tracker.models import Model, ModelMerge, TrainingRun
@@ -62,3 +63,41 @@ def test_editor_merges_a_duplicate_from_the_model_page(page, make_user, team_a):
     _shot(page, "identity-costs")
     assert not violations, violations
     assert ARTIFACTS.exists()
+
+
+def test_links_lead_both_ways_between_paper_model_run_and_study(page, make_user, team_a):
+    model, _ = catalog_services.model_get_or_create(name="Llama 3.1 405B")
+    paper, _ = catalog_services.paper_upsert(
+        title="The Llama 3 Herd of Models",
+        arxiv_id="2407.21783",
+        abstract="Our largest model, Meta-Llama-3.1-405B, is a dense Transformer.",
+    )
+    suggestion = catalog_services.paper_models_suggest(paper=paper)[0]
+    run = TrainingRun.objects.create(team=team_a, name="repro-405b", model=model)
+    study = Study.objects.create(team=team_a, name="405B sweep", kind="power_law")
+    study.runs.add(run)
+    make_user("editor", team=team_a, username="erin")
+    login(page, "erin")
+
+    page.goto(f"/catalog/papers/{paper.pk}/")
+    assert "suggested" in page.locator("table.model-links").inner_text()
+    page.click(f"form[action='/catalog/links/{suggestion.pk}/decide/'] button[value=confirm]")
+    page.wait_for_url(re.compile(rf"/catalog/papers/{paper.pk}/$"))
+    assert "confirmed" in page.locator("table.model-links").inner_text()
+    _shot(page, "identity-paper-links")
+    page.click("table.model-links a:has-text('Llama 3.1 405B')")
+    page.wait_for_url(re.compile(rf"/catalog/models/{model.pk}/$"))
+    assert "The Llama 3 Herd of Models" in page.locator("table.paper-links").inner_text()
+    _shot(page, "identity-model-links")
+    page.click("ul.model-runs a:has-text('repro-405b')")
+    page.wait_for_url(re.compile(rf"/runs/{run.pk}/"))
+    assert page.locator("#run-model-link").inner_text() == "Llama 3.1 405B"
+    _shot(page, "identity-run-links")
+    page.click(".run-paper-link")
+    page.wait_for_url(re.compile(rf"/catalog/papers/{paper.pk}/$"))
+    page.go_back()
+    page.click(".run-study-link")
+    page.wait_for_url(re.compile(rf"/studies/{study.pk}/"))
+    page.go_back()
+    page.click("#run-model-link")
+    page.wait_for_url(re.compile(rf"/catalog/models/{model.pk}/$"))
