@@ -37,6 +37,9 @@ def test_llama31_card_is_named_from_the_card_not_the_file_and_total_is_no_model(
     assert not Model.objects.filter(name__iexact="total").exists()
     big = Model.objects.get(name="Llama 3.1 405B")
     assert Fact.objects.get(model=big, name="gpu_hours").value == 30.84e6
+    # Each fact leads back to its source document: the upload that stored it.
+    page = editor_client.get(f"/catalog/models/{big.pk}/").content.decode()
+    assert f'href="/ingest/jobs/{job.pk}/" class="fact-job"' in page
 
 
 def test_second_card_spelling_resolves_to_the_existing_model(editor_client, team_a):

@@ -29,6 +29,7 @@ from tracker.catalog.models import (
     ModelMerge,
     ModelPaperLink,
     Paper,
+    SourceDocument,
     Tag,
 )
 from tracker.catalog.names import model_key
@@ -475,3 +476,43 @@ def model_runs(model: Model, user: Any) -> list[Any]:
     """The runs of the user's teams that trained this model (through their manifests' names and aliases)."""
     runs: Any = model.runs
     return list(runs.visible_to(user).select_related("team").order_by("-created_at")[:50])
+
+
+@dataclass(frozen=True)
+class SourceLinks:
+    """Where a fact's source document can be opened: the paper it is the source of, the ingest job that
+    stored it (only for the user's own teams' uploads)."""
+
+    paper_id: int | None = None
+    paper_title: str = ""
+    job_id: int | None = None
+
+
+def fact_source_links(facts: list[Fact], user: Any) -> dict[int, SourceLinks]:
+    """Per source document of these facts, in two queries (papers; the user's teams' ingest jobs)."""
+    source_ids = {f.source_id for f in facts}
+    if not source_ids:
+        return {}
+    papers: dict[int, tuple[int, str]] = {}
+    for source_id, pk, title in Paper.objects.filter(source_id__in=source_ids).values_list(
+        "source_id", "pk", "title"
+    ):
+        if source_id is not None:
+            papers.setdefault(source_id, (pk, title))
+    jobs: dict[int, int] = {}
+    if getattr(user, "is_authenticated", False):
+        teams = Membership.objects.filter(user=user).values("team_id")
+        # Ingest files point at their source document (`IngestFile.document`); read through that relation so
+        # the catalog imports nothing from ingestion.
+        rows = (
+            SourceDocument.objects.filter(pk__in=source_ids, team__in=teams, ingestfile__isnull=False)
+            .values_list("pk", "ingestfile__job_id")
+            .order_by("pk", "-ingestfile__job_id")
+        )
+        for pk, job_id in rows:
+            jobs.setdefault(pk, job_id)
+    return {
+        sid: SourceLinks(papers.get(sid, (None, ""))[0], papers.get(sid, (None, ""))[1], jobs.get(sid))
+        for sid in source_ids
+        if sid in papers or sid in jobs
+    }

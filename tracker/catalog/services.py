@@ -534,7 +534,16 @@ def paper_models_suggest(*, paper: Paper) -> list[ModelPaperLink]:
             found_in=ModelPaperLink.Found.PAPER,
             confidence=0.7 if alias.key in title_grams else 0.5,
             source=paper.source,
-            evidence=f"{'title' if alias.key in title_grams else 'abstract'} names {alias.alias!r}",
+            evidence=_evidence(paper, alias, title_grams),
         )
         for alias in found.values()
     ]
+
+
+def _evidence(paper: Paper, alias: ModelAlias, title_grams: set[str]) -> str:
+    """Where the paper names the model: the title, or the abstract's sentence that does (as it spells it)."""
+    if alias.key in title_grams:
+        return f"title: {paper.title}"[:300]
+    sentences = re.split(r"(?<=[.!?])\s+", paper.abstract)
+    sentence = next((s for s in sentences if alias.key in text_ngrams(s)), alias.alias)
+    return f"abstract: {sentence}"[:300]

@@ -87,6 +87,7 @@ def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
             "merges": selectors_catalog.model_merges(row.model),
             "links": links,
             "runs": selectors_catalog.model_runs(row.model, request.user),
+            "source_links": selectors_catalog.fact_source_links(facts, request.user),
             "can_edit": can_edit_catalog(request.user),
             "card_html": render_card_html(row.model.card) if row.model.card else "",
         },

@@ -71,8 +71,9 @@ def test_hot_page_query_count_is_pinned(client, make_user, catalog, django_asser
 def test_model_detail_query_count_is_pinned(client, make_user, catalog, django_assert_num_queries):
     client.force_login(make_user("viewer"))
     model = Model.objects.get(name="Other 3B")
-    # model, facts, papers, prices, power/emission facts, aliases, merges, paper links, runs, role
-    with django_assert_num_queries(12):
+    # model, facts, papers, prices, power/emission facts, aliases, merges, paper links, runs,
+    # fact sources' papers and upload jobs, role
+    with django_assert_num_queries(14):
         response = client.get(f"/catalog/models/{model.pk}/")
     assert response.status_code == 200
     assert "350.0 W per GPU" in response.text or "350.0 W" in response.text

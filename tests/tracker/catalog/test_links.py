@@ -108,7 +108,8 @@ def test_paper_naming_a_model_alias_suggests_a_link_and_not_the_bare_family(llam
     assert [(lk.model, lk.status, lk.found_in, lk.confidence) for lk in links] == [
         (model, "suggested", "paper", 0.5)
     ]
-    assert "Meta-Llama-3.1-405B" not in links[0].evidence or "abstract" in links[0].evidence
+    # The evidence is the abstract's sentence, spelled as the paper spells the model.
+    assert links[0].evidence == "abstract: Our largest model, Meta-Llama-3.1-405B, is a dense Transformer."
     assert not model.papers.exists()  # a suggestion is not a link yet
     assert not ModelPaperLink.objects.filter(model=family).exists()
 
