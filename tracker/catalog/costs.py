@@ -7,6 +7,7 @@ CO2    = energy x grid intensity (kg CO2 / kWh) / 1000                    -> ton
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -192,19 +193,16 @@ FAMILY_TOTAL_RELATIVE = 0.01
 def _family_totals_fold(kept: dict[int, list[int]], items: dict[int, TrainingIdentity]) -> None:
     """A family's entry whose GPU hours are the sum of its sizes' ("Llama 3.1": 39.3M = 1.46M + 7.0M +
     30.84M, the card's cumulative figure) is those trainings again: it goes with the largest size."""
-    heads = [items[i] for i in kept if i in items]
-    by_first: dict[str, list[TrainingIdentity]] = {}
-    for h in heads:
-        if h.key:
-            by_first.setdefault(h.key.split(" ", 1)[0], []).append(h)
-    for family in heads:
-        if not family.key or family.gpu_hours is None or family.id not in kept:
+    heads = sorted((items[i] for i in kept if i in items and items[i].key), key=lambda h: h.key)
+    keys = [h.key for h in heads]
+    for family in list(heads):
+        if family.gpu_hours is None or family.id not in kept:
             continue
-        members = [
-            h
-            for h in by_first.get(family.key.split(" ", 1)[0], [])
-            if h.id != family.id and h.id in kept and h.key.startswith(family.key + " ")
-        ]
+        # Keys sorted: the entries whose key extends this one ("llama 3 1" -> "llama 3 1 8 b") are one run.
+        prefix = family.key + " "
+        lo = bisect.bisect_left(keys, prefix)
+        hi = bisect.bisect_left(keys, family.key + "!")  # "!" sorts right after " "
+        members = [h for h in heads[lo:hi] if h.id in kept]
         hours = [h.gpu_hours for h in members if h.gpu_hours is not None]
         if len(hours) >= 2 and _same_number(sum(hours), family.gpu_hours, FAMILY_TOTAL_RELATIVE):
             largest = max(members, key=lambda h: h.gpu_hours or 0.0)
