@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import date
 
 import pytest
+from django.apps import apps
 
 from tracker.catalog import costs, selectors
 from tracker.catalog import services as catalog_services
@@ -186,3 +188,16 @@ def test_one_per_training_is_pure_and_keeps_order():
         costs.TrainingIdentity(3, "a 1 b", 9.0),
     ]
     assert costs.one_per_training(items) == {1: [3], 2: []}
+
+
+def test_migration_backfill_gives_each_key_to_one_model():
+    migration = importlib.import_module("tracker.migrations.0011_model_identity")
+    first = Model.objects.create(name="Llama 3.1 405B")
+    second = Model.objects.create(name="Meta-Llama-3.1-405B")  # same key, older data
+    other = Model.objects.create(name="Qwen2-7B")
+    migration.aliases_backfill(apps, None)
+    assert list(ModelAlias.objects.order_by("model_id").values_list("model_id", "alias")) == [
+        (first.pk, "Llama 3.1 405B"),
+        (other.pk, "Qwen2-7B"),
+    ]
+    assert second.pk not in set(ModelAlias.objects.values_list("model_id", flat=True))
