@@ -30,7 +30,7 @@ def test_editor_merges_a_duplicate_from_the_model_page(page, make_user, team_a):
     catalog_services.hardware_price_set(hardware=hw, usd_per_gpu_hour=2.0, valid_from=date(2024, 1, 1))
     survivor = Model.objects.create(name="Llama 3.1 405B", gpu_hours=30.84e6, hardware=hw)
     duplicate = Model.objects.create(
-        name="Meta-Llama-3.1-405B", parameters=405e9, release_date=date(2024, 7, 23)
+        name="Meta-Llama-3.1-405B", parameters=405e9, release_date=date(2024, 7, 23), gpu_hours=30.84e6
     )
     doc = catalog_services.source_document_get_or_create(kind="upload", name="card.md", sha256="c" * 64)
     catalog_services.fact_record(source=doc, model=duplicate, name="parameters", value=405e9, line=82)
@@ -40,6 +40,11 @@ def test_editor_merges_a_duplicate_from_the_model_page(page, make_user, team_a):
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     login(page, "erin")
 
+    # Before the merge: two entries, one training, one cost row naming the other spelling.
+    page.goto("/catalog/costs/")
+    assert page.locator("table.costs tbody tr").count() == 1
+    assert "also listed as Meta-Llama-3.1-405B; counted once" in page.locator("table.costs").inner_text()
+    _shot(page, "identity-costs-before-merge")
     page.goto(f"/catalog/models/{survivor.pk}/")
     page.click("#merge-link")
     page.wait_for_url(re.compile(rf"/catalog/models/{survivor.pk}/merge/$"))
@@ -60,6 +65,7 @@ def test_editor_merges_a_duplicate_from_the_model_page(page, make_user, team_a):
     assert ModelMerge.objects.get().merged_by.username == "erin"
     page.goto("/catalog/costs/")
     assert page.locator("table.costs tbody tr").count() == 1
+    assert "also listed as" not in page.locator("table.costs").inner_text()
     _shot(page, "identity-costs")
     assert not violations, violations
     assert ARTIFACTS.exists()
