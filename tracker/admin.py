@@ -161,6 +161,16 @@ class ModelAliasAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
 
+@admin.register(m.ModelPaperLink)
+class ModelPaperLinkAdmin(admin.ModelAdmin):
+    list_display = ["model", "paper", "found_in", "status", "confidence", "source", "decided_by"]
+    list_filter = ["status", "found_in"]
+    search_fields = ["model__name", "paper__title", "evidence"]
+    raw_id_fields = ["model", "paper", "source"]
+    # Decided on the model and paper pages (the service keeps Model.papers in step), not here.
+    readonly_fields = ["status", "decided_by", "decided_at"]
+
+
 @admin.register(m.ModelMerge)
 class ModelMergeAdmin(admin.ModelAdmin):
     list_display = ["merged_name", "merged_id", "survivor", "merged_by", "merged_at"]
