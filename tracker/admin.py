@@ -2,10 +2,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpRequest
 
 from tracker import models as m
 from tracker.accounts.services import api_token_assign_key
+from tracker.catalog.names import model_key
+from tracker.catalog.services import model_merge
 
 
 @admin.register(m.Team)
@@ -109,13 +112,69 @@ class FactInline(admin.TabularInline):
     fields = ["name", "value", "unit", "confidence", "source", "location", "conflicting"]
 
 
+class ModelAliasInline(admin.TabularInline):
+    model = m.ModelAlias
+    extra = 0
+    fields = ["alias", "key", "source", "document", "note"]
+    readonly_fields = ["key"]
+    fk_name = "model"
+
+
 @admin.register(m.Model)
 class ModelAdmin(admin.ModelAdmin):
-    list_display = ["name", "family", "organization", "release_date", "parameters", "training_tokens"]
-    list_filter = ["family", "organization"]
-    search_fields = ["name", "family"]
+    list_display = ["name", "team", "family", "organization", "release_date", "parameters", "training_tokens"]
+    list_filter = ["family", "organization", "team"]
+    search_fields = ["name", "family", "aliases__alias"]
     filter_horizontal = ["papers"]
-    inlines = [FactInline]
+    inlines = [ModelAliasInline, FactInline]
+    actions = ["merge_into_oldest"]
+
+    @admin.action(description="Merge the selected models into the oldest of them (names become aliases)")
+    def merge_into_oldest(self, request: HttpRequest, queryset: Any) -> None:
+        chosen = list(queryset.order_by("pk"))
+        if len(chosen) < 2:
+            self.message_user(request, "Select at least two models to merge.", messages.ERROR)
+            return
+        survivor = chosen[0]
+        try:
+            with transaction.atomic():
+                for duplicate in chosen[1:]:
+                    model_merge(survivor=survivor, duplicate=duplicate, user=request.user)
+        except ValueError as exc:
+            self.message_user(request, f"Not merged: {exc}", messages.ERROR)
+            return
+        names = ", ".join(d.name for d in chosen[1:])
+        self.message_user(request, f"Merged {names} into {survivor.name}.", messages.SUCCESS)
+
+
+@admin.register(m.ModelAlias)
+class ModelAliasAdmin(admin.ModelAdmin):
+    list_display = ["alias", "model", "team", "source", "key", "created_at"]
+    list_filter = ["source"]
+    search_fields = ["alias", "key", "model__name"]
+    raw_id_fields = ["model", "document"]
+    readonly_fields = ["key"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        obj.key = model_key(obj.alias)
+        obj.team = obj.model.team
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(m.ModelPaperLink)
+class ModelPaperLinkAdmin(admin.ModelAdmin):
+    list_display = ["model", "paper", "found_in", "status", "confidence", "source", "decided_by"]
+    list_filter = ["status", "found_in"]
+    search_fields = ["model__name", "paper__title", "evidence"]
+    raw_id_fields = ["model", "paper", "source"]
+    # Decided on the model and paper pages (the service keeps Model.papers in step), not here.
+    readonly_fields = ["status", "decided_by", "decided_at"]
+
+
+@admin.register(m.ModelMerge)
+class ModelMergeAdmin(admin.ModelAdmin):
+    list_display = ["merged_name", "merged_id", "survivor", "merged_by", "merged_at"]
+    readonly_fields = ["survivor", "merged_name", "merged_id", "moved", "merged_by", "merged_at"]
 
 
 @admin.register(m.Fact)

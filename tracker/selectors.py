@@ -14,13 +14,13 @@ def home_summary(user: Any) -> dict[str, Any]:
     runs = TrainingRun.objects.visible_to(user)
     return {
         "n_papers": Paper.objects.count(),
-        "n_models": Model.objects.count(),
+        "n_models": Model.objects.filter(team__isnull=True).count(),
         "n_runs": runs.count(),
         "recent_papers": list(Paper.objects.defer(*PAPER_HEAVY).order_by("-created_at")[:5]),
         "recent_models": list(
             Model.objects.defer(*MODEL_HEAVY)
             .select_related("organization")
-            .filter(release_date__isnull=False)
+            .filter(release_date__isnull=False, team__isnull=True)
             .order_by("-release_date", "name")[:5]
         ),
         "recent_runs": list(runs.select_related("team").order_by("-created_at")[:5]),

@@ -136,7 +136,7 @@ def model_out(m: Model) -> dict[str, Any]:
         "training_tokens": _num(m.training_tokens),
         "gpu_hours": _num(m.gpu_hours),
         "license": m.license,
-        "aliases": selectors.model_aliases(m),
+        "aliases": [a.alias for a in selectors.model_aliases(m)],
     }
 
 
@@ -169,7 +169,7 @@ def models(
     limit: int = Query(50, ge=1, le=200),
 ) -> Any:
     try:
-        found = selectors.model_list(sort=sort)
+        found = selectors.model_list(user=request.user, sort=sort)
     except selectors.BadQuery as exc:
         raise ApiError(422, str(exc)) from None
     return paginate(found, cursor=cursor, limit=limit, render=model_out)
@@ -178,7 +178,7 @@ def models(
 @router.get("/models/{model_id}/", response={200: ModelDetail, **ERRORS}, auth=auth.READ, url_name="model")
 def model(request: HttpRequest, model_id: int) -> Any:
     try:
-        row, facts, papers = selectors.model_detail(model_id)
+        row, facts, papers = selectors.model_detail(model_id, request.user)
     except Http404:
         raise ApiError(404, f"no model {model_id}") from None
     return {**model_out(row.model), "facts": [fact_out(f) for f in facts], "papers": [p.pk for p in papers]}
@@ -198,5 +198,7 @@ def facts(
     cursor: str | None = None,
     limit: int = Query(50, ge=1, le=200),
 ) -> Any:
-    found = selectors.fact_list(name=name.replace("\x00", ""), model_id=model, paper_id=paper)
+    found = selectors.fact_list(
+        user=request.user, name=name.replace("\x00", ""), model_id=model, paper_id=paper
+    )
     return paginate(found, cursor=cursor, limit=limit, render=fact_out)

@@ -21,9 +21,10 @@ from ingestion.parsers.records import (
 )
 from ingestion.services.progress import COPY_GROUP_ROWS, output_record, rows_stored
 from tracker.catalog import services as catalog_services
+from tracker.catalog.names import is_file_name, is_row_label, model_key
 from tracker.claims import services as claims_services
 from tracker.claims.models import Article
-from tracker.models import MetricSeries, Model, SourceDocument, Team, TrainingRun
+from tracker.models import MetricSeries, Model, ModelAlias, SourceDocument, Team, TrainingRun
 from tracker.runs.metrics import FINAL_LOSS_TRAIN_K, SeriesTail, final_loss_choose
 from tracker.runs.series.copy import SeriesPoints, points_insert_new, points_upsert
 from tracker.runs.services import run_final_loss_apply
@@ -89,6 +90,7 @@ def paper_store(*, record: PaperRecord, source: SourceDocument) -> Any:
     )
     for tag in record.tags:
         paper.tags.add(catalog_services.tag_get_or_create(name=tag))
+    catalog_services.paper_models_suggest(paper=paper)
     return paper
 
 
@@ -127,11 +129,48 @@ def article_store(*, record: ArticleRecord, team: Team, source: SourceDocument) 
     )
 
 
-def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
+def card_identity(
+    *, record: ModelCardRecord, source: SourceDocument, repo_id: str = ""
+) -> tuple[str, dict[str, str]]:
+    """The name a card's model gets and every spelling of it the card gives (spelling -> alias source).
+
+    The card's own name (front matter, model-index, title or introducing sentence, as the parser chose it),
+    else the Hugging Face repository id; never the uploaded file's name (`llama31_README`) nor a table-row
+    label. A repository id ("meta-llama/Llama-3.1-8B", or the cache spelling "meta-llama__Llama-3.1-8B" of
+    a folder) is kept as an alias and the model is named by its last part.
+    """
+    spellings: dict[str, str] = {}
+    name = " ".join(record.name.split())
+    if is_file_name(name, source.name) or is_row_label(name):
+        name = ""
+    if "/" in name or "__" in name:
+        spellings[name.replace("__", "/")] = ModelAlias.Source.HF_REPO
+        name = name.replace("__", "/").rstrip("/").rsplit("/", 1)[-1]
+    repo_id = repo_id.strip()
+    if repo_id:
+        spellings[repo_id] = ModelAlias.Source.HF_REPO
+        name = name or repo_id.rstrip("/").rsplit("/", 1)[-1]
+    index = record.metadata.get("model-index")
+    if isinstance(index, list) and index and isinstance(index[0], dict) and index[0].get("name"):
+        spellings.setdefault(str(index[0]["name"]).strip(), ModelAlias.Source.CARD_NAME)
+    if not name or not model_key(name):
+        raise catalog_services.NotAModelName(
+            f"{source.name}: the card does not name its model (no model_name or model-index in the front "
+            "matter, no title, no sentence introducing it), and a file name is not a model name; add "
+            "`model_name: <name>` to the front matter or send the repository id"
+        )
+    return name[:200], {**spellings, name[:200]: ModelAlias.Source.CARD_NAME}
+
+
+def model_card_store(*, record: ModelCardRecord, source: SourceDocument, repo_id: str = "") -> int:
     """A card's model and facts (primary evidence: claims about these models are rechecked after commit)."""
-    model, _ = catalog_services.model_get_or_create(name=record.name[:200])
+    name, spellings = card_identity(record=record, source=source, repo_id=repo_id)
+    model, _ = catalog_services.model_get_or_create(
+        name=name, aliases=spellings, document=source, alias_source=ModelAlias.Source.CARD_NAME
+    )
     output_record(model)
     touched = {model.pk}
+    catalog_services.card_papers_link(model=model, text=record.body, source=source)
     changed = []
     if not model.license and record.license:
         model.license = record.license[:100]
@@ -151,9 +190,18 @@ def model_card_store(*, record: ModelCardRecord, source: SourceDocument) -> int:
         model.metadata = merged
         changed.append("metadata")
     for fact in record.facts:
-        if fact.subject and fact.subject != model.name:
+        if fact.subject and (is_row_label(fact.subject) or not model_key(fact.subject)):
+            # "Total" of a model table sums the others: a fact of no model (never a model of its own).
+            logger.info(
+                "%s: %s of row %r is not a model's fact: skipped", source.name, fact.name, fact.subject
+            )
+            continue
+        own = catalog_services.model_resolve(name=fact.subject) if fact.subject else model
+        if own is None or own.pk != model.pk:
             # A card covering several sizes: the fact belongs to the named sibling, not the card's model.
-            subject, _ = catalog_services.model_get_or_create(name=fact.subject[:200])
+            subject, _ = catalog_services.model_get_or_create(
+                name=fact.subject, document=source, alias_source=ModelAlias.Source.CARD_NAME
+            )
             output_record(subject)
             touched.add(subject.pk)
             _fact_store(fact, subject, source)
@@ -203,7 +251,7 @@ def _fact_store(fact: FactRecord, model: Model, source: SourceDocument) -> None:
     )
 
 
-def _manifest_fields(manifest: RunManifestRecord) -> dict[str, Any]:
+def _manifest_fields(manifest: RunManifestRecord, team: Team) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for key in (
         "parameters",
@@ -225,8 +273,12 @@ def _manifest_fields(manifest: RunManifestRecord) -> dict[str, Any]:
         fields["config"] = dict(manifest.config)
     if manifest.hardware:
         fields["hardware"] = catalog_services.hardware_get_or_create(name=manifest.hardware[:100])
-    if manifest.model:
-        fields["model"], _ = catalog_services.model_get_or_create(name=manifest.model[:200])
+    if manifest.model and not is_row_label(manifest.model) and model_key(manifest.model):
+        # Through aliases to the shared catalog's model ("meta-llama/Llama-3.1-8B" is Llama 3.1 8B), else the
+        # team's private reference: a team's internal names never enter the shared catalog.
+        fields["model"], _ = catalog_services.model_get_or_create(
+            name=manifest.model, team=team, alias_source=ModelAlias.Source.MANIFEST
+        )
         if manifest.parameters is not None:
             # The run states its model's size: claims about that model are rechecked after commit.
             claims_services.claims_recheck_enqueue(model_ids=[fields["model"].pk])
@@ -250,7 +302,7 @@ def run_upsert(
     never reopens a finished run (logged with the reason). Config is merged key by key, so the several files
     of one run (MLflow params, tags, meta) add up instead of replacing each other.
     """
-    fields = {**(_manifest_fields(manifest) if manifest else {}), **extra}
+    fields = {**(_manifest_fields(manifest, team) if manifest else {}), **extra}
     run = TrainingRun.objects.select_for_update().filter(team=team, external_id=external_id).first()
     if run is None:
         fields.setdefault("name", external_id)
@@ -293,7 +345,7 @@ def run_for_document(
         return run_upsert(
             team=team, external_id=manifest.external_id[:200], user=user, source=document, manifest=manifest
         )
-    fields = _manifest_fields(manifest) if manifest else {}
+    fields = _manifest_fields(manifest, team) if manifest else {}
     name = label[:300] if label else fields.get("name", document.name[:300])
     fields["name"] = name
     # Keyed by the source document: storing the same document again rewrites its run instead of adding one.

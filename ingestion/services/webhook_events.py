@@ -150,7 +150,10 @@ def _model_card(d: Delivery) -> None:
     name = d.data.get("name")
     if isinstance(name, str) and name.strip():
         parsed.model_card.name = name.strip()
-    model_card_store(record=parsed.model_card, source=d.document)
+    repo_id = d.data.get("repo_id")
+    model_card_store(
+        record=parsed.model_card, source=d.document, repo_id=repo_id if isinstance(repo_id, str) else ""
+    )
 
 
 _ARTICLE_FORMATS = {"markdown": "article.md", "html": "article.html", "text": "article.txt"}

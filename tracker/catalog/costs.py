@@ -12,6 +12,7 @@ for every page (costs, model detail, plan-a-run).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -310,3 +311,85 @@ def estimate(
     kwh = energy_kwh(gpu_hours=gpu_hours, power=power) if power is not None else None
     tonnes = co2_tonnes(kwh=kwh, grid_kg_per_kwh=grid_kg_per_kwh) if kwh is not None else None
     return CostEstimate(usd, rate, choice.basis, kwh, power_watts, tonnes, choice.rule, power)
+
+
+# ---- one row per training ---------------------------------------------------------------------------------
+
+SAME_TRAINING_RELATIVE = 1e-6  # GPU hours equal to this: the same reported number, not a coincidence
+
+
+@dataclass(frozen=True)
+class TrainingIdentity:
+    """What tells two catalog rows apart as trainings: the model's name key and its training numbers."""
+
+    id: int
+    key: str  # tracker.catalog.names.model_key of the model's name
+    gpu_hours: float | None
+    parameters: float | None = None
+    hardware_id: int | None = None
+
+
+def _same_number(a: float | None, b: float | None, rel: float) -> bool:
+    return a is not None and b is not None and abs(a - b) <= rel * max(abs(a), abs(b))
+
+
+def same_training(a: TrainingIdentity, b: TrainingIdentity) -> bool:
+    """One training seen twice: the same model under two spellings (same key), or the same GPU-hours fact
+    stored on two entries (equal GPU hours and parameters, hardware not contradicting)."""
+    if a.key and a.key == b.key:
+        return True
+    hardware_agrees = a.hardware_id is None or b.hardware_id is None or a.hardware_id == b.hardware_id
+    return (
+        _same_number(a.gpu_hours, b.gpu_hours, SAME_TRAINING_RELATIVE)
+        and _same_number(a.parameters, b.parameters, 0.02)
+        and hardware_agrees
+    )
+
+
+def one_per_training(items: Iterable[TrainingIdentity]) -> dict[int, list[int]]:
+    """Kept id -> ids of the rows that are the same training (first in the given order is kept).
+
+    Candidates are looked up by name key and by GPU hours (6 significant digits), so this stays linear.
+    """
+    kept: dict[int, list[int]] = {}
+    heads: dict[int, TrainingIdentity] = {}
+    by_key: dict[str, TrainingIdentity] = {}
+    by_hours: dict[str, list[TrainingIdentity]] = {}
+    for item in items:
+        hours = f"{item.gpu_hours:.6g}" if item.gpu_hours is not None else ""
+        candidates = [by_key[item.key]] if item.key in by_key else []
+        candidates += by_hours.get(hours, []) if hours else []
+        head = next((h for h in candidates if same_training(h, item)), None)
+        if head is not None:
+            kept[head.id].append(item.id)
+            continue
+        kept[item.id] = []
+        heads[item.id] = item
+        if item.key:
+            by_key.setdefault(item.key, item)
+        if hours:
+            by_hours.setdefault(hours, []).append(item)
+    _family_totals_fold(kept, heads)
+    return kept
+
+
+FAMILY_TOTAL_RELATIVE = 0.01
+
+
+def _family_totals_fold(kept: dict[int, list[int]], items: dict[int, TrainingIdentity]) -> None:
+    """A family's entry whose GPU hours are the sum of its sizes' ("Llama 3.1": 39.3M = 1.46M + 7.0M +
+    30.84M, the card's cumulative figure) is those trainings again: it goes with the largest size."""
+    heads = sorted((items[i] for i in kept if i in items and items[i].key), key=lambda h: h.key)
+    keys = [h.key for h in heads]
+    for family in list(heads):
+        if family.gpu_hours is None or family.id not in kept:
+            continue
+        # Keys sorted: the entries whose key extends this one ("llama 3 1" -> "llama 3 1 8 b") are one run.
+        prefix = family.key + " "
+        lo = bisect.bisect_left(keys, prefix)
+        hi = bisect.bisect_left(keys, family.key + "!")  # "!" sorts right after " "
+        members = [h for h in heads[lo:hi] if h.id in kept]
+        hours = [h.gpu_hours for h in members if h.gpu_hours is not None]
+        if len(hours) >= 2 and _same_number(sum(hours), family.gpu_hours, FAMILY_TOTAL_RELATIVE):
+            largest = max(members, key=lambda h: h.gpu_hours or 0.0)
+            kept[largest.id] += [family.id, *kept.pop(family.id)]

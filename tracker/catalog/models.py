@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import URLValidator
 from django.db import models
@@ -140,9 +141,21 @@ class HardwarePrice(models.Model):
 
 
 class Model(models.Model):
-    """A released (or internal) language model."""
+    """A released (or internal) language model.
 
-    name = models.CharField(max_length=200, unique=True)
+    `team` empty: a shared catalog entry, one per model (its other spellings are `ModelAlias` rows). `team`
+    set: a team-private model reference (a name from the team's run manifests), visible to that team only.
+    """
+
+    name = models.CharField(max_length=200)
+    team = models.ForeignKey(
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="private_models",
+        help_text="empty: shared catalog; set: a private model reference of this team",
+    )
     family = models.CharField(max_length=100, db_index=True, blank=True)
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="models"
@@ -164,6 +177,14 @@ class Model(models.Model):
     class Meta:
         ordering = ["-release_date", "name"]
         indexes = [models.Index(fields=["-release_date", "name"], name="model_release_name_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(team__isnull=True), name="model_unique_shared_name"
+            ),
+            models.UniqueConstraint(
+                fields=["team", "name"], condition=Q(team__isnull=False), name="model_unique_team_name"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -236,3 +257,117 @@ class Fact(models.Model):
     def __str__(self) -> str:
         shown = self.value if self.value is not None else self.text_value
         return f"{self.name}={shown}{self.unit}"
+
+
+class ModelAlias(models.Model):
+    """A name of a model, with where it came from. `key` (`tracker.catalog.names.model_key`) resolves any
+    spelling to the one model: the services give a key to one model only, in the shared catalog and within
+    each team's private references (several spellings of one key are kept, each with its provenance).
+    """
+
+    class Source(models.TextChoices):
+        NAME = "name", "canonical name"
+        HF_REPO = "hf_repo", "Hugging Face repository id"
+        CARD_NAME = "card_name", "name on a model card"
+        CARD_TITLE = "card_title", "model card title"
+        DISPLAY = "display", "display name"
+        MANIFEST = "manifest", "run manifest"
+        MERGE = "merge", "merged duplicate"
+        EDITOR = "editor", "added by an editor"
+        IMPORTED = "imported", "existing name (migration)"
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="aliases")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="= model.team"
+    )
+    alias = models.CharField(max_length=300)
+    key = models.CharField(max_length=300, db_index=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    document = models.ForeignKey(
+        SourceDocument, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_aliases"
+    )
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "alias"]
+        verbose_name_plural = "model aliases"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "alias"], condition=Q(team__isnull=True), name="modelalias_unique_shared"
+            ),
+            models.UniqueConstraint(
+                fields=["team", "key", "alias"],
+                condition=Q(team__isnull=False),
+                name="modelalias_unique_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alias} -> {self.model_id}"
+
+
+class ModelMerge(models.Model):
+    """Provenance of a merge: the duplicate (gone) and what moved to the survivor."""
+
+    survivor = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="merges")
+    merged_name = models.CharField(max_length=200)
+    merged_id = models.PositiveIntegerField()
+    moved = models.JSONField(default=dict, blank=True, help_text="counts: facts, runs, papers, aliases")
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-merged_at"]
+
+    def __str__(self) -> str:
+        return f"{self.merged_name} (#{self.merged_id}) -> {self.survivor_id}"
+
+
+class ModelPaperLink(models.Model):
+    """A model <-> paper link with its provenance and confidence.
+
+    Found in a model card (arXiv ids, DOIs, arxiv.org / huggingface.co/papers links) or in a paper's title or
+    abstract (a model's name or alias); an editor confirms or rejects suggestions. A confirmed link is also in
+    `Model.papers`; a rejected one is kept so the same finding is never suggested again.
+    """
+
+    class Found(models.TextChoices):
+        CARD = "card", "cited by the model card"
+        PAPER = "paper", "model named in the paper"
+        EDITOR = "editor", "linked by an editor"
+
+    class Status(models.TextChoices):
+        SUGGESTED = "suggested", "suggested"
+        CONFIRMED = "confirmed", "confirmed"
+        REJECTED = "rejected", "rejected"
+
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="paper_links")
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="model_links")
+    found_in = models.CharField(max_length=8, choices=Found.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUGGESTED)
+    confidence = models.FloatField(default=0.5)
+    source = models.ForeignKey(
+        SourceDocument, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_paper_links"
+    )
+    line = models.PositiveIntegerField(null=True, blank=True)
+    evidence = models.CharField(max_length=300, blank=True, help_text="the text the link was found in")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-confidence", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "paper"], name="modelpaperlink_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0) & Q(confidence__lte=1), name="modelpaperlink_confidence_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} <-> {self.paper_id} ({self.status})"

@@ -14,13 +14,27 @@ from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from tracker.accounts.models import Membership
 from tracker.catalog import costs
 from tracker.catalog.figures import ModelPoint, si
-from tracker.catalog.models import Fact, Hardware, HardwarePrice, Model, Organization, Paper, Tag
+from tracker.catalog.models import (
+    Fact,
+    Hardware,
+    HardwarePrice,
+    Model,
+    ModelAlias,
+    ModelMerge,
+    ModelPaperLink,
+    Organization,
+    Paper,
+    SourceDocument,
+    Tag,
+)
+from tracker.catalog.names import model_key
 
 PAPERS_PER_PAGE = 25
 MODELS_PER_PAGE = 100
@@ -66,6 +80,8 @@ class ModelRow:
     model: Model
     cost: costs.CostEstimate
     reported_emissions: list[ReportedEmission] = field(default_factory=list)
+    # Other catalog entries that are the same training (counted once, on this row): names.
+    same_training: list[str] = field(default_factory=list)
 
     @property
     def tokens_per_parameter(self) -> float | None:
@@ -256,24 +272,40 @@ def _model_rows(
     return rows
 
 
-def _model_queryset() -> QuerySet[Model]:
+def models_visible(user: Any = None) -> QuerySet[Model]:
+    """The shared catalog plus the private model references of the user's teams (all of them for a
+    superuser; the shared catalog only without a user)."""
+    models = Model.objects.all()
+    if user is not None and getattr(user, "is_superuser", False):
+        return models
+    if user is None or not getattr(user, "is_authenticated", False):
+        return models.filter(team__isnull=True)
+    teams = Membership.objects.filter(user=user).values("team_id")
+    return models.filter(Q(team__isnull=True) | Q(team__in=teams))
+
+
+def _model_queryset(user: Any = None) -> QuerySet[Model]:
     return (
-        Model.objects.defer(*MODEL_HEAVY)
+        models_visible(user)
+        .defer(*MODEL_HEAVY)
         .select_related("organization", "hardware")
         .annotate(compute=6.0 * Coalesce("active_parameters", "parameters") * F("training_tokens"))
     )
 
 
-def model_table(*, sort: str = "release", page: str | None = None) -> tuple[Page, list[ModelRow]]:
+def model_table(
+    *, sort: str = "release", page: str | None = None, user: Any = None
+) -> tuple[Page, list[ModelRow]]:
     if sort not in MODEL_SORTS:
         raise BadQuery(f"sort: {sort!r} is not one of {', '.join(MODEL_SORTS)}")
-    models = _model_queryset().order_by(*MODEL_SORTS[sort])
+    models = _model_queryset(user).order_by(*MODEL_SORTS[sort])
     current = page_number(page, Paginator(models, MODELS_PER_PAGE))
     return current, _model_rows(list(current.object_list))
 
 
-def model_detail(model_id: int) -> tuple[ModelRow, list[Fact], list[Paper]]:
-    model = _model_queryset().defer(None).filter(pk=model_id).first()  # the detail page shows the card
+def model_detail(model_id: int, user: Any = None) -> tuple[ModelRow, list[Fact], list[Paper]]:
+    # The detail page shows the card; another team's private model is a 404, never a hint.
+    model = _model_queryset(user).defer(None).filter(pk=model_id).first()
     if model is None:
         raise Http404("No such model")
     facts = list(model.facts.select_related("source").order_by("name", "-confidence", "pk"))
@@ -349,13 +381,36 @@ def cost_table(
     page: str | None = None,
     price_rule: str = costs.DEFAULT_PRICE_RULE,
 ) -> tuple[Page, list[ModelRow], CostAssumptions]:
-    """Models with known GPU hours, most expensive (by hours) first, and the assumptions behind them."""
+    """Shared models with known GPU hours, most expensive (by hours) first, one row per training, and the
+    assumptions behind them.
+
+    Two entries of one training (one model under two spellings, or the same GPU-hours fact stored on two
+    entries: `costs.same_training`) are one row, on the first entry, naming the others.
+    """
     assumptions = cost_assumptions(price_rule=price_rule, pue=pue, grid=grid, overrides=overrides)
-    models = _model_queryset().filter(gpu_hours__isnull=False).order_by(F("gpu_hours").desc(), "name")
-    current = page_number(page, Paginator(models, COST_ROWS_PER_PAGE))
-    rows = _model_rows(
-        list(current.object_list), overrides=overrides, pue=pue, grid=grid, price_rule=price_rule
+    models = (
+        Model.objects.filter(team__isnull=True, gpu_hours__isnull=False)
+        .order_by(F("gpu_hours").desc(), "name", "pk")
+        .values_list("pk", "name", "gpu_hours", "parameters", "hardware_id")
     )
+    names: dict[int, str] = {}
+    identities = []
+    for pk, name, hours, params, hw_id in models:
+        names[pk] = name
+        identities.append(costs.TrainingIdentity(pk, model_key(name), hours, params, hw_id))
+    trainings = costs.one_per_training(identities)
+    current = page_number(page, Paginator(list(trainings), COST_ROWS_PER_PAGE))
+    ids = list(current.object_list)
+    by_pk = {m.pk: m for m in _model_queryset().filter(pk__in=ids)}
+    rows = _model_rows(
+        [by_pk[pk] for pk in ids if pk in by_pk],
+        overrides=overrides,
+        pue=pue,
+        grid=grid,
+        price_rule=price_rule,
+    )
+    for row in rows:
+        row.same_training = [names[pk] for pk in trainings[row.model.pk]]
     return current, rows, assumptions
 
 
@@ -413,7 +468,7 @@ def timeline_filters(*, organization: str = "", since: str = "", until: str = ""
 def timeline_organizations() -> list[str]:
     """Organizations with at least one dated model, for the timeline's filter."""
     return list(
-        Organization.objects.filter(models__release_date__isnull=False)
+        Organization.objects.filter(models__release_date__isnull=False, models__team__isnull=True)
         .order_by("name")
         .distinct()
         .values_list("name", flat=True)
@@ -422,7 +477,7 @@ def timeline_organizations() -> list[str]:
 
 def timeline_points(filters: TimelineFilters | None = None) -> list[ModelPoint]:
     filters = filters or TimelineFilters()
-    models = Model.objects.filter(release_date__isnull=False)
+    models = Model.objects.filter(release_date__isnull=False, team__isnull=True)  # shared models only
     if filters.organization:
         models = models.filter(organization__name=filters.organization)
     if filters.since:
@@ -448,21 +503,27 @@ def timeline_points(filters: TimelineFilters | None = None) -> list[ModelPoint]:
     return points
 
 
-def model_list(*, sort: str = "release") -> QuerySet[Model]:
-    """Every model in a total order (the API pages through it with a cursor)."""
+def model_list(*, user: Any, sort: str = "release") -> QuerySet[Model]:
+    """Every model the user may see (shared, and their teams' private references) in a total order (the API
+    pages through it with a cursor)."""
     if sort not in MODEL_SORTS:
         raise BadQuery(f"sort: {sort!r} is not one of {', '.join(MODEL_SORTS)}")
     return (
-        _model_queryset()
+        _model_queryset(user)
         .select_related(None)
         .select_related("organization")
         .order_by(*MODEL_SORTS[sort], "pk")
     )
 
 
-def fact_list(*, name: str = "", model_id: int | None = None, paper_id: int | None = None) -> QuerySet[Fact]:
-    """Facts with their sources, optionally of one name, model or paper, in a total order."""
-    facts = Fact.objects.select_related("source", "model", "paper")
+def fact_list(
+    *, user: Any, name: str = "", model_id: int | None = None, paper_id: int | None = None
+) -> QuerySet[Fact]:
+    """Facts with their sources, optionally of one name, model or paper, in a total order; facts of another
+    team's private model reference are not listed."""
+    facts = Fact.objects.select_related("source", "model", "paper").filter(
+        Q(model__isnull=True) | Q(model__in=models_visible(user).values("pk"))
+    )
     if name:
         facts = facts.filter(name=name)
     if model_id is not None:
@@ -472,9 +533,158 @@ def fact_list(*, name: str = "", model_id: int | None = None, paper_id: int | No
     return facts.order_by("name", "-confidence", "pk")
 
 
-def model_aliases(model: Model) -> list[str]:
-    """The model's other names, where the catalog records them (none when it has no alias table)."""
-    related = getattr(model, "aliases", None)
-    if related is None or not hasattr(related, "values_list"):
+# ---- identity: aliases, merges, duplicates --------------------------------------------------------------
+
+
+@dataclass
+class MergePreview:
+    survivor: Model
+    duplicate: Model
+    facts: int
+    runs: int
+    papers: int
+    aliases: list[str]
+
+    # Display strings (UNKNOWN, never 0, for a number nobody gave).
+    @property
+    def survivor_parameters(self) -> str:
+        return si(self.survivor.parameters) if self.survivor.parameters is not None else UNKNOWN
+
+    @property
+    def duplicate_parameters(self) -> str:
+        return si(self.duplicate.parameters) if self.duplicate.parameters is not None else UNKNOWN
+
+    @property
+    def survivor_gpu_hours(self) -> str:
+        return si(self.survivor.gpu_hours) if self.survivor.gpu_hours is not None else UNKNOWN
+
+    @property
+    def duplicate_gpu_hours(self) -> str:
+        return si(self.duplicate.gpu_hours) if self.duplicate.gpu_hours is not None else UNKNOWN
+
+
+def model_aliases(model: Model) -> list[ModelAlias]:
+    return list(model.aliases.select_related("document").order_by("alias"))
+
+
+def model_merges(model: Model) -> list[ModelMerge]:
+    return list(model.merges.select_related("merged_by").order_by("-merged_at"))
+
+
+def merge_candidates(model: Model, *, limit: int = 30) -> list[Model]:
+    """Likely duplicates of `model` in its catalog: entries whose name key starts with the same word (the
+    family: "llama ..."), nearest keys first."""
+    key = model_key(model.name)
+    first = key.split(" ", 1)[0] if key else ""
+    if not first:
         return []
-    return [str(a) for a in related.values_list("name", flat=True)]
+    ids = ModelAlias.objects.filter(team=model.team, key__startswith=first).values("model_id")
+    candidates = list(
+        Model.objects.defer(*MODEL_HEAVY)
+        .filter(team=model.team)
+        .filter(Q(pk__in=ids) | Q(name__icontains=first))
+        .exclude(pk=model.pk)
+        .order_by("name")[:200]
+    )
+    own = set(key.split())
+    candidates.sort(key=lambda m: (-len(own & set(model_key(m.name).split())), m.name))
+    return candidates[:limit]
+
+
+def merge_preview(*, survivor_id: int, duplicate_ref: str, user: Any) -> MergePreview:
+    """What merging `duplicate_ref` (an id or any name of the model) into the survivor would move."""
+    from_ = models_visible(user)
+    survivor = from_.filter(pk=survivor_id).first()
+    if survivor is None:
+        raise Http404("No such model")
+    ref = duplicate_ref.strip()
+    duplicate = from_.filter(pk=int(ref)).first() if ref.isdigit() and len(ref) < 18 else None
+    if duplicate is None and ref:
+        alias = (
+            ModelAlias.objects.filter(key=model_key(ref), team=survivor.team).select_related("model").first()
+        )
+        duplicate = alias.model if alias is not None else None
+    if duplicate is None:
+        raise BadQuery(f"duplicate: no model in this catalog is called or numbered {ref!r}")
+    if duplicate.pk == survivor.pk:
+        raise BadQuery(f"duplicate: {duplicate.name!r} is this model; choose another one")
+    if duplicate.team_id != survivor.team_id:
+        raise BadQuery(f"duplicate: {duplicate.name!r} is not in the same catalog as {survivor.name!r}")
+    return MergePreview(
+        survivor=survivor,
+        duplicate=duplicate,
+        facts=duplicate.facts.count(),
+        runs=duplicate.runs.count(),
+        papers=duplicate.papers.count(),
+        aliases=[a.alias for a in duplicate.aliases.order_by("alias")],
+    )
+
+
+# ---- links -----------------------------------------------------------------------------------------------
+
+
+def model_paper_links(model: Model) -> list[ModelPaperLink]:
+    """The model's links to papers, confirmed first, then suggestions; rejected ones are not shown."""
+    return list(
+        model.paper_links.exclude(status=ModelPaperLink.Status.REJECTED)
+        .select_related("paper", "source")
+        .defer(*(f"paper__{f}" for f in PAPER_HEAVY))
+        .order_by("status", "-confidence", "pk")
+    )
+
+
+def paper_model_links(paper: Paper, user: Any = None) -> list[ModelPaperLink]:
+    visible = models_visible(user).values("pk")
+    return list(
+        paper.model_links.exclude(status=ModelPaperLink.Status.REJECTED)
+        .filter(model__in=visible)
+        .select_related("model", "source")
+        .defer(*(f"model__{f}" for f in MODEL_HEAVY))
+        .order_by("status", "-confidence", "pk")
+    )
+
+
+def model_runs(model: Model, user: Any) -> list[Any]:
+    """The runs of the user's teams that trained this model (through their manifests' names and aliases)."""
+    runs: Any = model.runs
+    return list(runs.visible_to(user).select_related("team").order_by("-created_at")[:50])
+
+
+@dataclass(frozen=True)
+class SourceLinks:
+    """Where a fact's source document can be opened: the paper it is the source of, the ingest job that
+    stored it (only for the user's own teams' uploads)."""
+
+    paper_id: int | None = None
+    paper_title: str = ""
+    job_id: int | None = None
+
+
+def fact_source_links(facts: list[Fact], user: Any) -> dict[int, SourceLinks]:
+    """Per source document of these facts, in two queries (papers; the user's teams' ingest jobs)."""
+    source_ids = {f.source_id for f in facts}
+    if not source_ids:
+        return {}
+    papers: dict[int, tuple[int, str]] = {}
+    for source_id, pk, title in Paper.objects.filter(source_id__in=source_ids).values_list(
+        "source_id", "pk", "title"
+    ):
+        if source_id is not None:
+            papers.setdefault(source_id, (pk, title))
+    jobs: dict[int, int] = {}
+    if getattr(user, "is_authenticated", False):
+        teams = Membership.objects.filter(user=user).values("team_id")
+        # Ingest files point at their source document (`IngestFile.document`); read through that relation so
+        # the catalog imports nothing from ingestion.
+        rows = (
+            SourceDocument.objects.filter(pk__in=source_ids, team__in=teams, ingestfile__isnull=False)
+            .values_list("pk", "ingestfile__job_id")
+            .order_by("pk", "-ingestfile__job_id")
+        )
+        for pk, job_id in rows:
+            jobs.setdefault(pk, job_id)
+    return {
+        sid: SourceLinks(papers.get(sid, (None, ""))[0], papers.get(sid, (None, ""))[1], jobs.get(sid))
+        for sid in source_ids
+        if sid in papers or sid in jobs
+    }

@@ -10,21 +10,27 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from tracker.accounts.models import Team
+from tracker.catalog.linking import is_specific_key, paper_refs, text_ngrams
 from tracker.catalog.models import (
     HTTP_URL,
     Fact,
     Hardware,
     HardwarePrice,
     Model,
+    ModelAlias,
+    ModelMerge,
+    ModelPaperLink,
     Organization,
     Paper,
     SourceDocument,
     Tag,
 )
+from tracker.catalog.names import is_row_label, model_key
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +128,10 @@ def paper_upsert(
         existing = Paper.objects.filter(normalized_title=normalized).first()
     if existing is not None:
         changed = []
+        if existing.title in _stub_titles(existing) and title not in _stub_titles(existing):
+            # A paper first known only by the id a model card cited gets its real title.
+            existing.title, existing.normalized_title = title, normalized
+            changed += ["title", "normalized_title"]
         # Fill gaps only: a later source never erases what an earlier one said.
         for key, value in {"arxiv_id": arxiv_id, "doi": doi, **fields}.items():
             if value and not getattr(existing, key):
@@ -134,6 +144,10 @@ def paper_upsert(
         title=title, normalized_title=normalized, arxiv_id=arxiv_id, doi=doi, source=source, **fields
     )
     return paper, True
+
+
+def _stub_titles(paper: Paper) -> set[str]:
+    return {f"arXiv:{paper.arxiv_id}", f"doi:{paper.doi}"}
 
 
 def _values_disagree(a: float, b: float) -> bool:
@@ -196,5 +210,340 @@ def fact_record(
     return fact
 
 
-def model_get_or_create(*, name: str, **defaults: Any) -> tuple[Model, bool]:
-    return Model.objects.get_or_create(name=name, defaults=defaults)
+# ---- model identity: aliases, resolution, merges ---------------------------------------------------------
+
+
+class NotAModelName(ValueError):
+    """A name that cannot name a model: empty, a table-row label ("Total") or only the upload's file name."""
+
+
+def model_resolve(*, name: str, team: Team | None = None) -> Model | None:
+    """The model this spelling names: the team's private reference first (when a team is given), then the
+    shared catalog; None when no alias has its key."""
+    key = model_key(name)
+    if not key:
+        return None
+    aliases = ModelAlias.objects.filter(key=key).select_related("model")
+    if team is not None:
+        private = aliases.filter(team=team).first()
+        if private is not None:
+            return private.model
+    shared = aliases.filter(team__isnull=True).first()
+    return shared.model if shared is not None else None
+
+
+def model_alias_add(
+    *,
+    model: Model,
+    alias: str,
+    source: str,
+    document: SourceDocument | None = None,
+    note: str = "",
+) -> ModelAlias | None:
+    """Record another name of `model`. The alias already naming this model is returned as is; a spelling
+    that names another model is not taken (logged; an editor merges the two) and None is returned."""
+    alias = " ".join(alias.split())[:300]
+    key = model_key(alias)
+    if not key:
+        return None
+    owner = (
+        ModelAlias.objects.filter(key=key, team=model.team).exclude(model=model).values("model_id").first()
+    )
+    if owner is not None:
+        logger.info("alias %r names model %s, not %s: not added", alias, owner["model_id"], model.pk)
+        return None
+    existing = ModelAlias.objects.filter(key=key, team=model.team, alias=alias).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return ModelAlias.objects.create(
+                model=model,
+                team=model.team,
+                alias=alias,
+                key=key,
+                source=source,
+                document=document,
+                note=note,
+            )
+    except IntegrityError:  # another worker recorded the same spelling meanwhile
+        return ModelAlias.objects.filter(key=key, team=model.team, alias=alias, model=model).first()
+
+
+def model_get_or_create(
+    *,
+    name: str,
+    team: Team | None = None,
+    aliases: dict[str, str] | None = None,
+    document: SourceDocument | None = None,
+    alias_source: str = ModelAlias.Source.NAME,
+    **defaults: Any,
+) -> tuple[Model, bool]:
+    """The model `name` (or any of `aliases`: spelling -> alias source) resolves to, else a new one named
+    `name`. `team` given: the team's private reference when neither the team nor the shared catalog knows the
+    name. Every spelling given becomes an alias of the model (provenance: source and document)."""
+    name = " ".join(name.split())[:200]
+    if not model_key(name):
+        raise NotAModelName(f"{name!r} has no letters or digits: not a model name")
+    if is_row_label(name):
+        raise NotAModelName(f"{name!r} is a table-row label, not a model")
+    spellings = {name: alias_source, **(aliases or {})}
+    found = next(
+        (m for m in (model_resolve(name=s, team=team) for s in spellings) if m is not None),
+        None,
+    )
+    created = False
+    if found is None:
+        found = Model.objects.filter(name=name, team=team).first()
+    if found is None:
+        try:
+            with transaction.atomic():
+                found = Model.objects.create(name=name, team=team, **defaults)
+                created = True
+        except IntegrityError:  # created by another worker meanwhile
+            found = Model.objects.get(name=name, team=team)
+    if found.team_id == (team.pk if team is not None else None):
+        # A team's spellings of a shared model stay the team's: they never become shared-catalog names.
+        for spelling, source in spellings.items():
+            model_alias_add(model=found, alias=spelling, source=source, document=document)
+    return found, created
+
+
+# Model fields a merge fills on the survivor when the survivor has none.
+_MERGE_FILL = (
+    "family",
+    "organization",
+    "release_date",
+    "parameters",
+    "active_parameters",
+    "training_tokens",
+    "gpu_hours",
+    "hardware",
+    "license",
+    "card",
+)
+
+
+def _facts_move(survivor: Model, loser: Model) -> int:
+    """Facts move; a fact the survivor already holds (same name, source and location) is the same fact."""
+    same = Fact.objects.filter(
+        model=survivor,
+        name=models.OuterRef("name"),
+        source=models.OuterRef("source"),
+        location=models.OuterRef("location"),
+    )
+    Fact.objects.filter(model=loser).filter(models.Exists(same)).delete()
+    moved = Fact.objects.filter(model=loser).update(model=survivor)
+    # Disagreements across the two sets are flagged as they would have been had they arrived on one model.
+    by_name: dict[str, list[Fact]] = {}
+    for fact in Fact.objects.filter(model=survivor, value__isnull=False).only("pk", "name", "value"):
+        by_name.setdefault(fact.name, []).append(fact)
+    flagged = [
+        f.pk
+        for facts in by_name.values()
+        for f in facts
+        if f.value is not None
+        and any(o.value is not None and o.pk != f.pk and _values_disagree(o.value, f.value) for o in facts)
+    ]
+    if flagged:
+        Fact.objects.filter(pk__in=flagged).update(conflicting=True)
+    return moved
+
+
+def _references_move(survivor: Model, loser: Model) -> dict[str, int]:
+    """Every other row pointing at the loser (runs, ingest files, anything added later) points at the
+    survivor, found through the model's relations so no app is imported here."""
+    moved: dict[str, int] = {}
+    handled = {Fact, ModelAlias, ModelPaperLink}
+    for rel in Model._meta.get_fields(include_hidden=True):
+        if not rel.auto_created or rel.concrete or rel.related_model in handled:
+            continue
+        related = rel.related_model
+        if rel.many_to_many:
+            through = rel.through  # type: ignore[union-attr]
+            own = next(f for f in through._meta.fields if f.related_model is Model)
+            other = next(f for f in through._meta.fields if f.is_relation and f is not own)
+            rows = through._default_manager.filter(**{own.name: loser})
+            existing = set(
+                through._default_manager.filter(**{own.name: survivor}).values_list(other.attname, flat=True)
+            )
+            rows.filter(**{f"{other.attname}__in": existing}).delete()
+            n = rows.update(**{own.name: survivor})
+        elif rel.one_to_many and isinstance(related, type) and not related._meta.auto_created:
+            # (an auto-created many-to-many table moves in the branch above, or as Model's own `papers`)
+            field_name = rel.field.name  # type: ignore[union-attr]
+            n = related._default_manager.filter(**{field_name: loser}).update(**{field_name: survivor})
+        else:
+            continue
+        if n:
+            moved[str(related._meta.verbose_name_plural) if isinstance(related, type) else str(related)] = n
+    return moved
+
+
+@transaction.atomic
+def model_merge(*, survivor: Model, duplicate: Model, user: Any = None) -> ModelMerge:
+    """Merge `duplicate` into `survivor`: facts, papers, runs and every other reference move; the survivor's
+    empty fields take the duplicate's values; the duplicate's names become the survivor's aliases; a
+    `ModelMerge` row keeps the provenance; the duplicate is deleted."""
+    if survivor.pk == duplicate.pk:
+        raise ValueError("a model cannot be merged into itself")
+    if survivor.team_id != duplicate.team_id:
+        raise ValueError(
+            f"{duplicate.name!r} and {survivor.name!r} are not in the same catalog "
+            "(a team's private model is merged only with another of the same team)"
+        )
+    locked = {m.pk: m for m in Model.objects.select_for_update().filter(pk__in=[survivor.pk, duplicate.pk])}
+    if len(locked) != 2:
+        raise ValueError("one of the models no longer exists (merged or deleted meanwhile)")
+    survivor, duplicate = locked[survivor.pk], locked[duplicate.pk]
+    moved: dict[str, int] = {"facts": _facts_move(survivor, duplicate)}
+    papers = list(duplicate.papers.all())
+    survivor.papers.add(*papers)
+    moved["papers"] = len(papers)
+    ModelPaperLink.objects.filter(
+        model=duplicate, paper__in=ModelPaperLink.objects.filter(model=survivor).values("paper")
+    ).delete()
+    ModelPaperLink.objects.filter(model=duplicate).update(model=survivor)
+    changed = []
+    for field in _MERGE_FILL:
+        attname = f"{field}_id" if field in ("organization", "hardware") else field
+        if not getattr(survivor, attname) and getattr(duplicate, attname):
+            setattr(survivor, attname, getattr(duplicate, attname))
+            changed.append(field)
+    metadata = {**duplicate.metadata, **survivor.metadata}
+    if metadata != survivor.metadata:
+        survivor.metadata = metadata
+        changed.append("metadata")
+    if changed:
+        survivor.save(update_fields=changed)
+    note = f"merged from #{duplicate.pk} {duplicate.name}"[:300]
+    moved["aliases"] = ModelAlias.objects.filter(model=duplicate).update(model=survivor)
+    ModelAlias.objects.filter(model=survivor, alias=duplicate.name).update(note=note)
+    moved |= _references_move(survivor, duplicate)
+    merge = ModelMerge.objects.create(
+        survivor=survivor, merged_name=duplicate.name, merged_id=duplicate.pk, moved=moved, merged_by=user
+    )
+    duplicate.papers.clear()
+    duplicate.delete()
+    model_alias_add(model=survivor, alias=duplicate.name, source=ModelAlias.Source.MERGE, note=note)
+    logger.info("merged model %s into %s: %s", merge.merged_id, survivor.pk, moved)
+    return merge
+
+
+# ---- links between models and papers --------------------------------------------------------------------
+
+# A link found with at least this confidence (a citation block, "our paper") stands without an editor.
+CONFIRM_WITHOUT_EDITOR = 0.9
+
+
+def paper_link_record(
+    *,
+    model: Model,
+    paper: Paper,
+    found_in: str,
+    confidence: float,
+    source: SourceDocument | None = None,
+    line: int | None = None,
+    evidence: str = "",
+    confirmed: bool = False,
+) -> ModelPaperLink:
+    """Record a model <-> paper link (once per pair). A rejected link stays rejected; a later, surer finding
+    raises the confidence and may confirm a suggestion. A confirmed link is also in `Model.papers`."""
+    link, created = ModelPaperLink.objects.get_or_create(
+        model=model,
+        paper=paper,
+        defaults={
+            "found_in": found_in,
+            "confidence": confidence,
+            "source": source,
+            "line": line,
+            "evidence": evidence[:300],
+            "status": ModelPaperLink.Status.CONFIRMED if confirmed else ModelPaperLink.Status.SUGGESTED,
+        },
+    )
+    if not created and link.status != ModelPaperLink.Status.REJECTED and confidence > link.confidence:
+        link.confidence, link.found_in, link.source, link.line = confidence, found_in, source, line
+        link.evidence = evidence[:300]
+        if confirmed:
+            link.status = ModelPaperLink.Status.CONFIRMED
+        link.save()
+    if link.status == ModelPaperLink.Status.CONFIRMED:
+        model.papers.add(paper)
+    return link
+
+
+def paper_link_decide(*, link: ModelPaperLink, confirm: bool, user: Any) -> ModelPaperLink:
+    """An editor confirms (the paper joins the model's papers) or rejects (it leaves them) a link."""
+    link.status = ModelPaperLink.Status.CONFIRMED if confirm else ModelPaperLink.Status.REJECTED
+    link.decided_by, link.decided_at = user, timezone.now()
+    link.save(update_fields=["status", "decided_by", "decided_at"])
+    if confirm:
+        link.model.papers.add(link.paper)
+    else:
+        link.model.papers.remove(link.paper)
+    return link
+
+
+def card_papers_link(*, model: Model, text: str, source: SourceDocument | None) -> list[ModelPaperLink]:
+    """Links from a model card's text to the papers it cites (a paper known only by its id is added with
+    the id as its title, filled in when the paper itself arrives)."""
+    links = []
+    for ref in paper_refs(text):
+        if ref.kind == "arxiv":
+            paper, _ = paper_upsert(
+                title=f"arXiv:{ref.id}", arxiv_id=ref.id, url=f"https://arxiv.org/abs/{ref.id}", source=source
+            )
+        else:
+            paper = (
+                Paper.objects.filter(doi__iexact=ref.id).first()
+                or paper_upsert(
+                    title=f"doi:{ref.id}", doi=ref.id, url=f"https://doi.org/{ref.id}", source=source
+                )[0]
+            )
+        links.append(
+            paper_link_record(
+                model=model,
+                paper=paper,
+                found_in=ModelPaperLink.Found.CARD,
+                confidence=ref.confidence,
+                source=source,
+                line=ref.line,
+                evidence=ref.excerpt,
+                confirmed=ref.confidence >= CONFIRM_WITHOUT_EDITOR,
+            )
+        )
+    return links
+
+
+def paper_models_suggest(*, paper: Paper) -> list[ModelPaperLink]:
+    """Suggestions (for an editor to confirm or reject) of the shared catalog's models a paper's title or
+    abstract names by any alias specific enough ("Llama 3.1 405B", not "Llama")."""
+    title_grams = text_ngrams(paper.title)
+    grams = {g for g in title_grams | text_ngrams(paper.abstract) if is_specific_key(g)}
+    if not grams:
+        return []
+    found: dict[int, ModelAlias] = {}
+    for alias in ModelAlias.objects.filter(team__isnull=True, key__in=grams).select_related("model"):
+        kept = found.get(alias.model_id)
+        if kept is None or len(alias.key) > len(kept.key):
+            found[alias.model_id] = alias
+    return [
+        paper_link_record(
+            model=alias.model,
+            paper=paper,
+            found_in=ModelPaperLink.Found.PAPER,
+            confidence=0.7 if alias.key in title_grams else 0.5,
+            source=paper.source,
+            evidence=_evidence(paper, alias, title_grams),
+        )
+        for alias in found.values()
+    ]
+
+
+def _evidence(paper: Paper, alias: ModelAlias, title_grams: set[str]) -> str:
+    """Where the paper names the model: the title, or the abstract's sentence that does (as it spells it)."""
+    if alias.key in title_grams:
+        return f"title: {paper.title}"[:300]
+    sentences = re.split(r"(?<=[.!?])\s+", paper.abstract)
+    sentence = next((s for s in sentences if alias.key in text_ngrams(s)), alias.alias)
+    return f"abstract: {sentence}"[:300]

@@ -10,6 +10,8 @@ urlpatterns = [
     path("papers/<int:paper_id>/", views.paper_detail, name="paper-detail"),
     path("models/", views.model_list, name="model-list"),
     path("models/<int:model_id>/", views.model_detail, name="model-detail"),
+    path("models/<int:model_id>/merge/", views.model_merge, name="model-merge"),
+    path("links/<int:link_id>/decide/", views.link_decide, name="link-decide"),
     path("costs/", views.cost_comparison, name="costs"),
     path("costs/prices/", views.price_create, name="price-create"),
 ]

@@ -10,18 +10,18 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.auth import can_edit_catalog, catalog_editor_required
 from tracker.catalog import costs, services
 from tracker.catalog import figures as figures_catalog
 from tracker.catalog import selectors as selectors_catalog
 from tracker.catalog.card_render import render_card_html
-from tracker.catalog.models import Hardware
+from tracker.catalog.models import Hardware, ModelPaperLink
 from tracker.catalog.selectors import BadQuery
 
 
@@ -42,7 +42,19 @@ def paper_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def paper_detail(request: HttpRequest, paper_id: int) -> HttpResponse:
-    return render(request, "tracker/paper_detail.html", {"paper": selectors_catalog.paper_detail(paper_id)})
+    paper = selectors_catalog.paper_detail(paper_id)
+    links = selectors_catalog.paper_model_links(paper, request.user)
+    linked = {link.model_id for link in links}
+    return render(
+        request,
+        "tracker/paper_detail.html",
+        {
+            "paper": paper,
+            "links": links,
+            "other_models": [m for m in paper.models.all() if m.pk not in linked and m.team_id is None],
+            "can_edit": can_edit_catalog(request.user),
+        },
+    )
 
 
 @require_GET
@@ -51,7 +63,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"sort": sort, "sorts": list(selectors_catalog.MODEL_SORTS)}
     try:
         context["page"], context["rows"] = selectors_catalog.model_table(
-            sort=sort, page=request.GET.get("page")
+            sort=sort, page=request.GET.get("page"), user=request.user
         )
     except BadQuery as exc:
         return _bad(request, "tracker/model_list.html", str(exc), context)
@@ -60,7 +72,9 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
-    row, facts, papers = selectors_catalog.model_detail(model_id)
+    row, facts, papers = selectors_catalog.model_detail(model_id, user=request.user)
+    links = selectors_catalog.model_paper_links(row.model)
+    linked = {link.paper_id for link in links}
     return render(
         request,
         "tracker/model_detail.html",
@@ -68,10 +82,46 @@ def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
             "row": row,
             "model": row.model,
             "facts": facts,
-            "papers": papers,
+            "papers": [p for p in papers if p.pk not in linked],
+            "aliases": selectors_catalog.model_aliases(row.model),
+            "merges": selectors_catalog.model_merges(row.model),
+            "links": links,
+            "runs": selectors_catalog.model_runs(row.model, request.user),
+            "source_links": selectors_catalog.fact_source_links(facts, request.user),
+            "can_edit": can_edit_catalog(request.user),
             "card_html": render_card_html(row.model.card) if row.model.card else "",
         },
     )
+
+
+@require_http_methods(["GET", "POST"])
+@catalog_editor_required
+def model_merge(request: HttpRequest, model_id: int) -> HttpResponse:
+    """GET: choose the duplicate (?duplicate=<id or any name>) and see what would move; POST: merge it."""
+    survivor = selectors_catalog.models_visible(request.user).filter(pk=model_id).first()
+    if survivor is None:
+        raise Http404("No such model")
+    context: dict[str, Any] = {"model": survivor, "candidates": selectors_catalog.merge_candidates(survivor)}
+    ref = (request.POST if request.method == "POST" else request.GET).get("duplicate", "")
+    if not ref.strip():
+        if request.method == "POST":
+            return _bad(request, "tracker/model_merge.html", "duplicate: choose the model to merge", context)
+        return render(request, "tracker/model_merge.html", context)
+    try:
+        preview = selectors_catalog.merge_preview(survivor_id=model_id, duplicate_ref=ref, user=request.user)
+    except BadQuery as exc:
+        return _bad(request, "tracker/model_merge.html", str(exc), {**context, "duplicate_ref": ref})
+    if request.method == "GET":
+        return render(request, "tracker/model_merge.html", {**context, "preview": preview})
+    try:
+        merge = services.model_merge(
+            survivor=preview.survivor, duplicate=preview.duplicate, user=request.user
+        )
+    except ValueError as exc:
+        return _bad(request, "tracker/model_merge.html", str(exc), {**context, "preview": preview})
+    moved = ", ".join(f"{what} {n}" for what, n in merge.moved.items() if n) or "nothing"
+    messages.success(request, f"Merged {merge.merged_name} into {survivor.name} (moved: {moved}).")
+    return redirect(reverse("catalog:model-detail", args=[survivor.pk]))
 
 
 def _cost_params(query: QueryDict) -> tuple[dict[int, float], float, float]:
@@ -161,3 +211,20 @@ def price_create(request: HttpRequest) -> HttpResponse:
     )
     messages.success(request, f"Saved {price}.")
     return redirect(reverse("catalog:costs"))
+
+
+@require_POST
+@catalog_editor_required
+def link_decide(request: HttpRequest, link_id: int) -> HttpResponse:
+    """Confirm or reject a suggested model <-> paper link; back to the page it was decided on."""
+    link = get_object_or_404(ModelPaperLink.objects.select_related("model", "paper"), pk=link_id)
+    decision = request.POST.get("decision", "")
+    if decision not in ("confirm", "reject"):
+        return HttpResponse(f"decision: {decision!r} is not confirm or reject", status=400)
+    services.paper_link_decide(link=link, confirm=decision == "confirm", user=request.user)
+    verb = "Confirmed" if decision == "confirm" else "Rejected"
+    messages.success(request, f"{verb}: {link.model.name} \u2194 {link.paper.title}")
+    back = request.POST.get("next", "")
+    if back == "paper":
+        return redirect(reverse("catalog:paper-detail", args=[link.paper_id]))
+    return redirect(reverse("catalog:model-detail", args=[link.model_id]))

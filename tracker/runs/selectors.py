@@ -450,6 +450,19 @@ def run_get(*, user: Any, run_id: int, min_role: str = Role.VIEWER) -> TrainingR
     return runs.get_visible_or_404(user, run_id, min_role)
 
 
+def run_links(*, run: TrainingRun) -> dict[str, list[Any]]:
+    """What a run page links to: the papers of the run's model (confirmed links) and the studies using it.
+
+    Studies point at runs (`Study.runs`, related name `studies`); read through that relation, so this layer
+    imports nothing above it.
+    """
+    papers = (
+        list(run.model.papers.defer("full_text", "bibtex", "search").order_by("title")) if run.model else []
+    )
+    studies: Any = getattr(run, "studies", None)
+    return {"model_papers": papers, "studies": list(studies.order_by("name")) if studies is not None else []}
+
+
 def runs_visible_ids(*, user: Any, run_ids: Sequence[int], min_role: str = Role.VIEWER) -> list[int]:
     """Those of `run_ids` the user may see (or change), in the given order."""
     found = set(

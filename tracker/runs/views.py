@@ -240,6 +240,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "series_rows": [_series_row(s) for s in series],
         "facts": _facts(run),
         "tags": list(run.tags.all()),
+        **selectors.run_links(run=run),
         "can_edit": selectors.user_can_edit(user=request.user, run=run),
         "final_loss": {
             "text": human_float(run.final_loss),

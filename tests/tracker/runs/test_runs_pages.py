@@ -281,12 +281,12 @@ def test_another_teams_run_is_404_for_every_verb(two_runs, make_user, team_b):
 def test_run_detail_query_count_is_pinned(megatron_run, client_a, django_assert_max_num_queries):
     url = reverse("runs:detail", args=[megatron_run.pk])
     client_a.get(url)  # whole-curve windows are cached until the series changes
-    # session, user, run, series, tags, role; no query per panel once the windows are cached
-    with django_assert_max_num_queries(6):
+    # session, user, run, series, tags, studies (links), role; no query per panel once the windows are cached
+    with django_assert_max_num_queries(7):
         assert client_a.get(url).status_code == 200
     cache.clear()
     # cold: each of the 5 panels reads its window raw (short series): one bounded range scan each
-    with django_assert_max_num_queries(6 + 5):
+    with django_assert_max_num_queries(7 + 5):
         assert client_a.get(url).status_code == 200
 
 
