@@ -24,9 +24,11 @@ from analytics.reports.scopes import ReportRequestError
 from analytics.studies import services as study_services
 from core import plotstyle
 from core.files import file_read
+from core.plotstyle import human
 from core.roles import Role
 from tests.analytics.reports.test_report_pdf import count_near, read_png
 from tests.tracker.runs.series.test_curves import make_series
+from tracker.catalog import costs
 from tracker.models import Hardware, HardwarePrice, Model, Paper, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -152,10 +154,14 @@ def test_run_set_pdf_has_curves_summary_title_page_and_page_numbers(
     # Compared without whitespace: table cells wrap ("pythia-160m-\nseed1").
     summary = "".join(body.split("2,000 of 2,000 points shown per run")[0].split())
     summary = summary.replace(f"#{run_set[0].pk})", "#1)")
-    # run 1: 1,200 GPU hours x $2.50 = $3k; x 700 W x PUE 1.1 = 924 kWh; C = 6 x 1.6e8 x 3e11; its final
-    # loss is the last validation point (2.4 + 0.05 + the exponential's tail and the sine wobble).
-    assert "pythia-160m-seed1(#1)Pythia-160M160M300B2.88e+201,200$3k9242.4" in summary
-    assert "(lastval/loss)" in summary and "$6k1.85k" in summary
+    # run 1: 1,200 GPU hours x $2.50 = $3k; energy by Epoch's method, as on the costs page (700 W TDP x the
+    # H100 server multiplier x average power fraction x PUE); C = 6 x 1.6e8 x 3e11; its final loss is the
+    # last validation point (2.4 + 0.05 + the exponential's tail and the sine wobble).
+    power = costs.power_assumptions(chip_watts=700, hardware_name="H100-SXM5-80GB")
+    kwh_1, kwh_2 = (human(costs.energy_kwh(gpu_hours=h, power=power)) for h in (1200, 2400))
+    assert kwh_1 == "1.26k"  # 1,200 h x 700 W x 1.82 x 0.75 x 1.1 / 1000
+    assert f"pythia-160m-seed1(#1)Pythia-160M160M300B2.88e+201,200$3k{kwh_1}2.4" in summary
+    assert "(lastval/loss)" in summary and f"$6k{kwh_2}" in summary
     assert "Manifest and config: what differs" in body and "config lr 0.0006 0.0003" in body
     # The curves are drawn: both runs' trace colours are on the curve pages, and absent from the title page.
     pages = _pdf_pages(pdf, tmp_path, "run-set")
