@@ -18,9 +18,9 @@ export ISOFLOP_VAR_DIR="${ISOFLOP_VAR_DIR:-$(mktemp -d)}"
 .venv/bin/python manage.py makemigrations --check --dry-run -v0
 .venv/bin/python manage.py collectstatic --noinput -v0
 # Whole suite: two shards run side by side (each with its own database, broker database, queue prefix and
-# var dir, so their Celery workers never take each other's tasks); named tests or paths: one pytest.
+# var dir, so their Celery workers never take each other's tasks); given test files or folders: one pytest.
 for arg in "$@"; do
-  case "$arg" in -*) ;; *) exec .venv/bin/python -m pytest "$@" ;; esac
+  if [ -e "${arg%%::*}" ]; then exec .venv/bin/python -m pytest "$@"; fi
 done
 shard() {  # shard NAME REDIS_DB PATHS...
   local name=$1 db=$2; shift 2
