@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ingestion.models import IngestFile, IngestFileProgress, IngestJob, WebhookDelivery
+from ingestion.models import ApiMetricBatch, IngestFile, IngestFileProgress, IngestJob, WebhookDelivery
 
 
 class IngestFileInline(admin.TabularInline):
@@ -41,3 +41,13 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ["status", "event_type", "integration"]
     search_fields = ["delivery_id"]
     readonly_fields = ["delivery_id", "event_type", "payload", "received_at", "processed_at"]
+
+
+@admin.register(ApiMetricBatch)
+class ApiMetricBatchAdmin(admin.ModelAdmin):
+    """Metric batches logged through the API, by idempotency key (read-only: the points are the record)."""
+
+    list_display = ("run", "key", "n_points", "created_at")
+    search_fields = ("key", "run__name")
+    list_select_related = ("run",)
+    readonly_fields = ("run", "key", "n_points", "created_at")

@@ -139,7 +139,7 @@ def test_admin_action_merges_into_the_oldest(pair, admin_client):
 
 
 def _cost_rows():
-    _, rows = selectors.cost_table(overrides={}, pue=1.1, grid=0.4)
+    _, rows, _assumptions = selectors.cost_table(overrides={}, pue=1.1, grid=0.4)
     return {r.model.name: r for r in rows}
 
 
