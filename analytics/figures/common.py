@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -152,3 +153,39 @@ def band(
             "showlegend": False,
         },
     ]
+
+
+def band_group_traces(
+    group: dict[str, Any],
+    x_key: str,
+    *,
+    name: str,
+    colour: str,
+    runs: list[dict[str, Any]],
+    run_x: Callable[[dict[str, Any]], float],
+    fit_label: str,
+    extrapolation_label: str,
+    legend_on_markers: bool = False,
+) -> list[dict[str, Any]]:
+    """One group of a fit's stored bands (`ci["bands"]` entry with `x_key`, confidence/prediction and
+    `data_max`), as one legend group: the bands, the fitted curve inside the data, the extrapolation dashed,
+    and the group's runs as named markers. The legend entry is the fitted curve, or the markers."""
+    traces: list[dict[str, Any]] = []
+    for trace in stored_bands(group[x_key], group, colour=colour):
+        trace.update(legendgroup=name, showlegend=False)
+        traces.append(trace)
+    x = np.asarray(group[x_key], dtype=float)
+    est = np.asarray(group["confidence"]["estimate"], dtype=float)
+    inside = x <= group["data_max"] * (1 + 1e-9)
+    beyond = beyond_data(inside)
+    fitted = line(x[inside], est[inside], fit_label)
+    fitted.update(legendgroup=name, line={"color": colour})
+    if legend_on_markers:
+        fitted["showlegend"] = False
+    dashed_part = line(x[beyond], est[beyond], extrapolation_label, dashed=True)
+    dashed_part.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
+    obs = markers([run_x(r) for r in runs], [r["observed"] for r in runs], [r["run"] for r in runs], name)
+    obs.update(legendgroup=name, marker={"color": colour})
+    if not legend_on_markers:
+        obs["showlegend"] = False
+    return [*traces, fitted, dashed_part, obs]

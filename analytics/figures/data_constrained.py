@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from analytics.figures.common import Figure, beyond_data, layout, line, markers, residual_figure, stored_bands
+from analytics.figures.common import Figure, band_group_traces, layout, line, residual_figure
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
@@ -25,23 +25,17 @@ def data_constrained_figures(
         for i, g in enumerate(groups):
             name = f"N={g['n']:.3g}, U={g['u']:.3g}"
             colour = PALETTE[i % len(PALETTE)]
-            runs = [r for r in residuals if r["n"] == g["n"] and r["u"] == g["u"]]
-            x = np.asarray(g["epochs"])
-            for trace in stored_bands(g["epochs"], g, colour=colour):
-                trace.update(legendgroup=name, showlegend=False)
-                data.append(trace)
-            est = np.asarray(g["confidence"]["estimate"], dtype=float)
-            inside = x <= g["data_max"] * (1 + 1e-9)
-            beyond = beyond_data(inside)
-            fitted = line(x[inside], est[inside], f"{name} fit")
-            fitted.update(legendgroup=name, showlegend=False, line={"color": colour})
-            dashed_part = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
-            dashed_part.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
-            obs = markers(
-                [r["d"] / r["u"] for r in runs], [r["observed"] for r in runs], [r["run"] for r in runs], name
+            data += band_group_traces(
+                g,
+                "epochs",
+                name=name,
+                colour=colour,
+                runs=[r for r in residuals if r["n"] == g["n"] and r["u"] == g["u"]],
+                run_x=lambda r: r["d"] / r["u"],
+                fit_label=f"{name} fit",
+                extrapolation_label=f"{name} extrapolation",
+                legend_on_markers=True,
             )
-            obs.update(legendgroup=name, marker={"color": colour})
-            data += [fitted, dashed_part, obs]
         figures.append(
             {
                 "data": data,

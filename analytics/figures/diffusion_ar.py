@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from analytics.figures.common import Figure, beyond_data, layout, line, markers, residual_figure, stored_bands
+from analytics.figures.common import Figure, band_group_traces, layout, residual_figure
 from analytics.figures.laws import PALETTE
 
 
@@ -18,25 +16,20 @@ def diffusion_ar_figures(
     for i, g in enumerate(ci.get("bands") or []):
         colour = PALETTE[i % len(PALETTE)]
         name = f"{g['objective']} (N={g['n']:.3g}, U={g['u']:.3g})"
-        x = np.asarray(g["epochs"], dtype=float)
-        for trace in stored_bands(g["epochs"], g, colour=colour):
-            trace.update(legendgroup=name, showlegend=False)
-            data.append(trace)
-        est = np.asarray(g["confidence"]["estimate"], dtype=float)
-        inside = x <= g["data_max"] * (1 + 1e-9)
-        beyond = beyond_data(inside)
-        fitted = line(x[inside], est[inside], f"{name} fit")
-        fitted.update(legendgroup=name, line={"color": colour})
-        dashed_part = line(x[beyond], est[beyond], f"{g['objective']} extrapolation", dashed=True)
-        dashed_part.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
-        runs = [
-            r for r in residuals if r["objective"] == g["objective"] and r["n"] == g["n"] and r["u"] == g["u"]
-        ]
-        obs = markers(
-            [r["d"] / r["u"] for r in runs], [r["observed"] for r in runs], [r["run"] for r in runs], name
+        data += band_group_traces(
+            g,
+            "epochs",
+            name=name,
+            colour=colour,
+            runs=[
+                r
+                for r in residuals
+                if r["objective"] == g["objective"] and r["n"] == g["n"] and r["u"] == g["u"]
+            ],
+            run_x=lambda r: r["d"] / r["u"],
+            fit_label=f"{name} fit",
+            extrapolation_label=f"{g['objective']} extrapolation",
         )
-        obs.update(legendgroup=name, showlegend=False, marker={"color": colour})
-        data += [fitted, dashed_part, obs]
     rd = {k: params.get(f"{k}_rd_star") for k in ("ar", "diffusion")}
     title = (
         f"Loss vs epochs: R_D* AR {rd['ar']:.3g}, diffusion {rd['diffusion']:.3g}"

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from analytics.figures.common import Figure, beyond_data, layout, line, markers, residual_figure, stored_bands
+from analytics.figures.common import Figure, band_group_traces, layout, markers, residual_figure
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
@@ -23,21 +21,16 @@ def loss_by_size_figures(
     for i, g in enumerate(ci.get("bands") or []):
         colour = PALETTE[i % len(PALETTE)]
         name = f"N={g['n']:.3g}"
-        x = np.asarray(g["d"], dtype=float)
-        for trace in stored_bands(g["d"], g, colour=colour):
-            trace.update(legendgroup=name, showlegend=False)
-            data.append(trace)
-        est = np.asarray(g["confidence"]["estimate"], dtype=float)
-        inside = x <= g["data_max"] * (1 + 1e-9)
-        beyond = beyond_data(inside)
-        fitted = line(x[inside], est[inside], f"{name} fit")
-        fitted.update(legendgroup=name, line={"color": colour})
-        dashed_part = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
-        dashed_part.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
-        runs = [r for r in residuals if r["n"] == g["n"]]
-        obs = markers([r["d"] for r in runs], [r["observed"] for r in runs], [r["run"] for r in runs], name)
-        obs.update(legendgroup=name, showlegend=False, marker={"color": colour})
-        data += [fitted, dashed_part, obs]
+        data += band_group_traces(
+            g,
+            "d",
+            name=name,
+            colour=colour,
+            runs=[r for r in residuals if r["n"] == g["n"]],
+            run_x=lambda r: r["d"],
+            fit_label=f"{name} fit",
+            extrapolation_label=f"{name} extrapolation",
+        )
     others = [r for r in residuals if r["n"] not in {g["n"] for g in ci.get("bands") or []}]
     if others:
         data.append(

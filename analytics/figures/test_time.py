@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from analytics.figures.common import Figure, beyond_data, layout, line, markers, residual_figure, stored_bands
+from analytics.figures.common import Figure, band_group_traces, layout, residual_figure
 from analytics.figures.laws import PALETTE
 
 
@@ -18,23 +16,16 @@ def test_time_figures(
     for i, g in enumerate(ci.get("bands") or []):
         colour = PALETTE[i % len(PALETTE)]
         name = g["strategy"]
-        x = np.asarray(g["flops"], dtype=float)
-        for trace in stored_bands(g["flops"], g, colour=colour):
-            trace.update(legendgroup=name, showlegend=False)
-            data.append(trace)
-        est = np.asarray(g["confidence"]["estimate"], dtype=float)
-        inside = x <= g["data_max"] * (1 + 1e-9)
-        beyond = beyond_data(inside)
-        fitted = line(x[inside], est[inside], name)
-        fitted.update(legendgroup=name, line={"color": colour})
-        dashed_part = line(x[beyond], est[beyond], f"{name} extrapolation", dashed=True)
-        dashed_part.update(legendgroup=name, showlegend=False, line={"color": colour, "dash": "dash"})
-        runs = [r for r in residuals if r["strategy"] == name]
-        obs = markers(
-            [r["flops"] for r in runs], [r["observed"] for r in runs], [r["run"] for r in runs], name
+        data += band_group_traces(
+            g,
+            "flops",
+            name=name,
+            colour=colour,
+            runs=[r for r in residuals if r["strategy"] == name],
+            run_x=lambda r: r["flops"],
+            fit_label=name,
+            extrapolation_label=f"{name} extrapolation",
         )
-        obs.update(legendgroup=name, showlegend=False, marker={"color": colour})
-        data += [fitted, dashed_part, obs]
     fitted_runs = [r for r in residuals if r.get("residual") is not None]
     return [
         {
