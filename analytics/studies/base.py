@@ -18,6 +18,9 @@ from analytics.studies.points import StudyPoint
 
 Figure = dict[str, Any]
 DEFAULT_BOOTSTRAP = 100
+# The two options every bootstrapped kind declares the same way.
+BOOTSTRAP_OPTION = OptionSpec("n_bootstrap", "int", "bootstrap replicates", DEFAULT_BOOTSTRAP, lo=2, hi=2000)
+SEED_OPTION = OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from analytics.models import Study
 from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import (
     DEFAULT_BOOTSTRAP,
+    SEED_OPTION,
     FitOutcome,
     StudyKind,
     band_json,
@@ -135,7 +136,7 @@ SPEC = StudyKind(
             hi=2000,
             help="resamples of the runs for the 95% intervals; more is slower",
         ),
-        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
+        SEED_OPTION,
         OptionSpec(
             "plan_compute",
             "float",

@@ -17,7 +17,9 @@ from analytics.fitting.plausibility import check_extrapolation
 from analytics.models import Study
 from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import (
+    BOOTSTRAP_OPTION,
     DEFAULT_BOOTSTRAP,
+    SEED_OPTION,
     FitOutcome,
     StudyKind,
     band_json,
@@ -131,8 +133,8 @@ SPEC = StudyKind(
             hi=1e17,
             help="left empty: 10x the largest D in the ladder",
         ),
-        OptionSpec("n_bootstrap", "int", "bootstrap replicates", DEFAULT_BOOTSTRAP, lo=2, hi=2000),
-        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
+        BOOTSTRAP_OPTION,
+        SEED_OPTION,
     ),
     needs=lambda options: NEEDS,
 )

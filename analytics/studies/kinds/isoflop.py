@@ -14,6 +14,7 @@ from analytics.fitting.isoflop import IsoflopFit
 from analytics.models import Study
 from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import (
+    SEED_OPTION,
     FitOutcome,
     StudyKind,
     band_json,
@@ -180,7 +181,7 @@ SPEC = StudyKind(
             hi=5000,
             help="residual bootstrap of the exponent; 0 for none",
         ),
-        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
+        SEED_OPTION,
     ),
     needs=lambda options: ("n", "budget", "loss"),
 )

@@ -9,9 +9,10 @@ import numpy as np
 from analytics.figures.laws import loss_by_size_figures
 from analytics.fitting.kaplan import KaplanJointFit
 from analytics.models import Study
-from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import (
+    BOOTSTRAP_OPTION,
     DEFAULT_BOOTSTRAP,
+    SEED_OPTION,
     FitOutcome,
     StudyKind,
     band_json,
@@ -96,8 +97,8 @@ SPEC = StudyKind(
     point_row=study_point_row,
     options_help='{"n_bootstrap": 100, "seed": 0}',
     options=(
-        OptionSpec("n_bootstrap", "int", "bootstrap replicates", DEFAULT_BOOTSTRAP, lo=2, hi=2000),
-        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
+        BOOTSTRAP_OPTION,
+        SEED_OPTION,
     ),
     needs=lambda options: ("n", "d", "loss"),
 )

@@ -14,6 +14,7 @@ from analytics.models import Study
 from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import (
     DEFAULT_BOOTSTRAP,
+    SEED_OPTION,
     FitOutcome,
     StudyKind,
     band_json,
@@ -109,7 +110,7 @@ SPEC = StudyKind(
             hi=2000,
             help="resamples of the runs for the 95% intervals and bands",
         ),
-        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
+        SEED_OPTION,
     ),
     needs=_needs,
 )

@@ -15,7 +15,14 @@ from analytics.fitting import synthetic as syn
 from analytics.fitting.errors import FitError
 from analytics.models import Study
 from analytics.studies.authoring import OptionSpec
-from analytics.studies.base import DEFAULT_BOOTSTRAP, FitOutcome, StudyKind, warnings_json
+from analytics.studies.base import (
+    BOOTSTRAP_OPTION,
+    DEFAULT_BOOTSTRAP,
+    SEED_OPTION,
+    FitOutcome,
+    StudyKind,
+    warnings_json,
+)
 from analytics.studies.points import SyntheticPoint, synthetic_points
 
 R_GRID = np.linspace(0.0, 1.0, 101)
@@ -312,8 +319,8 @@ SPEC = StudyKind(
             choices=tuple(syn.default_candidates()),
             help="left empty: all of them",
         ),
-        OptionSpec("n_bootstrap", "int", "bootstrap replicates", DEFAULT_BOOTSTRAP, lo=2, hi=2000),
-        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
+        BOOTSTRAP_OPTION,
+        SEED_OPTION,
         OptionSpec(
             "minimize",
             "bool",

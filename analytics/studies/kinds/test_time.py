@@ -15,9 +15,10 @@ from analytics.fitting.errors import FitError
 from analytics.fitting.intervals import percentile_interval
 from analytics.fitting.test_time import TestTimeScalingFit
 from analytics.models import Study
-from analytics.studies.authoring import OptionSpec
 from analytics.studies.base import (
+    BOOTSTRAP_OPTION,
     DEFAULT_BOOTSTRAP,
+    SEED_OPTION,
     FitOutcome,
     StudyKind,
     band_json,
@@ -110,8 +111,8 @@ SPEC = StudyKind(
     point_row=run_point_row,
     options_help='{"n_bootstrap": 100, "seed": 0}; target: an accuracy (e.g. benchmark:MATH)',
     options=(
-        OptionSpec("n_bootstrap", "int", "bootstrap replicates", DEFAULT_BOOTSTRAP, lo=2, hi=2000),
-        OptionSpec("seed", "int", "random seed", 0, lo=0, hi=2**31 - 1),
+        BOOTSTRAP_OPTION,
+        SEED_OPTION,
     ),
     needs=lambda options: NEEDS,
 )
