@@ -8,16 +8,12 @@ from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema
 
 from config.api import auth
-from config.api.common import iso, paginate
+from config.api.common import finite, iso, paginate
 from config.api.errors import ERRORS, ApiError
 from tracker.catalog import selectors
 from tracker.catalog.models import Fact, Model, Paper
 
 router = Router(tags=["catalog"])
-
-
-def _num(v: float | None) -> float | None:
-    return v if v is None or (v == v and abs(v) != float("inf")) else None
 
 
 class PaperOut(Schema):
@@ -131,10 +127,10 @@ def model_out(m: Model) -> dict[str, Any]:
         "family": m.family,
         "organization": m.organization.name if m.organization is not None else None,
         "release_date": iso(m.release_date),
-        "parameters": _num(m.parameters),
-        "active_parameters": _num(m.active_parameters),
-        "training_tokens": _num(m.training_tokens),
-        "gpu_hours": _num(m.gpu_hours),
+        "parameters": finite(m.parameters),
+        "active_parameters": finite(m.active_parameters),
+        "training_tokens": finite(m.training_tokens),
+        "gpu_hours": finite(m.gpu_hours),
         "license": m.license,
         "aliases": [a.alias for a in selectors.model_aliases(m)],
     }
@@ -146,11 +142,11 @@ def fact_out(f: Fact) -> dict[str, Any]:
         "name": f.name,
         "model": f.model_id,
         "paper": f.paper_id,
-        "value": _num(f.value),
+        "value": finite(f.value),
         "text_value": f.text_value,
         "unit": f.unit,
-        "lower": _num(f.lower),
-        "upper": _num(f.upper),
+        "lower": finite(f.lower),
+        "upper": finite(f.upper),
         "confidence": f.confidence,
         "conflicting": f.conflicting,
         "source": f.source.name,

@@ -8,16 +8,12 @@ from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema
 
 from config.api import auth
-from config.api.common import iso, paginate
+from config.api.common import finite, iso, paginate
 from config.api.errors import ERRORS, ApiError
 from tracker.claims import selectors
 from tracker.claims.models import Article, Claim
 
 router = Router(tags=["claims"])
-
-
-def _num(v: float | None) -> float | None:
-    return v if v is None or (v == v and abs(v) != float("inf")) else None
 
 
 class ClaimOut(Schema):
@@ -72,11 +68,11 @@ def claim_out(c: Claim) -> dict[str, Any]:
         "subject": c.subject,
         "model": c.model_id,
         "quantity": c.quantity,
-        "value": _num(c.value),
+        "value": finite(c.value),
         "text_value": c.text_value,
         "unit": c.unit,
-        "lower": _num(c.lower),
-        "upper": _num(c.upper),
+        "lower": finite(c.lower),
+        "upper": finite(c.upper),
         "is_lower_bound": c.is_lower_bound,
         "is_upper_bound": c.is_upper_bound,
         "line": c.line,

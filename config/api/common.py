@@ -68,3 +68,8 @@ def team_visible(user: Any, slug: str, role: str = Role.VIEWER) -> Team:
 
 def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def finite(value: float | None) -> float | None:
+    """A number as JSON can carry it: NaN and infinities become null."""
+    return value if value is None or (value == value and abs(value) != float("inf")) else None

@@ -13,7 +13,7 @@ from django.utils.text import slugify
 from ninja import Field, Query, Router, Schema, Status
 
 from config.api import auth
-from config.api.common import iso, paginate, team_visible
+from config.api.common import finite, iso, paginate, team_visible
 from config.api.errors import ERRORS, ApiError
 from core.roles import Role
 from ingestion.services import api_runs
@@ -59,10 +59,6 @@ class RunPage(Schema):
     next_cursor: str | None
 
 
-def _finite(v: float | None) -> float | None:
-    return v if v is None or (v == v and abs(v) != float("inf")) else None
-
-
 def run_out(run: TrainingRun, *, series: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": run.pk,
@@ -71,9 +67,9 @@ def run_out(run: TrainingRun, *, series: bool = False) -> dict[str, Any]:
         "external_id": run.external_id,
         "status": run.status,
         "url": reverse("runs:detail", args=[run.pk]),
-        "parameters": _finite(run.parameters),
-        "tokens": _finite(run.tokens),
-        "final_loss": _finite(run.final_loss),
+        "parameters": finite(run.parameters),
+        "tokens": finite(run.tokens),
+        "final_loss": finite(run.final_loss),
         "final_loss_provenance": run.final_loss_provenance,
         "created_at": iso(run.created_at),
         "started_at": iso(run.started_at),
@@ -89,7 +85,7 @@ def run_out(run: TrainingRun, *, series: bool = False) -> dict[str, Any]:
                 "n_points": s.n_points,
                 "min_step": s.min_step,
                 "max_step": s.max_step,
-                "last_value": _finite(s.last_value),
+                "last_value": finite(s.last_value),
             }
             for s in MetricSeries.objects.filter(run=run).order_by("name")
         ]
