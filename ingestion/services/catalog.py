@@ -381,24 +381,49 @@ def run_log_store(*, run: TrainingRun, record: RunLogRecord, source: SourceDocum
     return series_store(run=run, series=record.series, source=source)
 
 
+def _series_rows(
+    *, run: TrainingRun, series: list[MetricSeriesRecord], source: SourceDocument | None
+) -> dict[str, MetricSeries]:
+    """The run's series rows for these records by name, the missing ones created (two statements at most,
+    whatever the number of series; a concurrent creator of the same name wins and its row is used)."""
+    names = {rec.name[:200] for rec in series}
+    rows = {s.name: s for s in MetricSeries.objects.filter(run=run, name__in=names)}
+    missing: dict[str, MetricSeriesRecord] = {}
+    for rec in series:
+        if rec.name[:200] not in rows:
+            missing.setdefault(rec.name[:200], rec)  # the first record of a name describes it
+    if missing:
+        MetricSeries.objects.bulk_create(
+            [
+                MetricSeries(
+                    run=run,
+                    name=rec.name[:200],
+                    source=source,
+                    first_line=rec.first_line,
+                    last_line=rec.last_line,
+                )
+                for rec in missing.values()
+            ],
+            ignore_conflicts=True,
+        )
+        rows = {s.name: s for s in MetricSeries.objects.filter(run=run, name__in=names)}
+    return rows
+
+
 def series_store(
     *, run: TrainingRun, series: Iterable[MetricSeriesRecord], source: SourceDocument | None
 ) -> int:
     series = list(series)
+    by_name = _series_rows(run=run, series=series, source=source)
     fresh: list[SeriesPoints] = []
     overlapping: list[SeriesPoints] = []
     for rec in series:
-        obj, created = MetricSeries.objects.get_or_create(
-            run=run,
-            name=rec.name[:200],
-            defaults={"source": source, "first_line": rec.first_line, "last_line": rec.last_line},
-        )
+        obj = by_name[rec.name[:200]]
         pts = SeriesPoints.from_lists(
             series_id=obj.pk, steps=rec.steps, values=rec.values, wall_times=rec.wall_times
         )
         # The summary is written with the points, in the same transaction: no query needed here.
-        has_points = not created and obj.n_points > 0
-        (overlapping if has_points else fresh).append(pts)
+        (overlapping if obj.n_points > 0 else fresh).append(pts)
     rows = 0
     # COPY in groups of whole series so the job page can count rows stored while a large file lands.
     group: list[SeriesPoints] = []

@@ -19,19 +19,25 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 
 from core.outbox import publish_on_commit
-from tracker.runs.models import MetricChunk, MetricSeries
+from tracker.runs.models import MetricSeries
 from tracker.runs.series import codec
 from tracker.runs.series.rollups import (
     ROLLUP_MIN_POINTS,
-    rollups_append,
-    rollups_levels_if_current,
+    ROLLUP_TAIL_POINTS,
+    AppendItem,
+    RollupCoverage,
+    rollups_append_many,
+    rollups_coverage,
+    rollups_invalidate,
     rollups_write_from_points,
+    series_rollup_build,
     series_summary_from_chunks,
 )
 
@@ -249,15 +255,42 @@ def points_insert_new(*, batches: Sequence[SeriesPoints], finite_only: bool = Tr
     return sum(p.steps.size for p in ready)
 
 
+# The chunks a batch touches, for many series in one statement: per series, the chunks whose first step lies
+# in [lo, hi], plus the last chunk starting before lo (it may be a partial chunk that appends should fill).
 _TOUCHED_CHUNKS_SQL = """
-SELECT first_step, last_step, n_points, data FROM tracker_metricchunk
-WHERE series_id = %(sid)s
-  AND first_step >= COALESCE(
-      (SELECT max(first_step) FROM tracker_metricchunk WHERE series_id = %(sid)s AND first_step <= %(lo)s),
-      %(lo)s)
-  AND first_step <= %(hi)s
-ORDER BY first_step
+SELECT c.series_id, c.first_step, c.last_step, c.n_points, c.data
+FROM unnest(%(sids)s::bigint[], %(los)s::bigint[], %(his)s::bigint[]) AS v(sid, lo, hi)
+JOIN tracker_metricchunk c ON c.series_id = v.sid
+  AND c.first_step >= COALESCE(
+      (SELECT max(p.first_step) FROM tracker_metricchunk p
+       WHERE p.series_id = v.sid AND p.first_step <= v.lo),
+      v.lo)
+  AND c.first_step <= v.hi
+ORDER BY c.series_id, c.first_step
 """
+
+_CHUNKS_DELETE_SQL = """
+DELETE FROM tracker_metricchunk c
+USING unnest(%(sids)s::bigint[], %(firsts)s::bigint[]) AS v(sid, first_step)
+WHERE c.series_id = v.sid AND c.first_step = v.first_step
+"""
+
+# Appends: the new summary is computed from the old one and the new points (no chunk is aggregated).
+_SUMMARIES_SET_SQL = """
+UPDATE tracker_metricseries s SET
+  n_points = v.n, min_step = v.min_step, max_step = v.max_step, min_value = v.min_value,
+  max_value = v.max_value, last_value = v.last_value, data_version = s.data_version + 1
+FROM unnest(%(ids)s::bigint[], %(n)s::bigint[], %(min_step)s::bigint[], %(max_step)s::bigint[],
+            %(min_value)s::double precision[], %(max_value)s::double precision[],
+            %(last_value)s::double precision[])
+     AS v(id, n, min_step, max_step, min_value, max_value, last_value)
+WHERE s.id = v.id
+"""
+
+# A series this long or shorter that outgrows its rollup levels while a run appends gets them rebuilt in the
+# writer's transaction (levels change only when the step range doubles, so this is paid O(log n) times);
+# a longer one is rebuilt by the worker.
+ROLLUP_INLINE_MAX_POINTS = 4_000_000
 
 
 def _merge(old: tuple[np.ndarray, np.ndarray, np.ndarray], new: SeriesPoints) -> SeriesPoints:
@@ -277,63 +310,187 @@ def _merge(old: tuple[np.ndarray, np.ndarray, np.ndarray], new: SeriesPoints) ->
     )
 
 
+def _combined(batches: Sequence[SeriesPoints]) -> SeriesPoints:
+    """Several batches of one series as one, in step order; a step in two batches keeps the later value."""
+    out = batches[0]
+    for pts in batches[1:]:
+        out = _merge((out.steps, out.values, out.wall_times), pts)
+    return out
+
+
+@dataclass(slots=True)
+class _Appended:
+    """A series whose new points all come after its stored ones, with its summary after the write."""
+
+    series: MetricSeries
+    coverage: RollupCoverage | None  # its usable rollups before the write
+
+
+def _appended_summary(before: MetricSeries, pts: SeriesPoints) -> dict[str, Any]:
+    last = pts.steps.size - 1
+    values = pts.values
+    new_min = float(np.fmin.reduce(values))
+    new_max = float(np.max(values))  # NaN as soon as one value is, like PostgreSQL's max over chunks
+    old_n = before.n_points if before.max_step is not None else 0
+    if old_n and before.min_value is not None:
+        new_min = float(np.fmin(before.min_value, new_min))
+    if old_n and before.max_value is not None:
+        new_max = float(np.max([before.max_value, new_max]))
+    return {
+        "n_points": old_n + int(pts.steps.size),
+        "min_step": before.min_step if old_n else int(pts.steps[0]),
+        "max_step": int(pts.steps[last]),
+        "min_value": new_min,
+        "max_value": new_max,
+        "last_value": float(values[last]),
+    }
+
+
+def _summaries_set(appended: Sequence[_Appended]) -> None:
+    if not appended:
+        return
+    rows = [a.series for a in appended]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SUMMARIES_SET_SQL,
+            {
+                "ids": [s.pk for s in rows],
+                "n": [s.n_points for s in rows],
+                "min_step": [s.min_step for s in rows],
+                "max_step": [s.max_step for s in rows],
+                "min_value": [s.min_value for s in rows],
+                "max_value": [s.max_value for s in rows],
+                "last_value": [s.last_value for s in rows],
+            },
+        )
+
+
 def points_upsert(*, batches: Sequence[SeriesPoints], finite_only: bool = True) -> int:
-    """Load points that may overlap stored steps (webhook batches): a later value for a step wins."""
+    """Load points that may overlap stored steps (webhook batches, live runs): a later value for a step wins.
+
+    A constant number of statements whatever the number of series: lock the series rows (in id order, so two
+    writers cannot deadlock), read the chunks the new steps touch, delete them, COPY the merged chunks, set
+    the summaries. Series that only gain points after their last step (a live run) get their summary from the
+    old one and the new points, and their rollups extended, without reading their other chunks.
+    """
     ready = [_sorted(p, finite_only=finite_only) for p in batches if len(p.steps)]
     by_series: dict[int, list[SeriesPoints]] = {}
     for pts in ready:
         by_series.setdefault(pts.series_id, []).append(pts)
+    if not by_series:
+        return 0
+    combined = {sid: _combined(parts) for sid, parts in sorted(by_series.items())}
+    ids = list(combined)
     with transaction.atomic():
-        for series_id in sorted(by_series):
-            # Concurrent writers of one series queue here; ids in order, so two batches cannot deadlock.
-            before = MetricSeries.objects.select_for_update().filter(pk=series_id).first()
-            if before is None:
-                raise MetricSeries.DoesNotExist(f"series {series_id} does not exist")
-            levels = rollups_levels_if_current(before)
-            appended = _appended_points(by_series[series_id], after_step=before.max_step)
-            for pts in by_series[series_id]:
-                _upsert_one(pts)
-            n_after = series_summary_from_chunks(series_id=series_id, bump_version=True)
-            if n_after < ROLLUP_MIN_POINTS:
-                continue
-            if levels is not None and appended is not None:
-                # Points only after the old last step (a live run): its current rollups are extended.
-                series = MetricSeries.objects.get(pk=series_id)
-                if rollups_append(series=series, levels=levels, steps=appended.steps, values=appended.values):
-                    continue
-            # Otherwise the rollups of a long series are stale (the data version moved): rebuilt in the
-            # worker, or by the first reader if it comes first.
-            publish_on_commit("tracker.series_rollup_build", series_id)
+        # Concurrent writers of one series queue here; ids in order, so two batches cannot deadlock.
+        locked = {s.pk: s for s in MetricSeries.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        missing = [sid for sid in ids if sid not in locked]
+        if missing:
+            raise MetricSeries.DoesNotExist(f"series {missing[0]} does not exist")
+        touched = _touched_chunks(combined)
+        rows: list[ChunkRow] = []
+        dropped: list[tuple[int, int]] = []
+        appended: list[_Appended] = []
+        rewritten: list[int] = []
+        for sid, pts in combined.items():
+            before = locked[sid]
+            found = touched.get(sid, [])
+            lo = int(pts.steps[0])
+            # The first row may end before `lo`: rewritten only when it is a partial chunk worth filling.
+            keep = [r for i, r in enumerate(found) if i > 0 or r[1] >= lo or r[2] < codec.CHUNK_POINTS]
+            old = codec.chunks_decode([bytes(r[3]) for r in keep])
+            rows.extend(chunk_rows(_merge(old, pts)))
+            dropped.extend((sid, r[0]) for r in keep)
+            if before.max_step is None or before.n_points == 0 or lo > before.max_step:
+                coverage = rollups_coverage(before)
+                for field, value in _appended_summary(before, pts).items():
+                    setattr(before, field, value)
+                before.data_version += 1
+                appended.append(_Appended(series=before, coverage=coverage))
+            else:
+                rewritten.append(sid)
+        if dropped:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _CHUNKS_DELETE_SQL, {"sids": [d[0] for d in dropped], "firsts": [d[1] for d in dropped]}
+                )
+        chunk_rows_insert(rows)
+        _summaries_set(appended)
+        _rollups_after_write(appended, rewritten)
     return sum(p.steps.size for p in ready)
 
 
-def _appended_points(batches: Sequence[SeriesPoints], *, after_step: int | None) -> SeriesPoints | None:
-    """The batches as one run of points when they only extend the series (steps increasing across
-    batches, all after `after_step`); None when any batch reaches back or two batches overlap."""
-    if after_step is None:
-        return None
-    last = after_step
-    for pts in batches:
-        if int(pts.steps[0]) <= last:
-            return None
-        last = int(pts.steps[-1])
-    return SeriesPoints(
-        series_id=batches[0].series_id,
-        steps=np.concatenate([p.steps for p in batches]),
-        values=np.concatenate([p.values for p in batches]),
-        wall_times=np.concatenate([p.wall_times for p in batches]),
-    )
-
-
-def _upsert_one(pts: SeriesPoints) -> None:
-    lo, hi = int(pts.steps[0]), int(pts.steps[-1])
+def _touched_chunks(combined: dict[int, SeriesPoints]) -> dict[int, list[tuple[int, int, int, bytes]]]:
+    ids = list(combined)
     with connection.cursor() as cursor:
-        cursor.execute(_TOUCHED_CHUNKS_SQL, {"sid": pts.series_id, "lo": lo, "hi": hi})
-        found = cursor.fetchall()
-    # The first row may end before `lo`: it is only rewritten when it is a partial chunk worth filling.
-    touched = [r for i, r in enumerate(found) if i > 0 or r[1] >= lo or r[2] < codec.CHUNK_POINTS]
-    old = codec.chunks_decode([bytes(r[3]) for r in touched])
-    merged = _merge(old, pts)
-    if touched:
-        MetricChunk.objects.filter(series_id=pts.series_id, first_step__in=[r[0] for r in touched]).delete()
-    chunk_rows_insert(chunk_rows(merged))
+        cursor.execute(
+            _TOUCHED_CHUNKS_SQL,
+            {
+                "sids": ids,
+                "los": [int(combined[sid].steps[0]) for sid in ids],
+                "his": [int(combined[sid].steps[-1]) for sid in ids],
+            },
+        )
+        out: dict[int, list[tuple[int, int, int, bytes]]] = {}
+        for sid, first, last, n, data in cursor.fetchall():
+            out.setdefault(sid, []).append((first, last, n, data))
+    return out
+
+
+_TAIL_POINTS_SQL = """
+SELECT c.series_id, c.data
+FROM unnest(%(sids)s::bigint[], %(throughs)s::bigint[]) AS v(sid, through)
+JOIN tracker_metricchunk c ON c.series_id = v.sid AND c.last_step > v.through
+ORDER BY c.series_id, c.first_step
+"""
+
+
+def _points_after(coverages: Sequence[tuple[int, int]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per (series id, step): the series' stored points after that step, in one query."""
+    blobs: dict[int, list[bytes]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _TAIL_POINTS_SQL, {"sids": [c[0] for c in coverages], "throughs": [c[1] for c in coverages]}
+        )
+        for sid, data in cursor.fetchall():
+            blobs.setdefault(sid, []).append(bytes(data))
+    out = {}
+    for sid, through in coverages:
+        steps, values, _ = codec.chunks_decode(blobs.get(sid, []))
+        after = steps > through
+        out[sid] = (steps[after], values[after])
+    return out
+
+
+def _rollups_after_write(appended: Sequence[_Appended], rewritten: Sequence[int]) -> None:
+    """Keep the rollups of long series usable: a live run's appends are read raw until they reach
+    `ROLLUP_TAIL_POINTS`, then folded into the rollups; levels that move are rebuilt."""
+    extend: list[tuple[MetricSeries, RollupCoverage]] = []
+    rebuild: list[int] = []
+    for a in appended:
+        series, coverage = a.series, a.coverage
+        if series.n_points < ROLLUP_MIN_POINTS:
+            continue
+        if coverage is None:
+            rebuild.append(series.pk)
+        elif series.n_points - coverage.n_points >= ROLLUP_TAIL_POINTS:
+            extend.append((series, coverage))
+    if extend:
+        tails = _points_after([(series.pk, coverage.through) for series, coverage in extend])
+        items: list[AppendItem] = [
+            (series, coverage.levels, *tails[series.pk]) for series, coverage in extend
+        ]
+        # Those whose step range now needs other levels are rebuilt instead.
+        rebuild.extend(series.pk for series in rollups_append_many(items))
+    for sid in rebuild:
+        if next(a.series.n_points for a in appended if a.series.pk == sid) <= ROLLUP_INLINE_MAX_POINTS:
+            series_rollup_build(series_id=sid, force=True)
+        else:
+            publish_on_commit("tracker.series_rollup_build", sid)
+    if rewritten:
+        # Points replaced or inserted before the end: the summary from the chunks' summary columns; the
+        # rollups of a long series are stale (rebuilt in the worker, or by its first reader).
+        rollups_invalidate(rewritten)
+        for sid in rewritten:
+            if series_summary_from_chunks(series_id=sid, bump_version=True) >= ROLLUP_MIN_POINTS:
+                publish_on_commit("tracker.series_rollup_build", sid)

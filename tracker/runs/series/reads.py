@@ -241,9 +241,12 @@ def _point_pieces(steps: np.ndarray, values: np.ndarray, x0: int, x1: int) -> Ce
 
 
 def _window_rollup(
-    *, series_id: int, x0: int, x1: int, points: int, level: int, finest: int
+    *, series_id: int, x0: int, x1: int, points: int, level: int, finest: int, raw_from: int
 ) -> tuple[list[int], list[float], int]:
-    p = _rollup_params(series_id=series_id, x0=x0, x1=x1, level=level, finest=finest)
+    """The window from rollup cells up to `raw_from - 1` (a finest-cell boundary) and raw points after."""
+    p = _rollup_params(series_id=series_id, x0=x0, x1=min(x1, raw_from - 1), level=level, finest=finest)
+    # The raw tail runs to the window's end: past `raw_from` that includes the points not in the rollups.
+    p["r3"] = x1
     with connection.cursor() as cursor:
         cursor.execute(_ROLLUP_WINDOW_SQL, p)
         rows = cursor.fetchall()
@@ -263,29 +266,40 @@ def _window_rollup(
     return out_steps.tolist(), out_values.tolist(), total
 
 
-def _rollup_levels(series: MetricSeries) -> tuple[int, int] | None:
-    """The series' rollup levels, built now if missing or stale; None for a series read raw."""
+def _rollup_coverage(series: MetricSeries) -> rollups.RollupCoverage | None:
+    """The series' usable rollups, built now if missing or stale; None for a series read raw."""
     if series.n_points < rollups.ROLLUP_MIN_POINTS:
         return None
-    if series.rollup_signature != rollups.series_rollup_signature(series):
+    coverage = rollups.rollups_coverage(series)
+    if coverage is None:
         # Correctness never waits for someone to call refresh: the first reader after a change rebuilds.
         built = rollups.series_rollup_build(series_id=series.pk)
         series.rollup_signature = built.rollup_signature
         series.rollup_min_level, series.rollup_max_level = built.rollup_min_level, built.rollup_max_level
-    if series.rollup_min_level is None or series.rollup_max_level is None:
-        return None
-    return series.rollup_min_level, series.rollup_max_level
+        coverage = rollups.rollups_coverage(series)
+    return coverage
 
 
 def _window(*, series: MetricSeries, x0: int, x1: int, points: int) -> tuple[list[int], list[float], int]:
-    levels = _rollup_levels(series)
-    if levels is not None:
+    coverage = _rollup_coverage(series)
+    if coverage is not None:
         level = rollup_level_for_window(
-            x0=x0, x1=x1, n_buckets=points // 4, min_level=levels[0], max_level=levels[1]
+            x0=x0, x1=x1, n_buckets=points // 4, min_level=coverage.finest, max_level=coverage.coarsest
         )
-        if level is not None:
+        # Points appended after the rollups (a live run) are read raw from the first finest cell that the
+        # rollups do not hold whole.
+        raw_from = ((coverage.through + 1) >> coverage.finest) << coverage.finest
+        # ...and only while the rollup part holds a whole cell of the level (else the window is raw points
+        # of at most one such cell plus the appended tail).
+        if level is not None and (x0 + (1 << level) - 1) >> level < (min(x1, raw_from - 1) + 1) >> level:
             return _window_rollup(
-                series_id=series.pk, x0=x0, x1=x1, points=points, level=level, finest=levels[0]
+                series_id=series.pk,
+                x0=x0,
+                x1=x1,
+                points=points,
+                level=level,
+                finest=coverage.finest,
+                raw_from=raw_from,
             )
     return _window_raw(series_id=series.pk, x0=x0, x1=x1, points=points)
 

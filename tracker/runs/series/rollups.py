@@ -8,6 +8,9 @@ arrays at hand when a new series is loaded, otherwise by streaming its chunks in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 from django.db import transaction
 from django.db.models import F, Max, Min, Q, Sum
@@ -45,10 +48,64 @@ def rollup_levels_for_range(*, min_step: int, max_step: int, n_points: int | Non
     return finest, max(finest, coarsest)
 
 
+# Points a live series may gain after the last step its rollups summarise before they are extended; a reader
+# takes those from the raw chunks (decoding this many points costs a few milliseconds).
+ROLLUP_TAIL_POINTS = 65_536
+_SIGNATURE_PREFIX = "v3:"
+
+
 def series_rollup_signature(series: MetricSeries) -> str:
     """What a rollup is valid for: the series' data version (every write moves it) and its step range."""
     parts = (series.data_version, series.n_points, series.min_step, series.max_step)
-    return "v2:" + ":".join(repr(p) for p in parts)
+    return _SIGNATURE_PREFIX + ":".join(repr(p) for p in parts)
+
+
+@dataclass(frozen=True, slots=True)
+class RollupCoverage:
+    """Stored rollups a reader may use: their levels, the last step they summarise (`through`) and how many
+    points they summarise. Points after `through` (appended since) are read raw."""
+
+    finest: int
+    coarsest: int
+    through: int
+    n_points: int
+
+    @property
+    def levels(self) -> tuple[int, int]:
+        return self.finest, self.coarsest
+
+
+def rollups_coverage(series: MetricSeries) -> RollupCoverage | None:
+    """The series' usable rollups, or None (none stored, or stale: they must be rebuilt).
+
+    Rollups are current when their signature is the series' own. They stay usable while the series has only
+    been appended to since they were written (a live run): its points up to the step recorded in the
+    signature are unchanged. Every write that is not such an append clears the signature
+    (`rollups_invalidate`), so a recorded step range that the series still starts at and has grown past
+    means exactly that.
+    """
+    if series.rollup_min_level is None or series.rollup_max_level is None:
+        return None
+    sig = series.rollup_signature
+    if not sig.startswith(_SIGNATURE_PREFIX):
+        return None
+    if sig == series_rollup_signature(series):
+        assert series.max_step is not None
+        levels = series.rollup_min_level, series.rollup_max_level
+        return RollupCoverage(*levels, through=series.max_step, n_points=series.n_points)
+    try:
+        _version, n, lo, hi = (int(x) for x in sig[len(_SIGNATURE_PREFIX) :].split(":"))
+    except ValueError:
+        return None
+    if series.max_step is None or lo != series.min_step or hi >= series.max_step or n >= series.n_points:
+        return None
+    return RollupCoverage(series.rollup_min_level, series.rollup_max_level, hi, n)
+
+
+def rollups_invalidate(series_ids: Sequence[int]) -> None:
+    """Mark the rollups of series whose stored points changed other than by appending as stale."""
+    if series_ids:
+        MetricSeries.objects.filter(pk__in=series_ids).update(rollup_signature="")
 
 
 def series_summary_from_chunks(*, series_id: int, bump_version: bool) -> int:
@@ -96,7 +153,7 @@ def _levels_cells(finest_cells: Cells, levels: tuple[int, int]) -> dict[int, Cel
     return by_level
 
 
-def _blocks_write(series_id: int, by_level: dict[int, Cells]) -> None:
+def _block_rows(series_id: int, by_level: dict[int, Cells]) -> list[MetricRollupBlock]:
     rows = []
     for level, cells in by_level.items():
         block = cells.cell >> ROLLUP_BLOCK_SHIFT
@@ -112,7 +169,11 @@ def _blocks_write(series_id: int, by_level: dict[int, Cells]) -> None:
                     data=codec.cells_encode(part, shift=level),
                 )
             )
-    MetricRollupBlock.objects.bulk_create(rows)
+    return rows
+
+
+def _blocks_write(series_id: int, by_level: dict[int, Cells]) -> None:
+    MetricRollupBlock.objects.bulk_create(_block_rows(series_id, by_level))
 
 
 def _series_set_rollup(series: MetricSeries, levels: tuple[int, int] | None) -> None:
@@ -133,53 +194,58 @@ def rollups_write_from_points(*, series_id: int, steps: np.ndarray, values: np.n
     _series_set_rollup(series, levels)
 
 
-def rollups_levels_if_current(series: MetricSeries) -> tuple[int, int] | None:
-    """The series' rollup levels when its stored rollups match its current data, else None."""
-    if series.rollup_min_level is None or series.rollup_max_level is None:
-        return None
-    if series.rollup_signature != series_rollup_signature(series):
-        return None
-    return series.rollup_min_level, series.rollup_max_level
+AppendItem = tuple[MetricSeries, tuple[int, int], np.ndarray, np.ndarray]
 
 
-def rollups_append(
-    *, series: MetricSeries, levels: tuple[int, int], steps: np.ndarray, values: np.ndarray
-) -> bool:
-    """Extend current rollups with points appended after the series' old last step (caller holds the row
-    lock; `series` already carries the new summary). Returns False, changing nothing, when the new step
-    range needs other levels: the caller then rebuilds.
+def rollups_append_many(items: Sequence[AppendItem]) -> list[MetricSeries]:
+    """Extend the rollups of several series with the points after the last step they summarise, in a
+    constant number of statements. Each item is (series carrying its new summary and data version, its rollup
+    levels, the sorted steps after `RollupCoverage.through`, their values); the caller holds the row locks.
+    Returns the series whose step range now needs other levels: nothing of theirs is changed, the caller
+    rebuilds them.
 
     Only the last stored block of each level can share a cell with the new points: it is decoded, merged
     with the new cells and rewritten; later blocks are new. A live run fed every few seconds thus pays for
     its new points, not for the whole series.
     """
-    assert series.min_step is not None and series.max_step is not None
-    wanted = rollup_levels_for_range(
-        min_step=series.min_step, max_step=series.max_step, n_points=series.n_points
-    )
-    if wanted != levels or steps.size == 0:
-        return False
-    new_by_level = _levels_cells(m4_cells(steps, values, shift=levels[0]), levels)
-    first_blocks = {level: int(cells.cell[0]) >> ROLLUP_BLOCK_SHIFT for level, cells in new_by_level.items()}
+    moved: list[MetricSeries] = []
+    work: list[tuple[MetricSeries, tuple[int, int], dict[int, Cells]]] = []
+    for series, levels, steps, values in items:
+        assert series.min_step is not None and series.max_step is not None
+        wanted = rollup_levels_for_range(
+            min_step=series.min_step, max_step=series.max_step, n_points=series.n_points
+        )
+        if wanted != levels:
+            moved.append(series)
+        elif steps.size:
+            work.append((series, levels, _levels_cells(m4_cells(steps, values, shift=levels[0]), levels)))
+    if not work:
+        return moved
     match = Q()
-    for level, block in first_blocks.items():
-        match |= Q(level=level, block=block)
+    for series, _levels, by_level in work:
+        for level, cells in by_level.items():
+            match |= Q(series_id=series.pk, level=level, block=int(cells.cell[0]) >> ROLLUP_BLOCK_SHIFT)
     stored = {
-        row.level: row
-        for row in MetricRollupBlock.objects.filter(match, series_id=series.pk).only("pk", "level", "data")
+        (row.series_id, row.level): row
+        for row in MetricRollupBlock.objects.filter(match).only("series_id", "level", "block", "data")
     }
-    merged: dict[int, Cells] = {}
-    for level, new in new_by_level.items():
-        row = stored.get(level)
-        if row is None:
-            merged[level] = new
-            continue
-        both = Cells.concat([codec.cells_decode(bytes(row.data), shift=level), new])
-        merged[level] = cells_merge(both, both.cell)
-    MetricRollupBlock.objects.filter(pk__in=[row.pk for row in stored.values()]).delete()
-    _blocks_write(series.pk, merged)
-    _series_set_rollup(series, levels)
-    return True
+    rows: list[MetricRollupBlock] = []
+    for series, _levels, by_level in work:
+        merged: dict[int, Cells] = {}
+        for level, new in by_level.items():
+            row = stored.get((series.pk, level))
+            if row is None:
+                merged[level] = new
+                continue
+            both = Cells.concat([codec.cells_decode(bytes(row.data), shift=level), new])
+            merged[level] = cells_merge(both, both.cell)
+        rows.extend(_block_rows(series.pk, merged))
+        series.rollup_signature = series_rollup_signature(series)
+    if stored:
+        MetricRollupBlock.objects.filter(match).delete()
+    MetricRollupBlock.objects.bulk_create(rows)
+    MetricSeries.objects.bulk_update([w[0] for w in work], ["rollup_signature"])
+    return moved
 
 
 def _finest_cells_from_chunks(series_id: int, shift: int) -> Cells:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from core.roles import Role
 from tracker.models import MetricRollupBlock, MetricSeries, TrainingRun
 from tracker.runs.series import codec, reads, rollups
+from tracker.runs.series import copy as copy_module
 from tracker.runs.series.copy import SeriesPoints, points_insert_new, points_upsert
 from tracker.runs.series.downsample import Cells, m4_downsample, rollup_level_for_window
 
@@ -223,7 +224,12 @@ def test_missing_rollup_is_built_by_the_first_reader(run_a, viewer_client, djang
     values = np.linspace(5.0, 2.0, steps.size)
     values[12_345] = 99.0
     series = MetricSeries.objects.create(run=run_a, name="loss")
-    upsert_points(series.pk, steps, values)
+    upsert_points(series.pk, steps, values)  # the writer builds the rollups of a series that gets long...
+    series.refresh_from_db()
+    assert series.rollup_signature == rollups.series_rollup_signature(series)
+    # ...here they are lost (a series stored before rollups existed, a failed build): the reader builds them.
+    MetricRollupBlock.objects.filter(series=series).delete()
+    MetricSeries.objects.filter(pk=series.pk).update(rollup_signature="", rollup_min_level=None)
     series.refresh_from_db()
     assert series.n_points == 60_000 and not MetricRollupBlock.objects.filter(series=series).exists()
     body = viewer_client.get(data_url(series)).json()
@@ -238,18 +244,33 @@ def test_missing_rollup_is_built_by_the_first_reader(run_a, viewer_client, djang
         assert viewer_client.get(data_url(series)).json() == body
 
 
-def test_stale_rollup_is_rebuilt_after_appending_points(long_series, viewer_client):
-    series, steps, values, _ = long_series
-    old_cells = sum(MetricRollupBlock.objects.filter(series=series).values_list("n_cells", flat=True))
-    new_steps = np.arange(10, dtype=np.int64) * 7 + int(steps[-1]) + 100_000
-    new_values = np.full(10, 2.5)
-    new_values[4] = -77.0
-    upsert_points(series.pk, new_steps, new_values)  # appended: the rollups are extended in place
+def _live_tail(series: MetricSeries, steps: np.ndarray, values: np.ndarray, n: int, seed: int):
+    """Append `n` points after the series in a few batches (a live run), spikes included."""
+    rng = np.random.default_rng(seed)
+    new_steps = int(steps[-1]) + np.cumsum(rng.integers(1, 6, n)).astype(np.int64)
+    new_values = np.round(2.0 + rng.normal(0, 0.05, n), 3)
+    new_values[n // 3] = -77.0
+    new_values[2 * n // 3] = 88.0
+    for part in np.array_split(np.arange(n), 4):
+        upsert_points(series.pk, new_steps[part], new_values[part])
     series.refresh_from_db()
-    all_steps, all_values = np.r_[steps, new_steps], np.r_[values, new_values]
+    return np.r_[steps, new_steps], np.r_[values, new_values]
+
+
+def test_appended_points_are_read_raw_after_the_rollups(long_series, viewer_client):
+    """A live run's small appends leave the rollups as they are (no block rewritten, nothing queued); a
+    reader takes the appended tail from the chunks and the curve is still exact."""
+    series, steps, values, _ = long_series
+    blocks_before = sorted(
+        MetricRollupBlock.objects.filter(series=series).values_list("level", "block", "data")
+    )
+    all_steps, all_values = _live_tail(series, steps, values, 3_000, seed=5)
+    assert series.n_points == N + 3_000
+    coverage = rollups.rollups_coverage(series)
+    assert coverage is not None and coverage.through == int(steps[-1]) and coverage.n_points == N
+    assert series.rollup_signature != rollups.series_rollup_signature(series)  # partial, not stale
     window = reads.series_window(series=series)
-    assert window.total == N + 10
-    assert int(new_steps[4]) in window.steps and window.steps[-1] == int(new_steps[-1])
+    assert window.total == N + 3_000
     level = rollup_level_for_window(
         x0=int(all_steps[0]),
         x1=int(all_steps[-1]),
@@ -260,9 +281,69 @@ def test_stale_rollup_is_rebuilt_after_appending_points(long_series, viewer_clie
     ref_s, ref_v = m4_downsample(all_steps, all_values, 500, shift=level)
     assert window.steps == ref_s.tolist()
     same_values(window.values, ref_v)
-    series.refresh_from_db()
+    assert {-77.0, 88.0} <= {v for v in window.values if v is not None}
+    # Read without a rebuild: the stored blocks are the same bytes.
+    blocks_after = sorted(
+        MetricRollupBlock.objects.filter(series=series).values_list("level", "block", "data")
+    )
+    assert blocks_after == blocks_before
+
+
+@pytest.mark.parametrize(
+    ("x0", "x1", "points"),
+    [
+        (None, None, 2000),
+        (200_000, None, 2000),  # spans the rollups' last step
+        (375_990, None, 400),  # from the last stored cells into the tail
+        (376_500, None, 2000),  # wholly inside the appended tail: raw
+        (1001, 380_000, 1000),  # ends inside the tail
+    ],
+)
+def test_windows_across_the_live_tail_equal_numpy_m4(long_series, x0, x1, points):
+    series, steps, values, _ = long_series
+    all_steps, all_values = _live_tail(series, steps, values, 20_000, seed=7)
+    lo = int(all_steps[0]) if x0 is None else x0
+    hi = int(all_steps[-1]) if x1 is None else x1
+    with CaptureQueriesContext(connection) as ctx:
+        window = reads.series_window(series=series, x0=x0, x1=x1, points=points)
+    from_rollups = "tracker_metricrollupblock" in " ".join(q["sql"] for q in ctx.captured_queries)
+    # Raw when the rollups hold no whole cell of the window's level (it starts at their last cells or in
+    # the tail): at most one such cell plus the tail is decoded.
+    assert from_rollups == (x0 is None or x0 < 300_000)
+    inside = (all_steps >= lo) & (all_steps <= hi)
+    assert window.total == int(inside.sum())
+    level = rollup_level_for_window(
+        x0=lo,
+        x1=hi,
+        n_buckets=points // 4,
+        min_level=series.rollup_min_level,
+        max_level=series.rollup_max_level,
+    )
+    if window.total <= points:
+        assert window.steps == all_steps[inside].tolist()
+        return
+    # Rollup cells are aligned to the level; raw points are bucketed over the window itself.
+    args = (all_steps, all_values, points // 4)
+    if from_rollups:
+        ref_s, ref_v = m4_downsample(*args, x0=lo, x1=hi, shift=level)
+    else:
+        ref_s, ref_v = m4_downsample(*args, x0=lo, x1=hi)
+    assert window.steps == ref_s.tolist()
+    same_values(window.values, ref_v)
+
+
+def test_a_long_live_tail_is_folded_into_the_rollups(long_series, django_capture_on_commit_callbacks):
+    """Once the appended tail reaches ROLLUP_TAIL_POINTS the writer extends the rollups: they are current
+    again and equal a rebuild from the chunks."""
+    series, steps, values, _ = long_series
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _live_tail(series, steps, values, rollups.ROLLUP_TAIL_POINTS + 5_000, seed=9)
+    assert callbacks == []
     assert series.rollup_signature == rollups.series_rollup_signature(series)
-    assert sum(MetricRollupBlock.objects.filter(series=series).values_list("n_cells", flat=True)) > old_cells
+    incremental = _all_cells(series)
+    rollups.series_rollup_build(series_id=series.pk, force=True)
+    series.refresh_from_db()
+    _assert_cells_equal(incremental, _all_cells(series))
 
 
 def cell_of(series: MetricSeries, level: int, cell: int) -> tuple[int, float]:
@@ -319,9 +400,12 @@ def _assert_cells_equal(got: dict[int, Cells], want: dict[int, Cells]) -> None:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_appending_extends_rollups_like_a_full_rebuild(long_series, seed, django_capture_on_commit_callbacks):
-    """A live run's batches (after the last step) extend the rollups in place: equal to a rebuild from the
-    chunks, signature current, no rebuild queued."""
+def test_appending_extends_rollups_like_a_full_rebuild(
+    long_series, seed, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Batches after the last step extend the rollups in place (here every batch: no tail is left raw):
+    equal to a rebuild from the chunks, signature current, no rebuild queued."""
+    monkeypatch.setattr(copy_module, "ROLLUP_TAIL_POINTS", 1)
     series, steps, _values, _ = long_series
     rng = np.random.default_rng(seed)
     last = int(steps[-1])
