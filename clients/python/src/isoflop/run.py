@@ -54,7 +54,7 @@ _Entry = tuple[int, float, dict[str, Any]]
 class Options:
     """Tuning knobs for a run's background sender. The defaults suit a training loop."""
 
-    batch_points: int = 10_000  # points per request (the server allows up to 100,000)
+    batch_points: int = 50_000  # points per request (the server allows up to 100,000)
     batch_bytes: int = 4_000_000  # estimated JSON bytes per request
     flush_interval: float = 1.0  # seconds a point may wait for a fuller batch
     max_buffer_points: int = 250_000  # points held in memory before log() blocks (~100 bytes each)
