@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from tests.support.series import point_count, stored_points
 from tracker.models import MetricChunk, MetricSeries, TrainingRun
@@ -297,3 +298,60 @@ def test_concurrent_writers_of_one_series(series):
     assert [p[1] for p in got] == list(range(6000))
     lr.refresh_from_db()
     assert (lr.n_points, lr.data_version) == (6000, 2)
+
+
+def _summary(series_id: int) -> tuple:
+    return tuple(
+        MetricSeries.objects.filter(pk=series_id)
+        .values_list("n_points", "min_step", "max_step", "min_value", "max_value", "last_value")
+        .get()
+    )
+
+
+@pytest.mark.django_db
+def test_append_summary_equals_the_summary_aggregated_from_the_chunks(series):
+    """An append's summary is computed from the old one and the new points; it must equal what the chunks'
+    summary columns give (NaN included: the minimum skips it, the maximum is NaN once one value is)."""
+    from tracker.runs.series.rollups import series_summary_from_chunks
+
+    loss, _lr = series
+    rng = np.random.default_rng(3)
+    last = 0
+    for i in range(8):
+        n = int(rng.integers(1, 6000))
+        steps = last + np.cumsum(rng.integers(1, 4, n))
+        values = rng.normal(2.0, 1.0, n)
+        if i == 5:
+            values[n // 2] = math.nan
+        with transaction.atomic():
+            points_upsert(
+                batches=[
+                    SeriesPoints(series_id=loss.pk, steps=steps, values=values, wall_times=np.full(n, np.nan))
+                ],
+                finite_only=False,
+            )
+        last = int(steps[-1])
+        incremental = _summary(loss.pk)
+        series_summary_from_chunks(series_id=loss.pk, bump_version=False)
+        assert repr(_summary(loss.pk)) == repr(incremental), i  # repr: NaN == NaN
+    assert math.isnan(_summary(loss.pk)[4]) and not math.isnan(_summary(loss.pk)[3])
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_the_same_statements_for_two_series_or_twenty(team_a):
+    """points_upsert issues one statement of each kind per batch, not one per series."""
+    run = TrainingRun.objects.create(team=team_a, name="many-series")
+    counts = []
+    for n_series in (2, 20):
+        ids = [MetricSeries.objects.create(run=run, name=f"m{n_series}-{k}").pk for k in range(n_series)]
+        for first in (0, 1000):  # the first batch creates the chunks; the second appends
+            batches = [
+                SeriesPoints.from_lists(
+                    series_id=sid, steps=list(range(first, first + 500)), values=[1.0] * 500
+                )
+                for sid in ids
+            ]
+            with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+                points_upsert(batches=batches)
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1] <= 10, counts
