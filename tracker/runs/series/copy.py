@@ -371,7 +371,8 @@ def points_upsert(*, batches: Sequence[SeriesPoints], finite_only: bool = True) 
     A constant number of statements whatever the number of series: lock the series rows (in id order, so two
     writers cannot deadlock), read the chunks the new steps touch, delete them, COPY the merged chunks, set
     the summaries. Series that only gain points after their last step (a live run) get their summary from the
-    old one and the new points, and their rollups extended, without reading their other chunks.
+    old one and the new points without reading their other chunks; their rollups stay usable, the new points
+    read raw until there are `ROLLUP_TAIL_POINTS` of them (`_rollups_after_write`).
     """
     ready = [_sorted(p, finite_only=finite_only) for p in batches if len(p.steps)]
     by_series: dict[int, list[SeriesPoints]] = {}
