@@ -9,6 +9,7 @@ import unicodedata
 from datetime import date
 from typing import Any
 
+from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -257,7 +258,7 @@ def model_alias_add(
         return existing
     try:
         with transaction.atomic():
-            return ModelAlias.objects.create(
+            created = ModelAlias.objects.create(
                 model=model,
                 team=model.team,
                 alias=alias,
@@ -268,6 +269,8 @@ def model_alias_add(
             )
     except IntegrityError:  # another worker recorded the same spelling meanwhile
         return ModelAlias.objects.filter(key=key, team=model.team, alias=alias, model=model).first()
+    alias_papers_suggest(alias=created)
+    return created
 
 
 def model_get_or_create(
@@ -538,6 +541,41 @@ def paper_models_suggest(*, paper: Paper) -> list[ModelPaperLink]:
         )
         for alias in found.values()
     ]
+
+
+# Papers a new alias is checked against at most (newest first): the prefilter is one indexed word.
+ALIAS_PAPERS_MAX = 2_000
+
+
+def alias_papers_suggest(*, alias: ModelAlias) -> list[ModelPaperLink]:
+    """The other direction of `paper_models_suggest`: a specific name the shared catalog learns after papers
+    naming it were stored (a model card arriving after its paper) suggests those papers, by the same rule.
+
+    Candidates come from the papers' full-text index by the alias's longest word, then each is checked
+    with the same name keys as `paper_models_suggest` (title or abstract, never the bare family name)."""
+    if alias.team_id is not None or not is_specific_key(alias.key):
+        return []
+    words = sorted(re.findall(r"[^\W\d_]{3,}", alias.alias), key=len, reverse=True)
+    if not words:
+        return []
+    query = SearchQuery(words[0], config="english", search_type="plain")
+    candidates = Paper.objects.filter(search=query).order_by("-pk").only("pk", "title", "abstract", "source")
+    links = []
+    for paper in candidates[:ALIAS_PAPERS_MAX]:
+        title_grams = text_ngrams(paper.title)
+        if alias.key not in title_grams and alias.key not in text_ngrams(paper.abstract):
+            continue
+        links.append(
+            paper_link_record(
+                model=alias.model,
+                paper=paper,
+                found_in=ModelPaperLink.Found.PAPER,
+                confidence=0.7 if alias.key in title_grams else 0.5,
+                source=paper.source,
+                evidence=_evidence(paper, alias, title_grams),
+            )
+        )
+    return links
 
 
 def _evidence(paper: Paper, alias: ModelAlias, title_grams: set[str]) -> str:

@@ -165,3 +165,35 @@ def test_run_page_links_model_papers_and_studies_and_the_model_page_lists_the_ru
     # Another team's member sees the model page but not this team's run on it.
     client.force_login(make_user(role="viewer", team=team_b))
     assert "repro-405b" not in client.get(f"/catalog/models/{model.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_model_named_after_its_paper_was_stored_is_suggested_for_that_paper():
+    """The catalog learns the name second (a card arriving after its paper): the paper is suggested all the
+    same, with the same evidence; the bare family name and a team's private spelling suggest nothing."""
+    paper = _herd()
+    other = paper_store(
+        record=PaperRecord(title="Llamas of the Andes", abstract="Llama herds at 4,000 m.", arxiv_id=""),
+        source=None,
+    )
+    assert not ModelPaperLink.objects.exists()
+    family, _ = catalog_services.model_get_or_create(name="Llama")
+    assert not ModelPaperLink.objects.exists()  # "Llama" alone is not specific enough
+    model, _ = catalog_services.model_get_or_create(name="Llama 3.1 405B")
+    links = list(ModelPaperLink.objects.all())
+    assert [(lk.model, lk.paper, lk.status, lk.confidence) for lk in links] == [
+        (model, paper, "suggested", 0.5)
+    ]
+    assert links[0].evidence == "abstract: Our largest model, Meta-Llama-3.1-405B, is a dense Transformer."
+    assert not ModelPaperLink.objects.filter(paper=other).exists()
+    # A rejected suggestion stays rejected when the model learns another spelling.
+    catalog_services.paper_link_decide(link=links[0], confirm=False, user=None)
+    catalog_services.model_alias_add(model=model, alias="Meta-Llama-3.1-405B", source="card")
+    assert ModelPaperLink.objects.get().status == "rejected"
+
+
+@pytest.mark.django_db
+def test_a_teams_private_model_name_suggests_no_shared_paper(team_a):
+    _herd()
+    catalog_services.model_get_or_create(name="Llama 3.1 405B", team=team_a)
+    assert not ModelPaperLink.objects.exists()
