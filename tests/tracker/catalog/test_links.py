@@ -177,7 +177,7 @@ def test_a_model_named_after_its_paper_was_stored_is_suggested_for_that_paper():
         source=None,
     )
     assert not ModelPaperLink.objects.exists()
-    family, _ = catalog_services.model_get_or_create(name="Llama")
+    catalog_services.model_get_or_create(name="Llama")
     assert not ModelPaperLink.objects.exists()  # "Llama" alone is not specific enough
     model, _ = catalog_services.model_get_or_create(name="Llama 3.1 405B")
     links = list(ModelPaperLink.objects.all())
