@@ -47,7 +47,8 @@ def _is_form(request: HttpRequest) -> bool:
 
 
 API_PREFIX = "/api/"
-_ERROR_CODES = {
+# The `code` of the API's error body for each status (`config.api.errors` answers with the same ones).
+API_ERROR_CODES = {
     400: "bad_request",
     401: "unauthenticated",
     403: "forbidden",
@@ -78,7 +79,7 @@ class ApiErrorShapeMiddleware:
             return response
         if getattr(response, "streaming", False):
             return response
-        code = _ERROR_CODES.get(response.status_code, "error")
+        code = API_ERROR_CODES.get(response.status_code, "error")
         body: Any = None
         if response.get("Content-Type", "").startswith("application/json"):
             try:

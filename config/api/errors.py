@@ -6,19 +6,7 @@ from typing import Any
 
 from ninja import Schema
 
-CODES = {
-    400: "bad_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    422: "invalid",
-    429: "throttled",
-    500: "server_error",
-    503: "unavailable",
-}
+from core.middleware import API_ERROR_CODES
 
 
 class ErrorOut(Schema):
@@ -33,11 +21,11 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, *, code: str = "", detail: Any = None) -> None:
         super().__init__(message)
         self.status, self.message, self.detail = status, message, detail
-        self.code = code or CODES.get(status, "error")
+        self.code = code or API_ERROR_CODES.get(status, "error")
 
 
 def error_body(status: int, message: str, code: str = "", detail: Any = None) -> dict[str, Any]:
-    return {"error": message, "code": code or CODES.get(status, "error"), "detail": detail}
+    return {"error": message, "code": code or API_ERROR_CODES.get(status, "error"), "detail": detail}
 
 
 # Every operation documents these, so clients (and schemathesis) know the error shape.
