@@ -530,17 +530,7 @@ def paper_models_suggest(*, paper: Paper) -> list[ModelPaperLink]:
         kept = found.get(alias.model_id)
         if kept is None or len(alias.key) > len(kept.key):
             found[alias.model_id] = alias
-    return [
-        paper_link_record(
-            model=alias.model,
-            paper=paper,
-            found_in=ModelPaperLink.Found.PAPER,
-            confidence=0.7 if alias.key in title_grams else 0.5,
-            source=paper.source,
-            evidence=_evidence(paper, alias, title_grams),
-        )
-        for alias in found.values()
-    ]
+    return [_paper_suggestion(paper, alias, title_grams) for alias in found.values()]
 
 
 # Papers a new alias is checked against at most (newest first): the prefilter is one indexed word.
@@ -565,17 +555,20 @@ def alias_papers_suggest(*, alias: ModelAlias) -> list[ModelPaperLink]:
         title_grams = text_ngrams(paper.title)
         if alias.key not in title_grams and alias.key not in text_ngrams(paper.abstract):
             continue
-        links.append(
-            paper_link_record(
-                model=alias.model,
-                paper=paper,
-                found_in=ModelPaperLink.Found.PAPER,
-                confidence=0.7 if alias.key in title_grams else 0.5,
-                source=paper.source,
-                evidence=_evidence(paper, alias, title_grams),
-            )
-        )
+        links.append(_paper_suggestion(paper, alias, title_grams))
     return links
+
+
+def _paper_suggestion(paper: Paper, alias: ModelAlias, title_grams: set[str]) -> ModelPaperLink:
+    """The suggested link of a paper that names `alias` in its title (surer) or its abstract."""
+    return paper_link_record(
+        model=alias.model,
+        paper=paper,
+        found_in=ModelPaperLink.Found.PAPER,
+        confidence=0.7 if alias.key in title_grams else 0.5,
+        source=paper.source,
+        evidence=_evidence(paper, alias, title_grams),
+    )
 
 
 def _evidence(paper: Paper, alias: ModelAlias, title_grams: set[str]) -> str:
