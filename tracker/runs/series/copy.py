@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
@@ -216,7 +216,16 @@ def chunk_rows_insert(rows: Sequence[ChunkRow]) -> None:
         copy.write(_chunk_copy_payload(rows))
 
 
-def _summary_from_arrays(pts: SeriesPoints) -> dict[str, object]:
+class _Summary(TypedDict):
+    n_points: int
+    min_step: int | None
+    max_step: int
+    min_value: float
+    max_value: float
+    last_value: float
+
+
+def _summary_from_arrays(pts: SeriesPoints) -> _Summary:
     last = pts.steps.size - 1  # sorted
     return {
         "n_points": int(pts.steps.size),
@@ -326,24 +335,19 @@ class _Appended:
     coverage: RollupCoverage | None  # its usable rollups before the write
 
 
-def _appended_summary(before: MetricSeries, pts: SeriesPoints) -> dict[str, Any]:
-    last = pts.steps.size - 1
-    values = pts.values
-    new_min = float(np.fmin.reduce(values))
-    new_max = float(np.max(values))  # NaN as soon as one value is, like PostgreSQL's max over chunks
-    old_n = before.n_points if before.max_step is not None else 0
-    if old_n and before.min_value is not None:
-        new_min = float(np.fmin(before.min_value, new_min))
-    if old_n and before.max_value is not None:
-        new_max = float(np.max([before.max_value, new_max]))
-    return {
-        "n_points": old_n + int(pts.steps.size),
-        "min_step": before.min_step if old_n else int(pts.steps[0]),
-        "max_step": int(pts.steps[last]),
-        "min_value": new_min,
-        "max_value": new_max,
-        "last_value": float(values[last]),
-    }
+def _appended_summary(before: MetricSeries, pts: SeriesPoints) -> _Summary:
+    """The summary after appending `pts` (all after the stored steps): the new points' own summary, widened by
+    the old one. NaN as in the chunk aggregate: the minimum skips it, the maximum is NaN once one value is."""
+    summary = _summary_from_arrays(pts)
+    if before.max_step is None or before.n_points == 0:
+        return summary
+    summary["n_points"] = before.n_points + int(pts.steps.size)
+    summary["min_step"] = before.min_step
+    if before.min_value is not None:
+        summary["min_value"] = float(np.fmin(before.min_value, summary["min_value"]))
+    if before.max_value is not None:
+        summary["max_value"] = float(np.max([before.max_value, summary["max_value"]]))
+    return summary
 
 
 def _summaries_set(appended: Sequence[_Appended]) -> None:
@@ -368,11 +372,13 @@ def _summaries_set(appended: Sequence[_Appended]) -> None:
 def points_upsert(*, batches: Sequence[SeriesPoints], finite_only: bool = True) -> int:
     """Load points that may overlap stored steps (webhook batches, live runs): a later value for a step wins.
 
-    A constant number of statements whatever the number of series: lock the series rows (in id order, so two
+    One statement of each kind for all series of the batch: lock the series rows (in id order, so two
     writers cannot deadlock), read the chunks the new steps touch, delete them, COPY the merged chunks, set
     the summaries. Series that only gain points after their last step (a live run) get their summary from the
     old one and the new points without reading their other chunks; their rollups stay usable, the new points
-    read raw until there are `ROLLUP_TAIL_POINTS` of them (`_rollups_after_write`).
+    read raw until there are `ROLLUP_TAIL_POINTS` of them (`_rollups_after_write`). A series whose stored
+    steps are written again has its summary aggregated from its chunks' summary columns (a few statements
+    each).
     """
     ready = [_sorted(p, finite_only=finite_only) for p in batches if len(p.steps)]
     by_series: dict[int, list[SeriesPoints]] = {}
@@ -467,13 +473,13 @@ def _rollups_after_write(appended: Sequence[_Appended], rewritten: Sequence[int]
     """Keep the rollups of long series usable: a live run's appends are read raw until they reach
     `ROLLUP_TAIL_POINTS`, then folded into the rollups; levels that move are rebuilt."""
     extend: list[tuple[MetricSeries, RollupCoverage]] = []
-    rebuild: list[int] = []
+    rebuild: list[MetricSeries] = []
     for a in appended:
         series, coverage = a.series, a.coverage
         if series.n_points < ROLLUP_MIN_POINTS:
             continue
         if coverage is None:
-            rebuild.append(series.pk)
+            rebuild.append(series)
         elif series.n_points - coverage.n_points >= ROLLUP_TAIL_POINTS:
             extend.append((series, coverage))
     if extend:
@@ -482,12 +488,12 @@ def _rollups_after_write(appended: Sequence[_Appended], rewritten: Sequence[int]
             (series, coverage.levels, *tails[series.pk]) for series, coverage in extend
         ]
         # Those whose step range now needs other levels are rebuilt instead.
-        rebuild.extend(series.pk for series in rollups_append_many(items))
-    for sid in rebuild:
-        if next(a.series.n_points for a in appended if a.series.pk == sid) <= ROLLUP_INLINE_MAX_POINTS:
-            series_rollup_build(series_id=sid, force=True)
+        rebuild.extend(rollups_append_many(items))
+    for series in rebuild:
+        if series.n_points <= ROLLUP_INLINE_MAX_POINTS:
+            series_rollup_build(series_id=series.pk, force=True)
         else:
-            publish_on_commit("tracker.series_rollup_build", sid)
+            publish_on_commit("tracker.series_rollup_build", series.pk)
     if rewritten:
         # Points replaced or inserted before the end: the summary from the chunks' summary columns; the
         # rollups of a long series are stale (rebuilt in the worker, or by its first reader).
