@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -13,7 +13,6 @@ from core.roles import Role
 from tracker.models import Team
 
 MAX_LIMIT = 200
-T = TypeVar("T")
 
 
 def _cursor_decode(cursor: str | None) -> int:
